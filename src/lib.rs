@@ -1,0 +1,39 @@
+//! condgen: conditional generative models (conditional VAE, conditional GAN)
+//! on 28×28 images, with tch-rs.
+//!
+//! Where to find things:
+//! - [`data`]: dataset loaders (Sign Language MNIST CSV, Kuzushiji-49 npz),
+//!   embedded stand-ins, the batcher, `data summary`, `data fetch`.
+//! - [`task`]: the four experiments and how each conditions its models.
+//! - [`model`]: the networks (conv CVAE, MLP CVAE, MLP CGAN, conv CGAN).
+//! - [`loss`]: ELBO, GAN and WGAN-GP losses.
+//! - [`optim`]: Adam with checkpointable state.
+//! - [`train`]: configs and profiles, the training loops, run folders and checkpoints.
+//! - [`sample`]: sampling, reconstruction, the samples npz contract.
+//! - [`progress`]: bars in a terminal, plain lines elsewhere.
+//! - [`error`]: the library's error type.
+
+pub mod data;
+pub mod error;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod progress;
+pub mod sample;
+pub mod task;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use task::{ConditionSpec, Experiment, TaskData};
+
+// Re-exported so notebooks need a single `:dep condgen`.
+pub use image;
+pub use ndarray;
+pub use plotters;
+pub use polars;
+pub use tch;
+
+/// The device training runs on: the first CUDA GPU when one is present, else the CPU.
+pub fn default_device() -> tch::Device {
+    tch::Device::cuda_if_available()
+}

@@ -1,0 +1,267 @@
+//! The `condgen` command line. Library errors become anyhow errors only here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use condgen::data::{self, DataOptions, DatasetKind};
+use condgen::model::ModelKind;
+use condgen::progress::ProgressMode;
+use condgen::sample::{self, TrainedModel};
+use condgen::train::{self, Profile, TrainConfig, TrainOptions};
+use condgen::Experiment;
+
+#[derive(Parser)]
+#[command(name = "condgen", version, about = "Conditional VAEs and GANs on 28x28 images")]
+struct Cli {
+    /// Data directory with one sub-folder per dataset [env: CONDGEN_DATA] [default: data]
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// A K49-format folder to use instead of <data>/kuzushiji-49 (path, or sub-folder name) [env: CONDGEN_K49]
+    #[arg(long, global = true)]
+    k49: Option<PathBuf>,
+    /// Fail instead of generating the embedded stand-in when a dataset is absent
+    #[arg(long, global = true)]
+    no_standin: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect or download datasets
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Train a model on an experiment (checkpoints every epoch; --resume continues)
+    Train(TrainArgs),
+    /// Write samples of a trained run: images, labels (and styles for k49) as .npz
+    Sample {
+        /// The run folder
+        #[arg(long)]
+        run: PathBuf,
+        /// Samples per condition
+        #[arg(long, default_value_t = 10)]
+        per_condition: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
+    Reconstruct {
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        n: usize,
+        /// Output file [default: <run>/reconstructions.npz]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[arg(value_enum)]
+    experiment: Experiment,
+    #[arg(long, value_enum)]
+    model: ModelKind,
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    profile: Profile,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// A TOML or JSON file of overrides (any config key)
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override any config key, e.g. --set architecture.latent=32 --set gan_loss=wgan-gp
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Continue from the last complete epoch of the same configuration
+    #[arg(long)]
+    resume: bool,
+    /// Where run folders go
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Print the resolved configuration and exit
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Per dataset: source, split sizes, per-class counts, pixel mean/std, style balance
+    Summary {
+        #[arg(long, value_enum, default_value_t = WhichData::All)]
+        dataset: WhichData,
+    },
+    /// Download a dataset's official files (verified by md5)
+    Fetch {
+        #[arg(value_enum)]
+        dataset: FetchTarget,
+        /// Base URL of a mirror [env: CONDGEN_K49_URL]
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WhichData {
+    All,
+    Sign,
+    K49,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FetchTarget {
+    K49,
+    Sign,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn data_options(cli: &Cli) -> DataOptions {
+    let mut opts = DataOptions::from_env();
+    if let Some(root) = &cli.data {
+        opts.root = root.clone();
+    }
+    if let Some(k49) = &cli.k49 {
+        opts.k49_folder = Some(k49.clone());
+    }
+    opts.allow_standin = !cli.no_standin;
+    opts
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let opts = data_options(&cli);
+    match &cli.command {
+        Command::Data { command: DataCommand::Summary { dataset } } => {
+            let kinds: &[DatasetKind] = match dataset {
+                WhichData::All => &[DatasetKind::SignMnist, DatasetKind::K49],
+                WhichData::Sign => &[DatasetKind::SignMnist],
+                WhichData::K49 => &[DatasetKind::K49],
+            };
+            println!("data directory: {}", opts.root.display());
+            for &kind in kinds {
+                let ds = opts.load(kind).with_context(|| format!("loading {}", kind.title()))?;
+                data::summary::print(&ds)?;
+            }
+        }
+        Command::Data { command: DataCommand::Fetch { dataset: FetchTarget::K49, url } } => {
+            let base = url
+                .clone()
+                .or_else(|| std::env::var(data::fetch::ENV_K49_URL).ok())
+                .unwrap_or_else(|| data::fetch::K49_BASE_URL.to_string());
+            let dest = opts.root.join(data::K49_DIR);
+            let files = data::fetch::fetch_k49(&dest, &base, |msg| eprintln!("{msg}"))?;
+            println!("Kuzushiji-49: {} files verified in {}", files.len(), dest.display());
+        }
+        Command::Train(args) => train_command(&opts, args)?,
+        Command::Sample { run, per_condition, seed, out } => {
+            let model = TrainedModel::load(run, condgen::default_device())?;
+            let samples = sample::sample_all_conditions(&model.built, &model.spec, *per_condition, *seed)?;
+            samples.write_npz(out)?;
+            println!(
+                "{} samples ({} per condition) from {} (epoch {}) -> {}",
+                samples.len(),
+                per_condition,
+                run.display(),
+                model.epoch,
+                out.display()
+            );
+        }
+        Command::Reconstruct { run, n, out } => {
+            let model = TrainedModel::load(run, condgen::default_device())?;
+            let task = model.experiment().load(&opts)?;
+            let (originals, recon) = sample::reconstruct(&model.built, &model.spec, &task.test, *n)?;
+            let out = out.clone().unwrap_or_else(|| run.join("reconstructions.npz"));
+            let k = originals.shape()[0] as u64;
+            data::npz::write(
+                &out,
+                &[
+                    ("originals", data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: originals.as_slice().unwrap() }),
+                    ("reconstructions", data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: recon.as_slice().unwrap() }),
+                ],
+            )?;
+            println!("{k} test images and their reconstructions -> {}", out.display());
+        }
+        Command::Data { command: DataCommand::Fetch { dataset: FetchTarget::Sign, .. } } => {
+            anyhow::bail!(
+                "Sign Language MNIST is distributed by Kaggle behind a login, so condgen cannot fetch it.\n\
+                 Download `sign_mnist_train.csv` and `sign_mnist_test.csv` from\n\
+                 https://www.kaggle.com/datasets/datamunge/sign-language-mnist and put them in {}",
+                opts.sign_dir().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
+    let mut cfg = TrainConfig::new(args.experiment, args.model, args.profile);
+    if let Some(path) = &args.config {
+        cfg = cfg.merge_file(path)?;
+    }
+    let mut sets = args.set.clone();
+    for (key, value) in [
+        ("seed", args.seed.map(|v| v.to_string())),
+        ("epochs", args.epochs.map(|v| v.to_string())),
+        ("batch_size", args.batch_size.map(|v| v.to_string())),
+        ("learning_rate", args.learning_rate.map(|v| if v.is_finite() { v.to_string() } else { "null".into() })),
+    ] {
+        if let Some(v) = value {
+            sets.push(format!("{key}={v}"));
+        }
+    }
+    cfg = cfg.set(&sets)?;
+    if args.dry_run {
+        println!("{}", serde_json::to_string_pretty(&cfg)?);
+        return Ok(());
+    }
+    let task = args.experiment.load(opts)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        eprintln!("\ninterrupt: finishing the current step; the last complete epoch stays saved");
+        flag.store(true, Ordering::SeqCst);
+    })
+    .context("installing the Ctrl-C handler")?;
+    let train_opts = TrainOptions {
+        runs_root: args.runs.clone(),
+        resume: args.resume,
+        device: condgen::default_device(),
+        progress: ProgressMode::Auto,
+        stop,
+    };
+    let outcome = train::train(&cfg, &task, &train_opts)?;
+    let last = outcome.history.last();
+    println!("run folder: {}", outcome.run.path.display());
+    if let Some(r) = last {
+        println!(
+            "epochs {}; last epoch {:.1}s at {:.0} img/s; total {:.1}s",
+            r.epoch,
+            r.seconds,
+            r.images_per_second,
+            outcome.history.iter().map(|r| r.seconds).sum::<f64>()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! The models of both studies, each a plain struct built from a `nn::Path`.
+//!
+//! - [`conv_cvae`]: the Sign Language MNIST study's convolutional CVAE.
+//! - [`mlp_cvae`]: the Kuzushiji-49 study's MLP CVAE.
+//! - [`mlp_cgan`]: the Kuzushiji-49 study's MLP CGAN.
+//! - [`conv_cgan`]: a DCGAN-style CGAN for the sign tasks.
+
+pub mod conv_cgan;
+pub mod conv_cvae;
+pub mod mlp_cgan;
+pub mod mlp_cvae;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Tensor};
+
+pub use conv_cgan::ConvCganConfig;
+pub use conv_cvae::ConvCvaeConfig;
+pub use mlp_cgan::MlpCganConfig;
+pub use mlp_cvae::MlpCvaeConfig;
+
+/// Variables of a CGAN's generator live under this prefix, the discriminator's under [`DISC`].
+pub const GEN: &str = "gen";
+pub const DISC: &str = "disc";
+
+/// A conditional VAE.
+pub trait Cvae: std::fmt::Debug {
+    /// Posterior parameters. xs: [b, 1, 28, 28] in [0, 1], cond: [b, c] → (mean, logvar): [b, latent]
+    fn encode(&self, xs: &Tensor, cond: &Tensor, train: bool) -> (Tensor, Tensor);
+    /// Pixel logits. z: [b, latent], cond: [b, c] → [b, 1, 28, 28]
+    fn decode(&self, z: &Tensor, cond: &Tensor, train: bool) -> Tensor;
+    fn latent(&self) -> i64;
+
+    /// Encode, sample z by the reparameterization trick, decode: (logits, mean, logvar).
+    fn forward(&self, xs: &Tensor, cond: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
+        let (mean, logvar) = self.encode(xs, cond, train);
+        let z = reparameterize(&mean, &logvar);
+        (self.decode(&z, cond, train), mean, logvar)
+    }
+}
+
+/// z = μ + σ·ε with ε ~ N(0, I), so gradients flow through μ and σ.
+pub fn reparameterize(mean: &Tensor, logvar: &Tensor) -> Tensor {
+    mean + (logvar * 0.5).exp() * mean.randn_like()
+}
+
+/// A CGAN generator. noise: [b, noise], cond: [b, c] → images [b, 1, 28, 28] in [-1, 1]
+pub trait Generator: std::fmt::Debug {
+    fn generate(&self, noise: &Tensor, cond: &Tensor, train: bool) -> Tensor;
+    fn noise_dim(&self) -> i64;
+}
+
+/// A CGAN discriminator (or WGAN critic). xs: [b, 1, 28, 28] in [-1, 1] → logits/scores [b]
+pub trait Discriminator: std::fmt::Debug {
+    fn discriminate(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor;
+}
+
+/// LeakyReLU with slope 0.2, as in DCGAN.
+pub fn leaky_relu_02(xs: &Tensor) -> Tensor {
+    xs.maximum(&(xs * 0.2))
+}
+
+/// Which family of model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    Cvae,
+    Cgan,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Cvae => "cvae",
+            ModelKind::Cgan => "cgan",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A model's architecture and its hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Architecture {
+    ConvCvae(ConvCvaeConfig),
+    MlpCvae(MlpCvaeConfig),
+    MlpCgan(MlpCganConfig),
+    ConvCgan(ConvCganConfig),
+}
+
+impl Architecture {
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Architecture::ConvCvae(_) | Architecture::MlpCvae(_) => ModelKind::Cvae,
+            Architecture::MlpCgan(_) | Architecture::ConvCgan(_) => ModelKind::Cgan,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::ConvCvae(_) => "conv CVAE",
+            Architecture::MlpCvae(_) => "MLP CVAE",
+            Architecture::MlpCgan(_) => "MLP CGAN",
+            Architecture::ConvCgan(_) => "conv CGAN",
+        }
+    }
+
+    /// Builds the networks in a fresh var store on `device`.
+    pub fn build(&self, cond_dim: usize, device: Device) -> Built {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let c = cond_dim as i64;
+        let net = match self {
+            Architecture::ConvCvae(cfg) => Net::Cvae(Box::new(conv_cvae::ConvCvae::new(&root, cfg, c))),
+            Architecture::MlpCvae(cfg) => Net::Cvae(Box::new(mlp_cvae::MlpCvae::new(&root, cfg, c))),
+            Architecture::MlpCgan(cfg) => Net::Gan {
+                generator: Box::new(mlp_cgan::MlpGenerator::new(&(&root / GEN), cfg, c)),
+                discriminator: Box::new(mlp_cgan::MlpDiscriminator::new(&(&root / DISC), cfg, c)),
+            },
+            Architecture::ConvCgan(cfg) => Net::Gan {
+                generator: Box::new(conv_cgan::ConvGenerator::new(&(&root / GEN), cfg, c)),
+                discriminator: Box::new(conv_cgan::ConvDiscriminator::new(&(&root / DISC), cfg, c)),
+            },
+        };
+        Built { vs, net }
+    }
+}
+
+/// The networks of a model.
+#[derive(Debug)]
+pub enum Net {
+    Cvae(Box<dyn Cvae>),
+    Gan { generator: Box<dyn Generator>, discriminator: Box<dyn Discriminator> },
+}
+
+/// A built model: its variables and its networks.
+pub struct Built {
+    pub vs: nn::VarStore,
+    pub net: Net,
+}
+
+impl Built {
+    /// Trainable parameters, in total and under a name prefix ("" for all).
+    pub fn parameter_count(&self, prefix: &str) -> i64 {
+        self.vs
+            .variables()
+            .iter()
+            .filter(|(name, t)| name.starts_with(prefix) && t.requires_grad())
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
+    }
+
+    /// A one-line description of the parameter counts.
+    pub fn describe_parameters(&self) -> String {
+        match self.net {
+            Net::Cvae(_) => format!(
+                "{} parameters (encoder {}, decoder {})",
+                fmt_count(self.parameter_count("")),
+                fmt_count(self.parameter_count("enc.")),
+                fmt_count(self.parameter_count("dec."))
+            ),
+            Net::Gan { .. } => format!(
+                "{} parameters (generator {}, discriminator {})",
+                fmt_count(self.parameter_count("")),
+                fmt_count(self.parameter_count(&format!("{GEN}."))),
+                fmt_count(self.parameter_count(&format!("{DISC}.")))
+            ),
+        }
+    }
+}
+
+/// 1234567 → "1,234,567"
+pub fn fmt_count(n: i64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

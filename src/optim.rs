@@ -1,0 +1,104 @@
+//! Adam, written out so its state can be checkpointed: a resumed run continues
+//! exactly where the interrupted one stopped (libtorch's C++ optimizers expose
+//! no state through tch).
+
+use std::path::Path;
+
+use tch::{Kind, Tensor};
+
+use crate::{Error, Result};
+
+/// Adam (Kingma & Ba 2015) over a named set of parameters.
+pub struct Adam {
+    pub learning_rate: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Adam's step count t (bias correction).
+    pub step: i64,
+    params: Vec<(String, Tensor)>,
+    exp_avg: Vec<Tensor>,
+    exp_avg_sq: Vec<Tensor>,
+}
+
+impl Adam {
+    /// params: (name, trainable tensor) pairs, e.g. from `VarStore::variables()`.
+    pub fn new(mut params: Vec<(String, Tensor)>, learning_rate: f64, betas: (f64, f64)) -> Self {
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        params.retain(|(_, t)| t.requires_grad());
+        let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        Adam { learning_rate, beta1: betas.0, beta2: betas.1, eps: 1e-8, step: 0, params, exp_avg, exp_avg_sq }
+    }
+
+    /// Trainable variables of `vs` whose names start with `prefix`.
+    pub fn for_prefix(vs: &tch::nn::VarStore, prefix: &str, learning_rate: f64, betas: (f64, f64)) -> Self {
+        let params = vs.variables().into_iter().filter(|(name, _)| name.starts_with(prefix)).collect();
+        Adam::new(params, learning_rate, betas)
+    }
+
+    pub fn zero_grad(&mut self) {
+        for (_, p) in self.params.iter_mut() {
+            p.zero_grad();
+        }
+    }
+
+    /// Back-propagates `loss` and takes one step.
+    pub fn backward_step(&mut self, loss: &Tensor) {
+        self.zero_grad();
+        loss.backward();
+        self.step();
+    }
+
+    /// One Adam update from the current gradients.
+    pub fn step(&mut self) {
+        self.step += 1;
+        let bias1 = 1.0 - self.beta1.powi(self.step as i32);
+        let bias2 = 1.0 - self.beta2.powi(self.step as i32);
+        let step_size = self.learning_rate / bias1;
+        tch::no_grad(|| {
+            for ((_, p), (m, v)) in self.params.iter_mut().zip(self.exp_avg.iter_mut().zip(self.exp_avg_sq.iter_mut())) {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let _ = m.lerp_(&g, 1.0 - self.beta1);
+                let _ = v.mul_(self.beta2);
+                let _ = v.addcmul_(&(&g * (1.0 - self.beta2)), &g);
+                let denom = v.sqrt() / bias2.sqrt() + self.eps;
+                let _ = p.addcdiv_(&(&*m * -step_size), &denom);
+            }
+        });
+    }
+
+    /// Saves the moments and the step count to a safetensors file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let step = Tensor::from_slice(&[self.step]);
+        let mut named: Vec<(String, Tensor)> = vec![("step".to_string(), step)];
+        for ((name, _), (m, v)) in self.params.iter().zip(self.exp_avg.iter().zip(&self.exp_avg_sq)) {
+            named.push((format!("exp_avg.{name}"), m.to_device(tch::Device::Cpu)));
+            named.push((format!("exp_avg_sq.{name}"), v.to_device(tch::Device::Cpu)));
+        }
+        Tensor::write_safetensors(&named, path).map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Restores the state written by [`Adam::save`] for the same parameters.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let err = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+        let named = Tensor::read_safetensors(path).map_err(|e| err(format!("unreadable optimizer state: {e}")))?;
+        let map: std::collections::HashMap<String, Tensor> = named.into_iter().collect();
+        let step = map.get("step").ok_or_else(|| err("no `step` in optimizer state".into()))?;
+        self.step = step.int64_value(&[0]);
+        for ((name, p), (m, v)) in self.params.iter().zip(self.exp_avg.iter_mut().zip(self.exp_avg_sq.iter_mut())) {
+            for (prefix, slot) in [("exp_avg", &mut *m), ("exp_avg_sq", &mut *v)] {
+                let key = format!("{prefix}.{name}");
+                let src = map.get(&key).ok_or_else(|| err(format!("no `{key}` in optimizer state")))?;
+                if src.size() != p.size() {
+                    return Err(err(format!("`{key}` has shape {:?}, the model's has {:?}", src.size(), p.size())));
+                }
+                tch::no_grad(|| slot.copy_(&src.to_kind(Kind::Float)));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! Progress of long work: a bar in a terminal, one plain line per epoch
+//! elsewhere (CI logs, notebooks).
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal, plain lines otherwise.
+    Auto,
+    /// One line per epoch.
+    Lines,
+    /// Nothing.
+    Quiet,
+}
+
+/// Reports the steps of one epoch and a line when it ends.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    mode: ProgressMode,
+}
+
+impl Progress {
+    pub fn epoch(mode: ProgressMode, label: &str, epoch: usize, epochs: usize, steps: usize) -> Self {
+        let use_bar = mode == ProgressMode::Auto && std::io::stderr().is_terminal();
+        let bar = use_bar.then(|| {
+            let bar = ProgressBar::new(steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{label} epoch {epoch}/{epochs}"));
+            bar
+        });
+        Progress { bar, mode }
+    }
+
+    /// After each step, with the running loss.
+    pub fn step(&self, loss: f64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if bar.position() % 10 == 0 {
+                bar.set_message(format!("loss {loss:.4}"));
+            }
+        }
+    }
+
+    /// When the epoch is over: clears the bar and prints the summary line.
+    pub fn finish(self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.mode != ProgressMode::Quiet {
+            eprintln!("{line}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Training configuration: profiles, defaults per experiment and model, and
+//! overrides from a TOML/JSON file or `key=value` pairs.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{Architecture, ConvCganConfig, ConvCvaeConfig, MlpCganConfig, MlpCvaeConfig, ModelKind};
+use crate::task::Experiment;
+use crate::{Error, Result};
+
+/// How much compute a run gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// A smoke run under a minute: a slice of the data, narrow models, 2 epochs.
+    Quick,
+    /// Full datasets with an epoch and width budget that fits the whole report
+    /// in about an hour on 2 CPU cores.
+    Default,
+    /// The studies' own settings (conv CVAE 100 epochs, K49 models 50 epochs); meant for a GPU.
+    Paper,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Quick => "quick",
+            Profile::Default => "default",
+            Profile::Paper => "paper",
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The loss a CGAN trains with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanLoss {
+    /// The original minimax loss (non-saturating generator), as in the study.
+    Bce,
+    /// Wasserstein loss with gradient penalty (the study's suggested improvement).
+    WganGp,
+}
+
+/// Everything a training run needs; saved as `config.json` in the run folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The conditioning task.
+    pub experiment: Experiment,
+    /// The profile these settings started from.
+    pub profile: Profile,
+    /// Seed of initialisation, shuffling and noise.
+    pub seed: u64,
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Images per optimisation step.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Adam (β1, β2).
+    pub adam_betas: [f64; 2],
+    /// CVAE only: weight of the KL term (1 = the plain ELBO; β-VAE otherwise).
+    pub kl_weight: f64,
+    /// CGAN only: the adversarial loss.
+    pub gan_loss: GanLoss,
+    /// CGAN only (WGAN-GP): weight of the gradient penalty.
+    pub gradient_penalty_weight: f64,
+    /// CGAN only: discriminator steps per generator step.
+    pub discriminator_steps: usize,
+    /// Use at most this many training images (None = all).
+    pub max_train_images: Option<usize>,
+    /// Use at most this many test images (None = all).
+    pub max_test_images: Option<usize>,
+    /// Epochs (1-based) after which fixed-noise samples are saved.
+    pub snapshot_epochs: Vec<usize>,
+    /// Samples per condition in each snapshot.
+    pub snapshot_per_condition: usize,
+    /// The networks and their sizes.
+    pub architecture: Architecture,
+}
+
+impl TrainConfig {
+    /// The settings of `profile` for `experiment` trained with a `model`.
+    pub fn new(experiment: Experiment, model: ModelKind, profile: Profile) -> Self {
+        let k49 = experiment == Experiment::K49;
+        let architecture = match (k49, model, profile) {
+            (true, ModelKind::Cvae, Profile::Quick) => Architecture::MlpCvae(MlpCvaeConfig { hidden: 64, latent: 8 }),
+            (true, ModelKind::Cvae, _) => Architecture::MlpCvae(MlpCvaeConfig::default()),
+            (true, ModelKind::Cgan, Profile::Quick) => Architecture::MlpCgan(MlpCganConfig {
+                noise: 16,
+                generator_hidden: [64, 128],
+                discriminator_hidden: [128, 64],
+            }),
+            (true, ModelKind::Cgan, _) => Architecture::MlpCgan(MlpCganConfig::default()),
+            (false, ModelKind::Cvae, Profile::Quick) => Architecture::ConvCvae(ConvCvaeConfig {
+                encoder_filters: [16, 8, 16],
+                latent: 16,
+                dense_channels: 8,
+                decoder_filters: [16, 8],
+            }),
+            // Default: the study's layout at a quarter of its widths (see README: Profiles).
+            (false, ModelKind::Cvae, Profile::Default) => Architecture::ConvCvae(ConvCvaeConfig {
+                encoder_filters: [64, 32, 64],
+                latent: 64,
+                dense_channels: 64,
+                decoder_filters: [64, 32],
+            }),
+            (false, ModelKind::Cvae, Profile::Paper) => Architecture::ConvCvae(ConvCvaeConfig::default()),
+            (false, ModelKind::Cgan, Profile::Quick) => {
+                Architecture::ConvCgan(ConvCganConfig { noise: 16, base_channels: 8 })
+            }
+            (false, ModelKind::Cgan, Profile::Default) => {
+                Architecture::ConvCgan(ConvCganConfig { noise: 64, base_channels: 32 })
+            }
+            (false, ModelKind::Cgan, Profile::Paper) => Architecture::ConvCgan(ConvCganConfig::default()),
+        };
+        let epochs = match (profile, k49, model) {
+            (Profile::Quick, _, _) => 2,
+            (Profile::Default, true, ModelKind::Cvae) => 20,
+            (Profile::Default, true, ModelKind::Cgan) => 10,
+            (Profile::Default, false, _) => match experiment {
+                Experiment::SignRotation => 3,
+                _ => 10,
+            },
+            (Profile::Paper, true, _) => 50,
+            (Profile::Paper, false, _) => 100,
+        };
+        let batch_size = match (k49, model, profile) {
+            (true, ModelKind::Cvae, _) => 128,
+            (true, ModelKind::Cgan, _) => 32,
+            (false, ModelKind::Cgan, Profile::Paper) => 64,
+            (false, ModelKind::Cgan, _) => 64,
+            (false, ModelKind::Cvae, Profile::Quick) => 64,
+            (false, ModelKind::Cvae, _) => 256,
+        };
+        let (max_train_images, max_test_images) = match profile {
+            Profile::Quick => (Some(1024), Some(256)),
+            _ => (None, None),
+        };
+        let snapshot_epochs = match profile {
+            Profile::Paper if k49 => vec![1, 25, 50],
+            _ => {
+                let mid = epochs.div_ceil(2);
+                let mut v = vec![1, mid, epochs];
+                v.dedup();
+                v
+            }
+        };
+        TrainConfig {
+            experiment,
+            profile,
+            seed: 0,
+            epochs,
+            batch_size,
+            learning_rate: 1e-3,
+            adam_betas: if model == ModelKind::Cgan && !k49 { [0.5, 0.999] } else { [0.9, 0.999] },
+            kl_weight: 1.0,
+            gan_loss: GanLoss::Bce,
+            gradient_penalty_weight: 10.0,
+            discriminator_steps: 1,
+            max_train_images,
+            max_test_images,
+            snapshot_epochs,
+            snapshot_per_condition: if k49 { 4 } else { 8 },
+            architecture,
+        }
+    }
+
+    pub fn model(&self) -> ModelKind {
+        self.architecture.kind()
+    }
+
+    /// Applies overrides: a JSON/TOML object (from a config file) merged over
+    /// this config. Unknown keys are rejected with the list of valid ones.
+    pub fn merge(&self, overrides: &Value) -> Result<Self> {
+        let mut base = serde_json::to_value(self).expect("config serializes");
+        merge_checked(&mut base, overrides, "")?;
+        let merged: TrainConfig =
+            serde_json::from_value(base).map_err(|e| Error::Config(format!("invalid value: {e}")))?;
+        merged.validate()?;
+        Ok(merged)
+    }
+
+    /// Reads a `.toml` or `.json` file of overrides and merges it.
+    pub fn merge_file(&self, path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let value: Value = if path.extension().is_some_and(|e| e == "toml") {
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            serde_json::to_value(table).expect("toml is json-compatible")
+        } else {
+            serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+        };
+        self.merge(&value).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Applies `key=value` overrides with dotted keys, e.g.
+    /// `architecture.latent=32`. Values parse as JSON, else as strings.
+    pub fn set(&self, assignments: &[String]) -> Result<Self> {
+        let mut overrides = Value::Object(Default::default());
+        for a in assignments {
+            let (key, raw) =
+                a.split_once('=').ok_or_else(|| Error::Config(format!("`{a}`: expected key=value")))?;
+            let value: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+            let mut slot = &mut overrides;
+            let parts: Vec<&str> = key.split('.').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let obj = slot.as_object_mut().expect("objects all the way down");
+                if i + 1 == parts.len() {
+                    obj.insert(part.to_string(), value.clone());
+                    break;
+                }
+                slot = obj.entry(part.to_string()).or_insert_with(|| Value::Object(Default::default()));
+            }
+        }
+        self.merge(&overrides)
+    }
+
+    /// Rejects values no run can use.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad(format!("learning_rate must be a positive number, got {}", self.learning_rate));
+        }
+        if !self.kl_weight.is_finite() || self.kl_weight < 0.0 {
+            return bad(format!("kl_weight must be a non-negative number, got {}", self.kl_weight));
+        }
+        if self.adam_betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+            return bad(format!("adam_betas must lie in [0, 1), got {:?}", self.adam_betas));
+        }
+        if !self.gradient_penalty_weight.is_finite() || self.gradient_penalty_weight < 0.0 {
+            return bad("gradient_penalty_weight must be a non-negative number".into());
+        }
+        if self.discriminator_steps == 0 {
+            return bad("discriminator_steps must be at least 1".into());
+        }
+        if self.max_train_images == Some(0) || self.max_test_images == Some(0) {
+            return bad("max_train_images / max_test_images must be at least 1".into());
+        }
+        let sizes: Vec<(&str, i64)> = match &self.architecture {
+            Architecture::ConvCvae(c) => {
+                let mut v = vec![("latent", c.latent), ("dense_channels", c.dense_channels)];
+                v.extend(c.encoder_filters.iter().map(|&f| ("encoder_filters", f)));
+                v.extend(c.decoder_filters.iter().map(|&f| ("decoder_filters", f)));
+                v
+            }
+            Architecture::MlpCvae(c) => vec![("latent", c.latent), ("hidden", c.hidden)],
+            Architecture::MlpCgan(c) => {
+                let mut v = vec![("noise", c.noise)];
+                v.extend(c.generator_hidden.iter().map(|&f| ("generator_hidden", f)));
+                v.extend(c.discriminator_hidden.iter().map(|&f| ("discriminator_hidden", f)));
+                v
+            }
+            Architecture::ConvCgan(c) => vec![("noise", c.noise), ("base_channels", c.base_channels)],
+        };
+        if let Some((name, v)) = sizes.iter().find(|(_, v)| *v <= 0) {
+            return bad(format!("architecture.{name} must be at least 1, got {v}"));
+        }
+        let arch_is_k49 = matches!(self.architecture, Architecture::MlpCvae(_) | Architecture::MlpCgan(_));
+        if arch_is_k49 != (self.experiment == Experiment::K49) {
+            return bad(format!(
+                "architecture `{}` does not fit experiment `{}` (k49 uses the MLP models, the sign tasks the conv models)",
+                self.architecture.name(),
+                self.experiment
+            ));
+        }
+        Ok(())
+    }
+
+    /// A short stable digest of the config (hex), naming its run folder.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_string(self).expect("config serializes");
+        // FNV-1a: stable across Rust versions, unlike DefaultHasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in json.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{:08x}", h >> 32)
+    }
+}
+
+/// Merges `src` into `dst`, refusing keys `dst` does not have.
+fn merge_checked(dst: &mut Value, src: &Value, path: &str) -> Result<()> {
+    let Some(src_obj) = src.as_object() else {
+        *dst = src.clone();
+        return Ok(());
+    };
+    let Some(dst_obj) = dst.as_object_mut() else {
+        return Err(Error::Config(format!("`{path}` is not a table")));
+    };
+    for (key, value) in src_obj {
+        let full = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        match dst_obj.get_mut(key) {
+            // Switching the architecture type replaces the whole table.
+            Some(slot) if key == "type" => *slot = value.clone(),
+            Some(slot) if value.is_object() && slot.is_object() => merge_checked(slot, value, &full)?,
+            Some(slot) => *slot = value.clone(),
+            None => {
+                let mut valid: Vec<&String> = dst_obj.keys().collect();
+                valid.sort();
+                let valid: Vec<String> = valid.iter().map(|k| k.to_string()).collect();
+                return Err(Error::Config(format!("unknown key `{full}`; valid keys here: {}", valid.join(", "))));
+            }
+        }
+    }
+    Ok(())
+}

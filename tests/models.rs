@@ -1,0 +1,157 @@
+//! Model shapes, loss values on hand-computed cases, and learning on a tiny batch.
+
+use condgen::loss;
+use condgen::model::{Architecture, ConvCganConfig, ConvCvaeConfig, MlpCganConfig, MlpCvaeConfig, Net};
+use condgen::optim::Adam;
+use tch::{Device, Kind, Tensor};
+
+fn images(b: i64) -> Tensor {
+    Tensor::rand([b, 1, 28, 28], (Kind::Float, Device::Cpu))
+}
+
+fn cond(b: i64, dim: i64) -> Tensor {
+    Tensor::zeros([b, dim], (Kind::Float, Device::Cpu))
+}
+
+#[test]
+fn cvae_output_shapes() {
+    for (arch, dim) in [
+        (Architecture::ConvCvae(ConvCvaeConfig::default()), 24),
+        (Architecture::ConvCvae(ConvCvaeConfig::default()), 1),
+        (Architecture::MlpCvae(MlpCvaeConfig::default()), 50),
+    ] {
+        tch::manual_seed(0);
+        let built = arch.build(dim as usize, Device::Cpu);
+        let Net::Cvae(cvae) = &built.net else { panic!("a CVAE") };
+        let (logits, mean, logvar) = cvae.forward(&images(3), &cond(3, dim), true);
+        assert_eq!(logits.size(), vec![3, 1, 28, 28], "{}", arch.name());
+        assert_eq!(mean.size(), vec![3, cvae.latent()]);
+        assert_eq!(logvar.size(), vec![3, cvae.latent()]);
+        eprintln!("{} (cond {dim}): {}", arch.name(), built.describe_parameters());
+    }
+}
+
+#[test]
+fn faithful_parameter_counts() {
+    // MLP CVAE 784+50 → 144 → 2×20; 20+50 → 144 → 784
+    let built = Architecture::MlpCvae(MlpCvaeConfig::default()).build(50, Device::Cpu);
+    let expected = (834 * 144 + 144) + 2 * (144 * 20 + 20) + (70 * 144 + 144) + (144 * 784 + 784);
+    assert_eq!(built.parameter_count(""), expected);
+    // MLP CGAN generator 64+50 → 256 → 512 → 784; discriminator 784+50 → 512 → 256 → 1
+    let built = Architecture::MlpCgan(MlpCganConfig::default()).build(50, Device::Cpu);
+    let g = (114 * 256 + 256) + (256 * 512 + 512) + (512 * 784 + 784);
+    let d = (834 * 512 + 512) + (512 * 256 + 256) + (256 + 1);
+    assert_eq!(built.parameter_count("gen."), g);
+    assert_eq!(built.parameter_count("disc."), d);
+}
+
+#[test]
+fn gan_output_shapes() {
+    for (arch, dim) in [
+        (Architecture::ConvCgan(ConvCganConfig::default()), 4),
+        (Architecture::MlpCgan(MlpCganConfig::default()), 50),
+    ] {
+        let built = arch.build(dim as usize, Device::Cpu);
+        let Net::Gan { generator, discriminator } = &built.net else { panic!("a GAN") };
+        let noise = Tensor::randn([5, generator.noise_dim()], (Kind::Float, Device::Cpu));
+        let fake = generator.generate(&noise, &cond(5, dim), true);
+        assert_eq!(fake.size(), vec![5, 1, 28, 28]);
+        assert!(fake.abs().max().double_value(&[]) <= 1.0, "tanh output");
+        assert_eq!(discriminator.discriminate(&fake, &cond(5, dim), true).size(), vec![5]);
+    }
+}
+
+#[test]
+fn losses_match_hand_computed_values() {
+    // BCE with logits 0 is ln 2 per pixel: 2 pixels per image, 2 images → ln 2 · 2 per image
+    let logits = Tensor::zeros([2, 2], (Kind::Float, Device::Cpu));
+    let targets = Tensor::from_slice(&[1f32, 0., 0.5, 1.]).view([2, 2]);
+    let bce = loss::bce_logits_per_image(&logits, &targets).double_value(&[]);
+    assert!((bce - 2.0 * std::f64::consts::LN_2).abs() < 1e-6, "{bce}");
+    // KL of N(μ, σ²) vs N(0, 1) per dim: ½(σ² + μ² − 1 − ln σ²); μ = 1, σ² = e → ½(e + 1 − 1 − 1)
+    let mean = Tensor::from_slice(&[1f32, 0.]).view([1, 2]);
+    let logvar = Tensor::from_slice(&[1f32, 0.]).view([1, 2]);
+    let kl = loss::kl_per_image(&mean, &logvar).double_value(&[]);
+    assert!((kl - 0.5 * (std::f64::consts::E - 1.0)).abs() < 1e-5, "{kl}");
+    // β weights only the KL term
+    let (total, b, k) = loss::cvae_loss(&logits.view([1, 4]), &targets.view([1, 4]), &mean, &logvar, 2.0);
+    assert!((total.double_value(&[]) - (b.double_value(&[]) + 2.0 * k.double_value(&[]))).abs() < 1e-6);
+    // GAN: logits 0 → D = ½ → each BCE term ln 2
+    let half = Tensor::zeros([4], (Kind::Float, Device::Cpu));
+    let d = loss::gan_discriminator_loss(&half, &half).double_value(&[]);
+    assert!((d - 2.0 * std::f64::consts::LN_2).abs() < 1e-6);
+    let g = loss::gan_generator_loss(&Tensor::from_slice(&[10f32])).double_value(&[]);
+    assert!(g < 1e-4, "a fooled discriminator costs the generator nothing: {g}");
+    // WGAN critic: E[fake] − E[real]
+    let w = loss::wgan_critic_loss(&Tensor::from_slice(&[1f32, 3.]), &Tensor::from_slice(&[0f32, 1.]));
+    assert!((w.double_value(&[]) + 1.5).abs() < 1e-6);
+}
+
+#[test]
+fn gradient_penalty_of_a_linear_critic() {
+    // critic(x) = Σ 0.5·x: gradient norm 0.5·√784 = 14 → penalty (14 − 1)² = 169
+    let real = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let fake = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let gp = loss::gradient_penalty(&real, &fake, |x| (x * 0.5).sum_dim_intlist([1, 2, 3], false, Kind::Float));
+    assert!((gp.double_value(&[]) - 169.0).abs() < 1e-3, "{}", gp.double_value(&[]));
+}
+
+#[test]
+fn cvae_learns_a_tiny_fixed_batch() {
+    tch::manual_seed(1);
+    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 64, latent: 4 }).build(3, Device::Cpu);
+    let Net::Cvae(cvae) = &built.net else { unreachable!() };
+    let xs = (Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu)) + 0.5).floor(); // binary images
+    let c = Tensor::eye(3, (Kind::Float, Device::Cpu)).repeat([6, 1]).narrow(0, 0, 16);
+    let mut opt = Adam::for_prefix(&built.vs, "", 1e-2, (0.9, 0.999));
+    let mut losses = Vec::new();
+    for _ in 0..150 {
+        let (logits, mean, logvar) = cvae.forward(&xs, &c, true);
+        let (total, _, _) = loss::cvae_loss(&logits, &xs, &mean, &logvar, 1.0);
+        opt.backward_step(&total);
+        losses.push(total.double_value(&[]));
+    }
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    eprintln!("CVAE tiny batch: {first:.1} → {last:.1}");
+    assert!(last < first * 0.7, "{first} → {last}");
+}
+
+#[test]
+fn cgan_learns_a_tiny_fixed_batch() {
+    tch::manual_seed(2);
+    let built = Architecture::MlpCgan(MlpCganConfig { noise: 8, generator_hidden: [32, 64], discriminator_hidden: [64, 32] })
+        .build(2, Device::Cpu);
+    let Net::Gan { generator, discriminator } = &built.net else { unreachable!() };
+    // Two conditions, two fixed target images (a left half and a right half).
+    let left = Tensor::ones([28, 14], (Kind::Float, Device::Cpu));
+    let zeros = Tensor::zeros([28, 14], (Kind::Float, Device::Cpu));
+    let a = Tensor::cat(&[&left, &zeros], 1).view([1, 1, 28, 28]);
+    let b = Tensor::cat(&[&zeros, &left], 1).view([1, 1, 28, 28]);
+    let real = (Tensor::cat(&[a.repeat([8, 1, 1, 1]), b.repeat([8, 1, 1, 1])], 0)) * 2.0 - 1.0;
+    let c = Tensor::cat(
+        &[
+            Tensor::from_slice(&[1f32, 0.]).view([1, 2]).repeat([8, 1]),
+            Tensor::from_slice(&[0f32, 1.]).view([1, 2]).repeat([8, 1]),
+        ],
+        0,
+    );
+    let mut opt_g = Adam::for_prefix(&built.vs, "gen.", 2e-3, (0.5, 0.999));
+    let mut opt_d = Adam::for_prefix(&built.vs, "disc.", 2e-3, (0.5, 0.999));
+    let distance = |fake: &Tensor| (fake - &real).abs().mean(Kind::Float).double_value(&[]);
+    let noise0 = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    let start = tch::no_grad(|| distance(&generator.generate(&noise0, &c, false)));
+    for _ in 0..300 {
+        let noise = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+        let fake = generator.generate(&noise, &c, true);
+        let d_loss = loss::gan_discriminator_loss(
+            &discriminator.discriminate(&real, &c, true),
+            &discriminator.discriminate(&fake.detach(), &c, true),
+        );
+        opt_d.backward_step(&d_loss);
+        let g_loss = loss::gan_generator_loss(&discriminator.discriminate(&fake, &c, true));
+        opt_g.backward_step(&g_loss);
+    }
+    let end = tch::no_grad(|| distance(&generator.generate(&noise0, &c, false)));
+    eprintln!("CGAN tiny batch: mean |fake − real| {start:.3} → {end:.3}");
+    assert!(end < start * 0.5, "{start} → {end}");
+}

@@ -1,0 +1,196 @@
+//! Training runs end to end: every experiment's quick profile, determinism,
+//! checkpoint round trips, sampling contract, kill and resume.
+
+mod common;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use condgen::data::{npz, DataOptions, DatasetKind, Dataset};
+use condgen::model::{ModelKind, Net};
+use condgen::progress::ProgressMode;
+use condgen::sample::{self, TrainedModel};
+use condgen::train::{self, Profile, TrainConfig, TrainOptions};
+use condgen::{Experiment, TaskData};
+use tch::{Device, Kind, Tensor};
+
+/// Each dataset is loaded once per test binary (from CONDGEN_DATA / CONDGEN_K49, else stand-ins).
+fn dataset(kind: DatasetKind) -> &'static Dataset {
+    static SIGN: OnceLock<Dataset> = OnceLock::new();
+    static K49: OnceLock<Dataset> = OnceLock::new();
+    let cell = match kind {
+        DatasetKind::SignMnist => &SIGN,
+        DatasetKind::K49 => &K49,
+    };
+    cell.get_or_init(|| {
+        let ds = DataOptions::from_env().load(kind).unwrap();
+        eprintln!("{}: {}", kind.title(), ds.source);
+        ds
+    })
+}
+
+fn task(exp: Experiment) -> TaskData {
+    exp.prepare(dataset(exp.dataset()))
+}
+
+fn options(root: &Path) -> TrainOptions {
+    TrainOptions { runs_root: root.to_path_buf(), device: Device::Cpu, progress: ProgressMode::Lines, ..Default::default() }
+}
+
+#[test]
+fn every_experiment_trains_in_the_quick_profile() {
+    let root = tempfile::tempdir().unwrap();
+    for exp in Experiment::ALL {
+        let data = task(exp);
+        for model in [ModelKind::Cvae, ModelKind::Cgan] {
+            let cfg = TrainConfig::new(exp, model, Profile::Quick);
+            let start = std::time::Instant::now();
+            let outcome = train::train(&cfg, &data, &options(root.path())).unwrap();
+            eprintln!("{exp} {model} quick: {:.1}s", start.elapsed().as_secs_f64());
+            assert!(outcome.finished);
+            assert_eq!(outcome.history.len(), cfg.epochs);
+            let run = &outcome.run;
+            for f in ["config.json", "meta.json", "model.safetensors", "history.csv", "checkpoint.json"] {
+                assert!(run.file(f).is_file(), "{exp} {model}: {f}");
+            }
+            let meta = run.read_meta().unwrap();
+            assert!(meta.finished && meta.data_source.is_some() && meta.parameters > 0);
+            for &e in &cfg.snapshot_epochs {
+                let snap = npz::read_u8(&run.snapshot_path(e), "images").unwrap();
+                let per = cfg.snapshot_per_condition * exp.condition_spec().classes() * if exp == Experiment::K49 { 2 } else { 1 };
+                assert_eq!(snap.shape, vec![per, 28, 28], "{exp} {model} snapshot {e}");
+            }
+            let hist = train::history::read_csv(&run.file("history.csv")).unwrap();
+            assert_eq!(hist.height(), cfg.epochs);
+            let loss_col = if model == ModelKind::Cvae { "test_loss" } else { "d_loss" };
+            assert!(hist.column(loss_col).is_ok(), "{exp} {model}: {loss_col} column");
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_the_same_history() {
+    let data = task(Experiment::K49);
+    let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
+    let a = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
+    let b = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
+    let strip = |h: &[train::EpochRecord]| h.iter().map(|r| (r.d_loss, r.g_loss, r.d_real, r.d_fake)).collect::<Vec<_>>();
+    assert_eq!(strip(&a.history), strip(&b.history));
+    let other = cfg.set(&["seed=1".into()]).unwrap();
+    let c = train::train(&other, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
+    assert_ne!(strip(&a.history), strip(&c.history), "another seed, another history");
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_outputs() {
+    let root = tempfile::tempdir().unwrap();
+    let data = task(Experiment::SignLetter);
+    let cfg = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Quick);
+    let outcome = train::train(&cfg, &data, &options(root.path())).unwrap();
+    let a = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let b = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let (Net::Cvae(ca), Net::Cvae(cb)) = (&a.built.net, &b.built.net) else { panic!() };
+    let z = Tensor::randn([4, ca.latent()], (Kind::Float, Device::Cpu));
+    let c = a.spec.encode(&[0, 5, 10, 23], None, Device::Cpu);
+    let (xa, xb) = tch::no_grad(|| (ca.decode(&z, &c, false), cb.decode(&z, &c, false)));
+    assert_eq!(f64::from((xa - xb).abs().max()), 0.0);
+    // A fresh, untrained model differs: the weights really came from the file.
+    tch::manual_seed(99);
+    let fresh = cfg.architecture.build(a.spec.dim(), Device::Cpu);
+    let Net::Cvae(cf) = &fresh.net else { panic!() };
+    let xf = tch::no_grad(|| cf.decode(&z, &c, false));
+    let xa = tch::no_grad(|| ca.decode(&z, &c, false));
+    assert!(f64::from((xa - xf).abs().max()) > 1e-3);
+}
+
+#[test]
+fn samples_follow_the_contract() {
+    let root = tempfile::tempdir().unwrap();
+    let data = task(Experiment::K49);
+    let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Quick);
+    let outcome = train::train(&cfg, &data, &options(root.path())).unwrap();
+    let model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let samples = sample::sample_all_conditions(&model.built, &model.spec, 3, 0).unwrap();
+    let path = root.path().join("s.npz");
+    samples.write_npz(&path).unwrap();
+    let images = npz::read_u8(&path, "images").unwrap();
+    assert_eq!(images.shape, vec![49 * 2 * 3, 28, 28]);
+    // labels and styles are int64: read them with npyz directly.
+    let mut archive = npyz::npz::NpzArchive::open(&path).unwrap();
+    let labels: Vec<i64> = archive.by_name("labels").unwrap().unwrap().into_vec().unwrap();
+    let styles: Vec<i64> = archive.by_name("styles").unwrap().unwrap().into_vec().unwrap();
+    assert_eq!(&labels[..7], &[0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(&styles[..7], &[0, 0, 0, 1, 1, 1, 0]);
+    assert_eq!(labels[labels.len() - 1], 48);
+    // Same seed, same samples.
+    let again = sample::sample_all_conditions(&model.built, &model.spec, 3, 0).unwrap();
+    assert_eq!(again.images, samples.images);
+    // Reconstruction of test images by the CVAE.
+    let (orig, recon) = sample::reconstruct(&model.built, &model.spec, &data.test, 10).unwrap();
+    assert_eq!((orig.shape(), recon.shape()), (&[10usize, 28, 28][..], &[10usize, 28, 28][..]));
+}
+
+#[test]
+fn resume_continues_to_the_same_history() {
+    let data = task(Experiment::K49);
+    let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Quick).set(&["epochs=3".into()]).unwrap();
+    let full = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
+
+    // Interrupt a second run after its first epoch: the stop flag is raised as
+    // soon as the first checkpoint exists.
+    let root = tempfile::tempdir().unwrap();
+    let opts = options(root.path());
+    let run_dir = train::RunDir::for_config(root.path(), &cfg);
+    let stop = opts.stop.clone();
+    let watcher = std::thread::spawn(move || {
+        for _ in 0..6000 {
+            if run_dir.pointer().ok().flatten().is_some() {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    let interrupted = train::train(&cfg, &data, &opts);
+    watcher.join().unwrap();
+    assert!(matches!(interrupted, Err(condgen::Error::Interrupted)), "{interrupted:?}");
+    let pointer = train::RunDir::for_config(root.path(), &cfg).pointer().unwrap().unwrap();
+    assert!(pointer.epoch >= 1 && pointer.epoch < 3);
+
+    // Without --resume the existing run is not silently overwritten.
+    let fresh_opts = options(root.path());
+    assert!(matches!(train::train(&cfg, &data, &fresh_opts), Err(condgen::Error::Checkpoint { .. })));
+
+    let resumed = train::train(&cfg, &data, &TrainOptions { resume: true, ..options(root.path()) }).unwrap();
+    assert_eq!(resumed.history.len(), 3);
+    let losses = |h: &[train::EpochRecord]| h.iter().map(|r| (r.loss, r.test_loss)).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed.history), losses(&full.history), "resuming repeats the uninterrupted run exactly");
+}
+
+#[test]
+fn config_overrides_are_checked() {
+    let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Default);
+    let c = cfg.set(&["architecture.latent=32".into(), "kl_weight=0.5".into()]).unwrap();
+    assert_eq!(c.kl_weight, 0.5);
+    assert!(serde_json::to_string(&c).unwrap().contains("\"latent\":32"));
+    for (bad, needle) in [
+        ("epochs=0", "epochs must be at least 1"),
+        ("batch_size=0", "batch_size must be at least 1"),
+        ("architecture.latent=0", "architecture.latent must be at least 1"),
+        ("learning_rate=-1", "learning_rate must be a positive number"),
+        ("learning_rate=null", "invalid value"),
+        ("epochz=3", "unknown key `epochz`; valid keys here: adam_betas, architecture,"),
+        ("architecture.latnt=3", "unknown key `architecture.latnt`; valid keys here: hidden, latent, type"),
+    ] {
+        let err = cfg.set(&[bad.to_string()]).unwrap_err().to_string();
+        assert!(err.contains(needle), "{bad}: {err}");
+    }
+    // A config file with an unknown key names the file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "epochs = 3\n[architecture]\nhiden = 7\n").unwrap();
+    let err = cfg.merge_file(&path).unwrap_err().to_string();
+    assert!(err.contains("c.toml") && err.contains("architecture.hiden"), "{err}");
+    std::fs::write(&path, "epochs = 3\nkl_weight = 4.0\n").unwrap();
+    assert_eq!(cfg.merge_file(&path).unwrap().epochs, 3);
+}
