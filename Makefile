@@ -13,11 +13,14 @@ PYTHON        ?= python3
 TORCH_STAMP   := $(VENV)/.torch-$(TORCH_VERSION)
 CONDGEN       := $(or $(CARGO_TARGET_DIR),target)/debug/condgen
 
-# torch-sys finds libtorch through the venv's python (LIBTORCH_USE_PYTORCH);
-# build.rs then bakes an rpath into our binaries, so nobody needs LD_LIBRARY_PATH.
-export VIRTUAL_ENV          := $(VENV)
-export PATH                 := $(VENV)/bin:$(PATH)
-export LIBTORCH_USE_PYTORCH := 1
+# torch-sys links the libtorch inside the venv's torch package (LIBTORCH; the
+# PyPI wheels use the C++11 ABI); build.rs then bakes an rpath into our
+# binaries, so nobody needs LD_LIBRARY_PATH.
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+export VIRTUAL_ENV        := $(VENV)
+export PATH               := $(VENV)/bin:$(PATH)
+export LIBTORCH           := $(VENV)/lib/python$(PYVER)/site-packages/torch
+export LIBTORCH_CXX11_ABI := 1
 
 .PHONY: help setup build test report data-summary bench clean
 

@@ -53,7 +53,10 @@ pub fn wgan_generator_loss(fake_scores: &Tensor) -> Tensor {
 pub fn gradient_penalty(real: &Tensor, fake: &Tensor, critic: impl Fn(&Tensor) -> Tensor) -> Tensor {
     let b = real.size()[0];
     let alpha = Tensor::rand([b, 1, 1, 1], (real.kind(), real.device()));
-    let interpolates = (real * &alpha + fake * (1.0 - &alpha)).detach().set_requires_grad(true);
+    // x̂ = α·real + (1 − α)·fake
+    let diff: Tensor = real - fake;
+    let mixed: Tensor = fake + diff * &alpha;
+    let interpolates = mixed.detach().set_requires_grad(true);
     let scores = critic(&interpolates);
     let grads = Tensor::run_backward(&[scores.sum(tch::Kind::Float)], &[&interpolates], true, true);
     let norms = grads[0].view([b, -1]).norm_scalaropt_dim(2.0, [1], false);

@@ -63,7 +63,7 @@ impl Adam {
                     continue;
                 }
                 let _ = m.lerp_(&g, 1.0 - self.beta1);
-                let _ = v.mul_(self.beta2);
+                let _ = v.g_mul_scalar_(self.beta2);
                 let _ = v.addcmul_(&(&g * (1.0 - self.beta2)), &g);
                 let denom = v.sqrt() / bias2.sqrt() + self.eps;
                 let _ = p.addcdiv_(&(&*m * -step_size), &denom);

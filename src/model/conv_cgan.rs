@@ -103,9 +103,9 @@ impl Discriminator for ConvDiscriminator {
         let b = xs.size()[0];
         Tensor::cat(&[xs, &tile_condition(cond)], 1)
             .apply(&self.conv1)
-            .apply(&super::leaky_relu_02)
+            .apply(&nn::func(super::leaky_relu_02))
             .apply(&self.conv2)
-            .apply(&super::leaky_relu_02)
+            .apply(&nn::func(super::leaky_relu_02))
             .flatten(1, -1)
             .apply(&self.out)
             .view([b])

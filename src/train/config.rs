@@ -120,7 +120,7 @@ impl TrainConfig {
             }
             (false, ModelKind::Cgan, Profile::Paper) => Architecture::ConvCgan(ConvCganConfig::default()),
         };
-        let epochs = match (profile, k49, model) {
+        let epochs: usize = match (profile, k49, model) {
             (Profile::Quick, _, _) => 2,
             (Profile::Default, true, ModelKind::Cvae) => 20,
             (Profile::Default, true, ModelKind::Cgan) => 10,

@@ -54,7 +54,7 @@ pub fn to_frame(history: &[EpochRecord]) -> Result<DataFrame> {
     )?;
     // Drop the columns that do not apply to this model.
     let empty: Vec<String> = df
-        .get_columns()
+        .columns()
         .iter()
         .filter(|c| c.len() > 0 && c.null_count() == c.len())
         .map(|c| c.name().to_string())
