@@ -52,7 +52,7 @@ pub fn read_u8(path: &Path, name: &str) -> Result<U8Array> {
         .map_err(|e| Error::npz(path, name, format!("bad npy header: {e}")))?;
     match header.dtype() {
         DType::Plain(t) if t.type_char() == TypeChar::Uint && t.size_field() == 1 => {}
-        other => return Err(Error::npz(path, name, format!("dtype is `{}`, expected uint8 (`|u1`)", other.descr()))),
+        other => return Err(Error::npz(path, name, format!("dtype is `{}`, expected uint8 (`|u1`)", other.descr().trim_matches('\'')))),
     }
     if header.order() != Order::C {
         return Err(Error::npz(path, name, "Fortran-ordered array, expected C order"));
