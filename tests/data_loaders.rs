@@ -121,6 +121,24 @@ fn k49_folder_reads_and_is_not_called_real() {
     assert!(ds.train.styles.is_some() && ds.test.styles.is_some());
 }
 
+#[test]
+fn the_same_loader_reads_kmnist() {
+    let dir = tempfile::tempdir().unwrap();
+    k49_folder(dir.path(), 20, 10);
+    for split in ["train", "test"] {
+        for what in ["imgs", "labels"] {
+            let from = dir.path().join(format!("k49-{split}-{what}.npz"));
+            std::fs::rename(from, dir.path().join(format!("kmnist-{split}-{what}.npz"))).unwrap();
+        }
+    }
+    // The fixture's labels run 0..48, so reading it as 10-class KMNIST must fail on label 10...
+    let err = k49::read_npz_folder(dir.path(), "kmnist", 10).unwrap_err();
+    assert!(err.to_string().contains("element 10: label 10 outside the class map (0..10)"), "{err}");
+    // ...and succeed with enough classes.
+    let (train, test) = k49::read_npz_folder(dir.path(), "kmnist", 49).unwrap();
+    assert_eq!((train.len(), test.len()), (20, 10));
+}
+
 fn expect_npz_error(setup: impl FnOnce(&std::path::Path), needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     k49_folder(dir.path(), 10, 10);

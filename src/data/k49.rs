@@ -120,6 +120,17 @@ pub fn read_class_map(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Reads a folder in the KMNIST/K49 npz layout with another file prefix, e.g.
+/// `kmnist` (10 classes): `<prefix>-{train,test}-{imgs,labels}.npz`.
+/// Returns (train, test) without style labels.
+pub fn read_npz_folder(dir: &Path, prefix: &str, num_classes: usize) -> Result<(Split, Split)> {
+    let file = |split: &str, what: &str| dir.join(format!("{prefix}-{split}-{what}.npz"));
+    Ok((
+        read_split(&file("train", "imgs"), &file("train", "labels"), num_classes)?,
+        read_split(&file("test", "imgs"), &file("test", "labels"), num_classes)?,
+    ))
+}
+
 /// Reads one split: images `[n, 28, 28]` and labels `[n]`, both uint8.
 pub fn read_split(images_path: &Path, labels_path: &Path, num_classes: usize) -> Result<Split> {
     let images = npz::read_u8(images_path, npz::DEFAULT_ARRAY)?;
