@@ -13,6 +13,8 @@ use ndarray::Array3;
 use super::{files_present, npz, standin, warn_standin, DataOptions, DataSource, Dataset, DatasetKind, Split, PIXELS};
 use crate::{Error, Result};
 
+/// K49's file names are `k49-{train,test}-{imgs,labels}.npz`.
+pub const FILE_PREFIX: &str = "k49";
 pub const TRAIN_IMAGES: &str = "k49-train-imgs.npz";
 pub const TRAIN_LABELS: &str = "k49-train-labels.npz";
 pub const TEST_IMAGES: &str = "k49-test-imgs.npz";
@@ -64,8 +66,7 @@ pub fn load(opts: &DataOptions) -> Result<Dataset> {
     }
     let source = identify(&dir)?;
     let class_names = read_class_map(&dir)?;
-    let mut train = read_split(&dir.join(TRAIN_IMAGES), &dir.join(TRAIN_LABELS), class_names.len())?;
-    let mut test = read_split(&dir.join(TEST_IMAGES), &dir.join(TEST_LABELS), class_names.len())?;
+    let (mut train, mut test) = read_npz_folder(&dir, FILE_PREFIX, class_names.len())?;
     let medians = assign_styles(&mut train, &mut test, class_names.len());
     Ok(Dataset { kind: DatasetKind::K49, source, class_names, train, test, style_medians: Some(medians) })
 }
