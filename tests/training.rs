@@ -29,13 +29,6 @@ fn dataset(kind: DatasetKind) -> &'static Dataset {
     })
 }
 
-/// torch's random generator is global to the process: training tests take
-/// turns so that each run sees only its own seeds.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn task(exp: Experiment) -> TaskData {
     exp.prepare(dataset(exp.dataset()))
 }
@@ -46,7 +39,7 @@ fn options(root: &Path) -> TrainOptions {
 
 #[test]
 fn every_experiment_trains_in_the_quick_profile() {
-    let _serial = serial();
+    let _serial = common::serial();
     let root = tempfile::tempdir().unwrap();
     for exp in Experiment::ALL {
         let data = task(exp);
@@ -78,7 +71,7 @@ fn every_experiment_trains_in_the_quick_profile() {
 
 #[test]
 fn same_seed_gives_the_same_history() {
-    let _serial = serial();
+    let _serial = common::serial();
     let data = task(Experiment::K49);
     let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
     let a = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
@@ -92,7 +85,7 @@ fn same_seed_gives_the_same_history() {
 
 #[test]
 fn checkpoint_round_trip_gives_identical_outputs() {
-    let _serial = serial();
+    let _serial = common::serial();
     let root = tempfile::tempdir().unwrap();
     let data = task(Experiment::SignLetter);
     let cfg = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Quick);
@@ -115,7 +108,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
 
 #[test]
 fn samples_follow_the_contract() {
-    let _serial = serial();
+    let _serial = common::serial();
     let root = tempfile::tempdir().unwrap();
     let data = task(Experiment::K49);
     let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Quick);
@@ -143,7 +136,7 @@ fn samples_follow_the_contract() {
 
 #[test]
 fn resume_continues_to_the_same_history() {
-    let _serial = serial();
+    let _serial = common::serial();
     let data = task(Experiment::K49);
     let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Quick).set(&["epochs=3".into()]).unwrap();
     let full = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
@@ -181,7 +174,7 @@ fn resume_continues_to_the_same_history() {
 
 #[test]
 fn config_overrides_are_checked() {
-    let _serial = serial();
+    let _serial = common::serial();
     let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Default);
     let c = cfg.set(&["architecture.latent=32".into(), "kl_weight=0.5".into()]).unwrap();
     assert_eq!(c.kl_weight, 0.5);

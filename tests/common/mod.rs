@@ -89,3 +89,10 @@ pub fn k49_folder_env(test: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// torch's random generator is global to the process: tests that seed it take
+/// turns, so each one sees only its own random stream.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
