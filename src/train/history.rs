@@ -34,6 +34,22 @@ pub struct EpochRecord {
     pub images_per_second: f64,
 }
 
+impl EpochRecord {
+    /// One line for logs: the epoch's losses, duration and rate.
+    pub fn summary(&self, epochs: usize) -> String {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let losses = if self.loss.is_some() {
+            format!("loss {} (bce {} kl {}) test {}", f(self.loss), f(self.bce), f(self.kl), f(self.test_loss))
+        } else {
+            format!("D {} G {} D(x) {} D(G(z)) {}", f(self.d_loss), f(self.g_loss), f(self.d_real), f(self.d_fake))
+        };
+        format!(
+            "epoch {}/{epochs}: {losses} | {:.1}s, {:.0} img/s",
+            self.epoch, self.seconds, self.images_per_second
+        )
+    }
+}
+
 /// The history as a DataFrame, one row per epoch.
 pub fn to_frame(history: &[EpochRecord]) -> Result<DataFrame> {
     let col = |f: fn(&EpochRecord) -> Option<f64>| history.iter().map(f).collect::<Vec<_>>();

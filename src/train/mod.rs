@@ -291,16 +291,7 @@ fn cvae_epoch(
         images_per_second: seen as f64 / seconds.max(1e-9),
         ..Default::default()
     };
-    progress.finish(&format!(
-        "{label} epoch {epoch}/{}: loss {:.3} (bce {:.3} kl {:.3}) test {:.3} | {:.1}s, {:.0} img/s",
-        cfg.epochs,
-        sum_loss / n,
-        sum_bce / n,
-        sum_kl / n,
-        test_loss,
-        seconds,
-        record.images_per_second
-    ));
+    progress.finish(&format!("{label} {}", record.summary(cfg.epochs)));
     Ok(Some(record))
 }
 
@@ -405,16 +396,7 @@ fn gan_epoch(
         images_per_second: seen as f64 / seconds.max(1e-9),
         ..Default::default()
     };
-    progress.finish(&format!(
-        "{label} epoch {epoch}/{}: D {:.3} G {:.3} D(x) {:.3} D(G(z)) {:.3} | {:.1}s, {:.0} img/s",
-        cfg.epochs,
-        sum_d / d,
-        sum_g / g_steps.max(1) as f64,
-        sum_real / d,
-        sum_fake / d,
-        seconds,
-        record.images_per_second
-    ));
+    progress.finish(&format!("{label} {}", record.summary(cfg.epochs)));
     if !wgan && sum_real / d > 0.99 && sum_fake / d < 0.01 {
         eprintln!(
             "WARNING: epoch {epoch}: the discriminator wins outright (D(x) ≈ 1, D(G(z)) ≈ 0); \
