@@ -245,6 +245,70 @@ fn check_finite(value: f64, what: &str, epoch: usize, step: usize) -> Result<()>
     }
 }
 
+/// One CVAE optimisation step on a batch: (loss, bce, kl) per image.
+/// images: [b, 1, 28, 28] in [0, 1], conditions: [b, c]
+pub fn cvae_step(cvae: &dyn Cvae, opt: &mut Adam, images: &Tensor, conditions: &Tensor, kl_weight: f64) -> (f64, f64, f64) {
+    let (logits, mean, logvar) = cvae.forward(images, conditions, true);
+    let (total, bce, kl) = loss::cvae_loss(&logits, images, &mean, &logvar, kl_weight);
+    opt.backward_step(&total);
+    (total.double_value(&[]), bce.double_value(&[]), kl.double_value(&[]))
+}
+
+/// What one CGAN step measured.
+#[derive(Clone, Copy, Debug)]
+pub struct GanStepStats {
+    pub d_loss: f64,
+    /// None when the step trained only the discriminator.
+    pub g_loss: Option<f64>,
+    /// Mean D(x) on the real batch (probability; critic score for WGAN-GP).
+    pub d_real: f64,
+    /// Mean D(G(z)) on the generated batch.
+    pub d_fake: f64,
+}
+
+/// One CGAN step: a discriminator (critic) update on real and generated
+/// images, then, when `generator_step`, a generator update.
+/// images: [b, 1, 28, 28] in [0, 1] (rescaled to the generator's [-1, 1]), conditions: [b, c]
+#[allow(clippy::too_many_arguments)]
+pub fn gan_step(
+    generator: &dyn Generator,
+    discriminator: &dyn Discriminator,
+    opt_g: &mut Adam,
+    opt_d: &mut Adam,
+    images: &Tensor,
+    conditions: &Tensor,
+    gan_loss: GanLoss,
+    gradient_penalty_weight: f64,
+    generator_step: bool,
+) -> GanStepStats {
+    let b = images.size()[0];
+    let real = images * 2.0 - 1.0;
+    let noise = Tensor::randn([b, generator.noise_dim()], (Kind::Float, images.device()));
+    let fake = generator.generate(&noise, conditions, true);
+    let wgan = gan_loss == GanLoss::WganGp;
+
+    let real_out = discriminator.discriminate(&real, conditions, true);
+    let fake_out = discriminator.discriminate(&fake.detach(), conditions, true);
+    let d_loss = if wgan {
+        let gp = loss::gradient_penalty(&real, &fake.detach(), |x| discriminator.discriminate(x, conditions, true));
+        loss::wgan_critic_loss(&real_out, &fake_out) + gp * gradient_penalty_weight
+    } else {
+        loss::gan_discriminator_loss(&real_out, &fake_out)
+    };
+    opt_d.backward_step(&d_loss);
+    let (d_real, d_fake) = tch::no_grad(|| {
+        let (r, f) = if wgan { (real_out, fake_out) } else { (real_out.sigmoid(), fake_out.sigmoid()) };
+        (r.mean(Kind::Float).double_value(&[]), f.mean(Kind::Float).double_value(&[]))
+    });
+    let g_loss = generator_step.then(|| {
+        let out = discriminator.discriminate(&fake, conditions, true);
+        let g_loss = if wgan { loss::wgan_generator_loss(&out) } else { loss::gan_generator_loss(&out) };
+        opt_g.backward_step(&g_loss);
+        g_loss.double_value(&[])
+    });
+    GanStepStats { d_loss: d_loss.double_value(&[]), g_loss, d_real, d_fake }
+}
+
 /// One CVAE epoch; None when stopped early.
 fn cvae_epoch(
     cvae: &dyn Cvae,
@@ -264,15 +328,12 @@ fn cvae_epoch(
             progress.finish("interrupted");
             return Ok(None);
         }
-        let (logits, mean, logvar) = cvae.forward(&batch.images, &batch.conditions, true);
-        let (total, bce, kl) = loss::cvae_loss(&logits, &batch.images, &mean, &logvar, cfg.kl_weight);
-        opt.main.backward_step(&total);
+        let (loss_value, bce, kl) = cvae_step(cvae, &mut opt.main, &batch.images, &batch.conditions, cfg.kl_weight);
         let b = batch.images.size()[0] as usize;
-        let loss_value = total.double_value(&[]);
         check_finite(loss_value, "the CVAE loss", epoch, step)?;
         sum_loss += loss_value * b as f64;
-        sum_bce += bce.double_value(&[]) * b as f64;
-        sum_kl += kl.double_value(&[]) * b as f64;
+        sum_bce += bce * b as f64;
+        sum_kl += kl * b as f64;
         seen += b;
         progress.step(sum_loss / seen as f64);
     }
@@ -333,52 +394,32 @@ fn gan_epoch(
     let start = Instant::now();
     let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake) = (0.0, 0.0, 0.0, 0.0);
     let (mut d_steps, mut g_steps, mut seen) = (0usize, 0usize, 0usize);
-    let wgan = cfg.gan_loss == GanLoss::WganGp;
     for (step, batch) in batcher.enumerate() {
         if opts.stop.load(Ordering::Relaxed) {
             progress.finish("interrupted");
             return Ok(None);
         }
         let b = batch.images.size()[0];
-        let real = &batch.images * 2.0 - 1.0;
-        let noise = Tensor::randn([b, generator.noise_dim()], (Kind::Float, opts.device));
-        let fake = generator.generate(&noise, &batch.conditions, true);
-
-        // Discriminator (critic) step on real and detached fake images.
-        let real_out = discriminator.discriminate(&real, &batch.conditions, true);
-        let fake_out = discriminator.discriminate(&fake.detach(), &batch.conditions, true);
-        let d_loss = if wgan {
-            let gp = loss::gradient_penalty(&real, &fake.detach(), |x| discriminator.discriminate(x, &batch.conditions, true));
-            loss::wgan_critic_loss(&real_out, &fake_out) + gp * cfg.gradient_penalty_weight
-        } else {
-            loss::gan_discriminator_loss(&real_out, &fake_out)
-        };
-        opt_d.backward_step(&d_loss);
-        let d_value = d_loss.double_value(&[]);
-        check_finite(d_value, "the discriminator loss", epoch, step)?;
-        sum_d += d_value;
-        let (real_mean, fake_mean) = tch::no_grad(|| {
-            if wgan {
-                (real_out.mean(Kind::Float).double_value(&[]), fake_out.mean(Kind::Float).double_value(&[]))
-            } else {
-                (
-                    real_out.sigmoid().mean(Kind::Float).double_value(&[]),
-                    fake_out.sigmoid().mean(Kind::Float).double_value(&[]),
-                )
-            }
-        });
-        sum_real += real_mean;
-        sum_fake += fake_mean;
         d_steps += 1;
-
-        // Generator step every `discriminator_steps` discriminator steps.
-        if d_steps % cfg.discriminator_steps == 0 {
-            let out = discriminator.discriminate(&fake, &batch.conditions, true);
-            let g_loss = if wgan { loss::wgan_generator_loss(&out) } else { loss::gan_generator_loss(&out) };
-            opt.main.backward_step(&g_loss);
-            let g_value = g_loss.double_value(&[]);
-            check_finite(g_value, "the generator loss", epoch, step)?;
-            sum_g += g_value;
+        let generator_step = d_steps % cfg.discriminator_steps == 0;
+        let stats = gan_step(
+            generator,
+            discriminator,
+            &mut opt.main,
+            opt_d,
+            &batch.images,
+            &batch.conditions,
+            cfg.gan_loss,
+            cfg.gradient_penalty_weight,
+            generator_step,
+        );
+        check_finite(stats.d_loss, "the discriminator loss", epoch, step)?;
+        sum_d += stats.d_loss;
+        sum_real += stats.d_real;
+        sum_fake += stats.d_fake;
+        if let Some(g) = stats.g_loss {
+            check_finite(g, "the generator loss", epoch, step)?;
+            sum_g += g;
             g_steps += 1;
         }
         seen += b as usize;
@@ -397,7 +438,7 @@ fn gan_epoch(
         ..Default::default()
     };
     progress.finish(&format!("{label} {}", record.summary(cfg.epochs)));
-    if !wgan && sum_real / d > 0.99 && sum_fake / d < 0.01 {
+    if cfg.gan_loss == GanLoss::Bce && sum_real / d > 0.99 && sum_fake / d < 0.01 {
         eprintln!(
             "WARNING: epoch {epoch}: the discriminator wins outright (D(x) ≈ 1, D(G(z)) ≈ 0); \
              the generator gets almost no gradient. Consider --set gan_loss=wgan-gp or a lower learning rate."
