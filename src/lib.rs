@@ -11,13 +11,17 @@
 //! - [`train`]: configs and profiles, the training loops, run folders and checkpoints.
 //! - [`sample`]: sampling, reconstruction, the samples npz contract.
 //! - [`progress`]: bars in a terminal, plain lines elsewhere.
+//! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
+//! - [`bench`]: speed and memory against PyTorch on the same models.
 //! - [`error`]: the library's error type.
 
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod progress;
 pub mod sample;
 pub mod task;

@@ -1,0 +1,1 @@
+//! Benchmarks: condgen against PyTorch on the same models, side by side.

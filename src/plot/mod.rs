@@ -1,0 +1,1 @@
+//! Figures: labelled image grids and charts as PNG (plotters + image).
