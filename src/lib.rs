@@ -13,11 +13,13 @@
 //! - [`progress`]: bars in a terminal, plain lines elsewhere.
 //! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
 //! - [`bench`]: speed and memory against PyTorch on the same models.
+//! - [`eval`]: judge classifiers and the metrics of generated images.
 //! - [`error`]: the library's error type.
 
 pub mod bench;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod optim;

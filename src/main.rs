@@ -52,6 +52,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Judge a trained run's samples: conditional accuracy, Fréchet distance, precision/recall, ... (writes metrics.json)
+    Eval {
+        #[arg(long)]
+        run: PathBuf,
+        /// Samples in total, spread evenly over the conditions
+        #[arg(long, default_value_t = 2400)]
+        n: usize,
+        /// Where judge classifiers are cached
+        #[arg(long, default_value = "runs/judges")]
+        judges: PathBuf,
+        /// Retrain the judge even if a cached one exists
+        #[arg(long)]
+        retrain_judges: bool,
+    },
     /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
     Reconstruct {
         #[arg(long)]
@@ -131,6 +145,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if matches!(e.downcast_ref::<condgen::Error>(), Some(condgen::Error::Interrupted)) => {
+            eprintln!("interrupted: the last complete epoch is saved; run the same command with --resume to continue");
+            // The shell convention for a process ended by SIGINT.
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -187,6 +206,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 model.epoch,
                 out.display()
             );
+        }
+        Command::Eval { run, n, judges, retrain_judges } => {
+            let cfg = train::run::RunDir::open(run).read_config()?;
+            let dataset = opts.load(cfg.experiment.dataset())?;
+            let eval_opts = condgen::eval::EvalOptions {
+                samples: *n,
+                judges_root: judges.clone(),
+                retrain_judges: *retrain_judges,
+                ..Default::default()
+            };
+            let m = condgen::eval::evaluate_run(run, &dataset, &eval_opts, condgen::default_device())?;
+            print_metrics(&m);
+            println!("metrics written to {}", run.join("metrics.json").display());
         }
         Command::Reconstruct { run, n, out } => {
             let model = TrainedModel::load(run, condgen::default_device())?;
@@ -264,4 +296,26 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn print_metrics(m: &condgen::eval::RunMetrics) {
+    let s = &m.metrics;
+    println!("run {} ({} {}, epoch {}) on {}", m.run.display(), s.experiment, m.architecture, m.epoch, m.data_source);
+    let pct = |v: f64| format!("{:.1} %", 100.0 * v);
+    let rows: Vec<(&str, String)> = vec![
+        ("samples", format!("{} ({} per condition)", s.samples, s.per_condition)),
+        ("judge", format!("{} (its own test accuracy {})", s.judge.name(), pct(s.judge_test_accuracy))),
+        ("conditional accuracy", pct(s.accuracy.overall)),
+        ("balanced accuracy", pct(s.accuracy.balanced)),
+        ("mean judge confidence", pct(s.accuracy.mean_confidence)),
+        ("Fréchet distance (judge features)", format!("{:.3} vs {} real test images", s.frechet_distance, s.real_reference_images)),
+        ("precision / recall (k=3)", format!("{} / {}", pct(s.precision), pct(s.recall))),
+        ("within-class diversity", format!("{:.3} (real {:.3})", s.diversity_samples, s.diversity_real)),
+        ("memorized share", format!("{} (threshold {:.3}, {} train images)", pct(s.memorization_share), s.memorization_threshold, s.memorization_reference_images)),
+        ("style accuracy", s.style_accuracy.map_or("-".into(), pct)),
+        ("CVAE test loss per image", m.cvae_test_loss.map_or("-".into(), |v| format!("{v:.3}"))),
+    ];
+    for (k, v) in rows {
+        println!("  {k:<36} {v}");
+    }
 }

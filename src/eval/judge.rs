@@ -1,0 +1,337 @@
+//! Judge classifiers: small CNNs trained by condgen on the real TRAIN split
+//! only (the test split measures their own accuracy), used to judge whether a
+//! generated image shows the condition that was asked for.
+//!
+//! Architecture: conv 32 (3×3, pad 1) → ReLU → max-pool 2 → conv 64 (3×3,
+//! pad 1) → ReLU → max-pool 2 → dense 128 → ReLU (the *feature layer*, used
+//! for Fréchet distance and precision/recall) → dropout 0.3 → dense K.
+//! The sign-letter judge trains on augmented images (shifts ±2 px, rotations
+//! ±10°, mild Gaussian blur) so blur alone does not fool it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::ArrayView3;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{Batcher, DataSource, Split};
+use crate::optim::Adam;
+use crate::task::{Experiment, TaskData};
+use crate::train::run::write_atomic;
+use crate::{Error, Result};
+
+/// Size of the judges' feature layer.
+pub const FEATURES: i64 = 128;
+
+/// Which judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeKind {
+    /// 24 letters; also judges vowel vs consonant.
+    SignLetter,
+    /// 0°, 90°, 180°, 270°.
+    SignRotation,
+    /// 49 K49 classes.
+    K49Class,
+}
+
+impl JudgeKind {
+    pub fn for_experiment(exp: Experiment) -> JudgeKind {
+        match exp {
+            Experiment::SignVowel | Experiment::SignLetter => JudgeKind::SignLetter,
+            Experiment::SignRotation => JudgeKind::SignRotation,
+            Experiment::K49 => JudgeKind::K49Class,
+        }
+    }
+
+    /// The task whose train split the judge learns.
+    pub fn task(self) -> Experiment {
+        match self {
+            JudgeKind::SignLetter => Experiment::SignLetter,
+            JudgeKind::SignRotation => Experiment::SignRotation,
+            JudgeKind::K49Class => Experiment::K49,
+        }
+    }
+
+    pub fn classes(self) -> usize {
+        self.task().condition_spec().classes()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JudgeKind::SignLetter => "sign-letter",
+            JudgeKind::SignRotation => "sign-rotation",
+            JudgeKind::K49Class => "k49-class",
+        }
+    }
+}
+
+/// How a judge is trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgeConfig {
+    /// Passes over the train split.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Random shifts, rotations and blur on training batches.
+    pub augment: bool,
+    /// Use at most this many train images (None = all).
+    pub max_train_images: Option<usize>,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+}
+
+impl JudgeConfig {
+    pub fn for_kind(kind: JudgeKind) -> Self {
+        let (epochs, augment) = match kind {
+            JudgeKind::SignLetter => (8, true),
+            // 4 × 27,455 images per epoch already.
+            JudgeKind::SignRotation => (2, false),
+            JudgeKind::K49Class => (3, false),
+        };
+        JudgeConfig { epochs, batch_size: 128, learning_rate: 1e-3, augment, max_train_images: None, seed: 7 }
+    }
+}
+
+/// What a trained judge records next to its weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JudgeMeta {
+    pub kind: JudgeKind,
+    pub config: JudgeConfig,
+    pub data_source: DataSource,
+    pub train_images: usize,
+    pub test_images: usize,
+    /// Accuracy on the real test split.
+    pub test_accuracy: f64,
+    pub train_seconds: f64,
+}
+
+#[derive(Debug)]
+struct JudgeNet {
+    conv1: nn::Conv2D,
+    conv2: nn::Conv2D,
+    fc: nn::Linear,
+    out: nn::Linear,
+}
+
+impl JudgeNet {
+    fn new(vs: &nn::Path, classes: i64) -> Self {
+        let pad = nn::ConvConfig { padding: 1, ..Default::default() };
+        JudgeNet {
+            conv1: nn::conv2d(vs / "conv1", 1, 32, 3, pad),
+            conv2: nn::conv2d(vs / "conv2", 32, 64, 3, pad),
+            fc: nn::linear(vs / "fc", 64 * 7 * 7, FEATURES, Default::default()),
+            out: nn::linear(vs / "out", FEATURES, classes, Default::default()),
+        }
+    }
+
+    /// xs: [b, 1, 28, 28] in [0, 1] → features [b, 128]
+    fn features(&self, xs: &Tensor) -> Tensor {
+        xs.apply(&self.conv1)
+            .relu()
+            .max_pool2d_default(2)
+            .apply(&self.conv2)
+            .relu()
+            .max_pool2d_default(2)
+            .flatten(1, -1)
+            .apply(&self.fc)
+            .relu()
+    }
+}
+
+impl ModuleT for JudgeNet {
+    /// Class logits [b, K].
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.features(xs).dropout(0.3, train).apply(&self.out)
+    }
+}
+
+/// A trained judge.
+pub struct Judge {
+    vs: nn::VarStore,
+    net: JudgeNet,
+    pub meta: JudgeMeta,
+}
+
+/// Predictions for a set of images.
+pub struct Judgement {
+    /// probs: [n, K] softmax over the judge's classes (on the CPU)
+    pub probs: Tensor,
+    /// features: [n, 128] the feature layer (on the CPU)
+    pub features: Tensor,
+}
+
+impl Judge {
+    /// Cache folder of a judge: `<root>/<kind>/<source>/`.
+    pub fn cache_dir(root: &Path, kind: JudgeKind, source: &DataSource) -> PathBuf {
+        let tag = match source {
+            DataSource::Real { .. } => "real".to_string(),
+            DataSource::Folder { name, .. } => format!("folder-{name}"),
+            DataSource::Embedded { seed, .. } => format!("embedded-seed{seed}"),
+        };
+        root.join(kind.name()).join(tag)
+    }
+
+    /// Loads the cached judge for this data, or trains it (also when `retrain`).
+    pub fn load_or_train(kind: JudgeKind, data: &TaskData, root: &Path, retrain: bool, device: Device) -> Result<Judge> {
+        let dir = Judge::cache_dir(root, kind, &data.source);
+        let cfg = JudgeConfig::for_kind(kind);
+        if !retrain {
+            if let Ok(judge) = Judge::load(&dir, device) {
+                if judge.meta.config == cfg {
+                    return Ok(judge);
+                }
+            }
+        }
+        let judge = Judge::train(kind, data, &cfg, device)?;
+        judge.save(&dir)?;
+        Ok(judge)
+    }
+
+    /// Trains a judge on `data.train`; its accuracy is measured on `data.test`.
+    /// `data` must be the judge's own task (letters, rotations or K49 classes).
+    pub fn train(kind: JudgeKind, data: &TaskData, cfg: &JudgeConfig, device: Device) -> Result<Judge> {
+        if data.experiment != kind.task() {
+            return Err(Error::Config(format!("the {} judge learns {}, not {}", kind.name(), kind.task(), data.experiment)));
+        }
+        tch::manual_seed(cfg.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = JudgeNet::new(&vs.root(), kind.classes() as i64);
+        let mut opt = Adam::for_prefix(&vs, "", cfg.learning_rate, (0.9, 0.999));
+        let train = data.train.head(cfg.max_train_images.unwrap_or(usize::MAX));
+        let start = Instant::now();
+        for epoch in 1..=cfg.epochs {
+            tch::manual_seed((cfg.seed as i64) * 1000 + epoch as i64);
+            let (mut sum, mut n) = (0.0, 0usize);
+            for batch in Batcher::new(&train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), device) {
+                let xs = if cfg.augment { augment(&batch.images) } else { batch.images };
+                let loss = net.forward_t(&xs, true).cross_entropy_for_logits(&batch.labels);
+                opt.backward_step(&loss);
+                let b = batch.labels.size()[0] as usize;
+                sum += loss.double_value(&[]) * b as f64;
+                n += b;
+            }
+            eprintln!(
+                "judge {} epoch {epoch}/{}: loss {:.4} ({:.0}s)",
+                kind.name(),
+                cfg.epochs,
+                sum / n.max(1) as f64,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        let mut judge = Judge {
+            vs,
+            net,
+            meta: JudgeMeta {
+                kind,
+                config: cfg.clone(),
+                data_source: data.source.clone(),
+                train_images: train.len(),
+                test_images: data.test.len(),
+                test_accuracy: 0.0,
+                train_seconds: start.elapsed().as_secs_f64(),
+            },
+        };
+        judge.meta.test_accuracy = judge.accuracy(&data.test);
+        eprintln!("judge {}: test accuracy {:.4} on {}", kind.name(), judge.meta.test_accuracy, data.source.short());
+        Ok(judge)
+    }
+
+    /// Share of a split's images whose predicted class is their label.
+    pub fn accuracy(&self, split: &Split) -> f64 {
+        let j = self.judge(split.images.view());
+        let pred = j.probs.argmax(1, false);
+        let labels = Tensor::from_slice(&split.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+        pred.eq_tensor(&labels).to_kind(Kind::Float).mean(Kind::Float).double_value(&[])
+    }
+
+    /// Class probabilities and features of uint8 images [n, 28, 28], in batches.
+    pub fn judge(&self, images: ArrayView3<u8>) -> Judgement {
+        let device = self.vs.device();
+        let n = images.shape()[0];
+        let flat: Vec<u8> = images.iter().copied().collect();
+        let (mut probs, mut feats) = (Vec::new(), Vec::new());
+        tch::no_grad(|| {
+            for start in (0..n).step_by(1024) {
+                let end = (start + 1024).min(n);
+                let xs = Tensor::from_slice(&flat[start * 784..end * 784])
+                    .view([(end - start) as i64, 1, 28, 28])
+                    .to_device(device)
+                    .to_kind(Kind::Float)
+                    / 255.0;
+                let f = self.net.features(&xs);
+                probs.push(f.apply(&self.net.out).softmax(1, Kind::Float).to_device(Device::Cpu));
+                feats.push(f.to_device(Device::Cpu));
+            }
+        });
+        if n == 0 {
+            let k = self.meta.kind.classes() as i64;
+            return Judgement {
+                probs: Tensor::zeros([0, k], (Kind::Float, Device::Cpu)),
+                features: Tensor::zeros([0, FEATURES], (Kind::Float, Device::Cpu)),
+            };
+        }
+        Judgement { probs: Tensor::cat(&probs, 0), features: Tensor::cat(&feats, 0) }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let weights = dir.join("model.safetensors");
+        let tmp = dir.join("model.safetensors.tmp");
+        self.vs.save(&tmp).map_err(|e| Error::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
+        std::fs::rename(&tmp, &weights).map_err(|e| Error::io(&weights, e))?;
+        write_atomic(&dir.join("judge.json"), &serde_json::to_vec_pretty(&self.meta).expect("json"))
+    }
+
+    pub fn load(dir: &Path, device: Device) -> Result<Judge> {
+        let meta_path = dir.join("judge.json");
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+        let meta: JudgeMeta = serde_json::from_str(&text)
+            .map_err(|e| Error::Checkpoint { path: meta_path.clone(), message: e.to_string() })?;
+        let mut vs = nn::VarStore::new(device);
+        let net = JudgeNet::new(&vs.root(), meta.kind.classes() as i64);
+        let weights = dir.join("model.safetensors");
+        vs.load(&weights).map_err(|e| Error::Checkpoint { path: weights, message: e.to_string() })?;
+        Ok(Judge { vs, net, meta })
+    }
+}
+
+/// Random small shifts (±2 px), rotations (±10°) and, for half the batches,
+/// a mild Gaussian blur. xs: [b, 1, 28, 28] → same shape.
+pub fn augment(xs: &Tensor) -> Tensor {
+    let b = xs.size()[0];
+    let opts = (Kind::Float, xs.device());
+    let angle = (Tensor::rand([b], opts) * 2.0 - 1.0) * (10f64.to_radians());
+    // Shifts in normalised coordinates: 2 px of 28 is 2/14 of the half-width.
+    let shift = (Tensor::rand([b, 2], opts) * 2.0 - 1.0) * (2.0 / 14.0);
+    let (cos, sin) = (angle.cos(), angle.sin());
+    let theta = Tensor::stack(
+        &[
+            Tensor::stack(&[&cos, &(-&sin), &shift.select(1, 0)], 1),
+            Tensor::stack(&[&sin, &cos, &shift.select(1, 1)], 1),
+        ],
+        1,
+    );
+    let grid = Tensor::affine_grid_generator(&theta, [b, 1, 28, 28], false);
+    // bilinear (0), border padding (1): backgrounds extend instead of turning black.
+    let moved = xs.grid_sampler(&grid, 0, 1, false);
+    if Tensor::rand([1], (Kind::Float, Device::Cpu)).double_value(&[0]) < 0.5 {
+        let sigma = 0.5 + Tensor::rand([1], (Kind::Float, Device::Cpu)).double_value(&[0]) * 0.5;
+        blur(&moved, sigma)
+    } else {
+        moved
+    }
+}
+
+/// A 5×5 Gaussian blur with standard deviation `sigma` px. xs: [b, 1, 28, 28]
+pub fn blur(xs: &Tensor, sigma: f64) -> Tensor {
+    let taps: Vec<f32> = (-2..=2).map(|i: i32| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
+    let sum: f32 = taps.iter().sum();
+    let k1 = Tensor::from_slice(&taps.iter().map(|t| t / sum).collect::<Vec<_>>()).to_device(xs.device());
+    let kernel = k1.view([5, 1]).matmul(&k1.view([1, 5])).view([1, 1, 5, 5]);
+    xs.pad([2, 2, 2, 2], "replicate", None).conv2d(&kernel, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+}

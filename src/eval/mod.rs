@@ -1,0 +1,230 @@
+//! Evaluation: judge classifiers and the metrics that measure generated images.
+//!
+//! - [`judge`]: the small CNNs trained on real train splits.
+//! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
+//!   diversity, memorization, style accuracy.
+
+pub mod judge;
+pub mod metrics;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+pub use judge::{Judge, JudgeKind};
+pub use metrics::ConditionalAccuracy;
+
+use crate::data::{Dataset, Split, PIXELS};
+use crate::sample::{self, Samples, TrainedModel};
+use crate::task::{Experiment, TaskData};
+use crate::train::history;
+use crate::{Error, Result};
+
+/// How an evaluation is run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvalOptions {
+    /// Samples in total, spread evenly over the conditions.
+    pub samples: usize,
+    /// Seed of the sampling noise and of the real reference subsets.
+    pub seed: u64,
+    /// Where judges are cached.
+    pub judges_root: PathBuf,
+    /// Retrain judges even when cached.
+    pub retrain_judges: bool,
+    /// Real train images the memorization check compares against.
+    pub memorization_reference: usize,
+    /// k of the k-NN balls of precision/recall.
+    pub precision_recall_k: i64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            samples: 2400,
+            seed: 1234,
+            judges_root: PathBuf::from("runs/judges"),
+            retrain_judges: false,
+            memorization_reference: 5000,
+            precision_recall_k: 3,
+        }
+    }
+}
+
+/// Everything measured about one set of conditional samples.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SampleMetrics {
+    pub experiment: Experiment,
+    /// Generated images judged.
+    pub samples: usize,
+    pub per_condition: usize,
+    pub judge: JudgeKind,
+    /// The judge's own accuracy on the real test split.
+    pub judge_test_accuracy: f64,
+    /// Does the judge see what was asked for?
+    pub accuracy: ConditionalAccuracy,
+    /// Fréchet distance in the judge's 128-unit feature layer, samples vs real test images.
+    pub frechet_distance: f64,
+    /// Real test images in the Fréchet and precision/recall reference (as many as samples, at most the split).
+    pub real_reference_images: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub precision_recall_k: i64,
+    /// Mean within-class pairwise feature distance of the samples, and of real test images.
+    pub diversity_samples: f64,
+    pub diversity_real: f64,
+    /// Share of samples closer to a train image than the train set's own 1st-percentile NN distance.
+    pub memorization_share: f64,
+    /// That 1st-percentile distance (L2 over pixels in [0, 1]).
+    pub memorization_threshold: f64,
+    pub memorization_reference_images: usize,
+    /// K49 only: measured thick/thin matches the requested style.
+    pub style_accuracy: Option<f64>,
+}
+
+/// The metrics of a run folder, as written to `metrics.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub run: PathBuf,
+    pub model: String,
+    pub architecture: String,
+    pub epoch: usize,
+    pub data_source: String,
+    /// CVAE only: negative ELBO per test image after the last epoch.
+    pub cvae_test_loss: Option<f64>,
+    pub metrics: SampleMetrics,
+    pub seconds: f64,
+}
+
+/// The judge for `experiment`, trained on `dataset` if not cached.
+pub fn judge_for(experiment: Experiment, dataset: &Dataset, opts: &EvalOptions, device: Device) -> Result<Judge> {
+    let kind = JudgeKind::for_experiment(experiment);
+    let data = kind.task().prepare(dataset);
+    Judge::load_or_train(kind, &data, &opts.judges_root, opts.retrain_judges, device)
+}
+
+/// A seeded random subset of a split (at most `n` images).
+fn subset(split: &Split, n: usize, seed: u64) -> Split {
+    if n >= split.len() {
+        return split.clone();
+    }
+    let mut idx: Vec<usize> = (0..split.len()).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    idx.truncate(n);
+    idx.sort_unstable();
+    let mut pixels = Vec::with_capacity(n * PIXELS);
+    for &i in &idx {
+        pixels.extend_from_slice(split.image(i));
+    }
+    Split {
+        images: ndarray::Array3::from_shape_vec((n, 28, 28), pixels).expect("n·784"),
+        labels: idx.iter().map(|&i| split.labels[i]).collect(),
+        styles: split.styles.as_ref().map(|s| idx.iter().map(|&i| s[i]).collect()),
+    }
+}
+
+/// Measures `samples` of `data.experiment` with `judge`.
+pub fn evaluate_samples(samples: &Samples, data: &TaskData, judge: &Judge, opts: &EvalOptions) -> Result<SampleMetrics> {
+    let exp = data.experiment;
+    if samples.is_empty() {
+        return Err(Error::Config("no samples to evaluate".into()));
+    }
+    let fake = judge.judge(samples.images.view());
+    let probs = metrics::condition_probs(exp, &fake.probs);
+    let accuracy = metrics::conditional_accuracy(&probs, &samples.labels);
+
+    let reference = subset(&data.test, samples.len(), opts.seed);
+    let real = judge.judge(reference.images.view());
+    let frechet_distance = metrics::frechet_distance(&real.features, &fake.features);
+    let (precision, recall) = metrics::precision_recall(&real.features, &fake.features, opts.precision_recall_k);
+    let real_labels: Vec<i64> = reference.labels.iter().map(|&l| l as i64).collect();
+    let diversity_real = metrics::within_class_diversity(&real.features, &real_labels);
+    let diversity_samples = metrics::within_class_diversity(&fake.features, &samples.labels);
+
+    let train_ref = subset(&data.train, opts.memorization_reference, opts.seed ^ 1);
+    let sample_flat = samples.images.as_slice().expect("contiguous");
+    let (memorization_share, memorization_threshold) =
+        metrics::memorization_share(sample_flat, train_ref.images.as_slice().expect("contiguous"));
+
+    let style_accuracy = match (&samples.styles, &data.style_medians) {
+        (Some(styles), Some(medians)) => Some(metrics::style_accuracy(sample_flat, &samples.labels, styles, medians)),
+        _ => None,
+    };
+    let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
+    Ok(SampleMetrics {
+        experiment: exp,
+        samples: samples.len(),
+        per_condition: samples.len() / conditions.max(1),
+        judge: judge.meta.kind,
+        judge_test_accuracy: judge.meta.test_accuracy,
+        accuracy,
+        frechet_distance,
+        real_reference_images: reference.len(),
+        precision,
+        recall,
+        precision_recall_k: opts.precision_recall_k,
+        diversity_samples,
+        diversity_real,
+        memorization_share,
+        memorization_threshold,
+        memorization_reference_images: train_ref.len(),
+        style_accuracy,
+    })
+}
+
+/// Evaluates a trained run on its task's data and writes `<run>/metrics.json`.
+pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: Device) -> Result<RunMetrics> {
+    let start = Instant::now();
+    let model = TrainedModel::load(run, device)?;
+    let exp = model.experiment();
+    if exp.dataset() != dataset.kind {
+        return Err(Error::Config(format!("run {} is a {exp} run; it needs {}", run.display(), exp.dataset().title())));
+    }
+    let judge = judge_for(exp, dataset, opts, device)?;
+    let data = exp.prepare(dataset);
+    let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
+    let per_condition = opts.samples.div_ceil(conditions).max(1);
+    let samples = sample::sample_all_conditions(&model.built, &model.spec, per_condition, opts.seed)?;
+    let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
+    let cvae_test_loss = last_value(&run.join(crate::train::run::HISTORY_FILE), "test_loss");
+    let meta = model.run.read_meta().ok();
+    let out = RunMetrics {
+        run: run.to_path_buf(),
+        model: model.config.model().name().to_string(),
+        architecture: model.config.architecture.name().to_string(),
+        epoch: model.epoch,
+        data_source: meta.map(|m| m.data_source_text).unwrap_or_else(|| dataset.source.to_string()),
+        cvae_test_loss,
+        metrics,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    crate::train::run::write_atomic(&run.join("metrics.json"), &serde_json::to_vec_pretty(&out).expect("json"))?;
+    Ok(out)
+}
+
+/// The last value of a column of a history.csv, if it has one.
+fn last_value(history_csv: &Path, column: &str) -> Option<f64> {
+    let df = history::read_csv(history_csv).ok()?;
+    let col = df.column(column).ok()?.f64().ok()?.clone();
+    col.get(col.len().checked_sub(1)?)
+}
+
+/// Judges real test images as if they were samples (a sanity reference: the
+/// accuracy should be close to the judge's own test accuracy).
+pub fn real_as_samples(data: &TaskData, n: usize, seed: u64) -> Samples {
+    let s = subset(&data.test, n, seed);
+    Samples {
+        labels: s.labels.iter().map(|&l| l as i64).collect(),
+        styles: s.styles.map(|v| v.iter().map(|&x| x as i64).collect()),
+        images: s.images,
+    }
+}
+
+/// Features of uint8 images by a judge, for notebooks. images: [n, 28, 28] → [n, 128]
+pub fn features(judge: &Judge, images: ndarray::ArrayView3<u8>) -> Tensor {
+    judge.judge(images).features
+}
