@@ -14,6 +14,7 @@
 //! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
 //! - [`bench`]: speed and memory against PyTorch on the same models.
 //! - [`eval`]: judge classifiers and the metrics of generated images.
+//! - [`report`]: `condgen report`, the figures of both studies and REPORT.md.
 //! - [`error`]: the library's error type.
 
 pub mod bench;
@@ -25,6 +26,7 @@ pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod sample;
 pub mod task;
 pub mod train;

@@ -66,6 +66,19 @@ enum Command {
         #[arg(long)]
         retrain_judges: bool,
     },
+    /// Train what is missing, evaluate, draw every figure and write report/REPORT.md
+    Report {
+        #[arg(long, value_enum, default_value_t = Profile::Default)]
+        profile: Profile,
+        /// Seeds per experiment and model [default: 0 1 2 for the default profile, else 0]
+        #[arg(long, num_args = 1..)]
+        seeds: Option<Vec<u64>>,
+        /// Output folder
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+    },
     /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
     Reconstruct {
         #[arg(long)]
@@ -219,6 +232,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let m = condgen::eval::evaluate_run(run, &dataset, &eval_opts, condgen::default_device())?;
             print_metrics(&m);
             println!("metrics written to {}", run.join("metrics.json").display());
+        }
+        Command::Report { profile, seeds, out, runs } => {
+            let mut ropts = condgen::report::ReportOptions::new(*profile);
+            if let Some(seeds) = seeds {
+                ropts.seeds = seeds.clone();
+            }
+            ropts.out_dir = out.clone();
+            ropts.runs_root = runs.clone();
+            ropts.data = opts.clone();
+            let path = condgen::report::run(&ropts)?;
+            println!("report written to {}", path.display());
         }
         Command::Reconstruct { run, n, out } => {
             let model = TrainedModel::load(run, condgen::default_device())?;

@@ -86,6 +86,7 @@ pub struct JudgeConfig {
 }
 
 impl JudgeConfig {
+    /// The full judge of a kind.
     pub fn for_kind(kind: JudgeKind) -> Self {
         let (epochs, augment) = match kind {
             JudgeKind::SignLetter => (8, true),
@@ -94,6 +95,20 @@ impl JudgeConfig {
             JudgeKind::K49Class => (3, false),
         };
         JudgeConfig { epochs, batch_size: 128, learning_rate: 1e-3, augment, max_train_images: None, seed: 7 }
+    }
+
+    /// A judge for smoke runs: one epoch on 4,000 images (weak, but fast).
+    pub fn quick(kind: JudgeKind) -> Self {
+        JudgeConfig { epochs: 1, max_train_images: Some(4000), ..JudgeConfig::for_kind(kind) }
+    }
+
+    /// Cache sub-folder name: full and quick judges never overwrite each other.
+    fn cache_name(&self, kind: JudgeKind) -> &'static str {
+        if *self == JudgeConfig::for_kind(kind) {
+            "full"
+        } else {
+            "custom"
+        }
     }
 }
 
@@ -166,28 +181,34 @@ pub struct Judgement {
 }
 
 impl Judge {
-    /// Cache folder of a judge: `<root>/<kind>/<source>/`.
-    pub fn cache_dir(root: &Path, kind: JudgeKind, source: &DataSource) -> PathBuf {
+    /// Cache folder of a judge: `<root>/<kind>/<source>/<full|custom>/`.
+    pub fn cache_dir(root: &Path, kind: JudgeKind, source: &DataSource, cfg: &JudgeConfig) -> PathBuf {
         let tag = match source {
             DataSource::Real { .. } => "real".to_string(),
             DataSource::Folder { name, .. } => format!("folder-{name}"),
             DataSource::Embedded { seed, .. } => format!("embedded-seed{seed}"),
         };
-        root.join(kind.name()).join(tag)
+        root.join(kind.name()).join(tag).join(cfg.cache_name(kind))
     }
 
     /// Loads the cached judge for this data, or trains it (also when `retrain`).
-    pub fn load_or_train(kind: JudgeKind, data: &TaskData, root: &Path, retrain: bool, device: Device) -> Result<Judge> {
-        let dir = Judge::cache_dir(root, kind, &data.source);
-        let cfg = JudgeConfig::for_kind(kind);
+    pub fn load_or_train(
+        kind: JudgeKind,
+        data: &TaskData,
+        cfg: &JudgeConfig,
+        root: &Path,
+        retrain: bool,
+        device: Device,
+    ) -> Result<Judge> {
+        let dir = Judge::cache_dir(root, kind, &data.source, cfg);
         if !retrain {
             if let Ok(judge) = Judge::load(&dir, device) {
-                if judge.meta.config == cfg {
+                if &judge.meta.config == cfg {
                     return Ok(judge);
                 }
             }
         }
-        let judge = Judge::train(kind, data, &cfg, device)?;
+        let judge = Judge::train(kind, data, cfg, device)?;
         judge.save(&dir)?;
         Ok(judge)
     }
@@ -281,7 +302,7 @@ impl Judge {
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let weights = dir.join("model.safetensors");
-        let tmp = dir.join("model.safetensors.tmp");
+        let tmp = dir.join("model.tmp.safetensors");
         self.vs.save(&tmp).map_err(|e| Error::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
         std::fs::rename(&tmp, &weights).map_err(|e| Error::io(&weights, e))?;
         write_atomic(&dir.join("judge.json"), &serde_json::to_vec_pretty(&self.meta).expect("json"))

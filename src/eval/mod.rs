@@ -40,6 +40,8 @@ pub struct EvalOptions {
     pub memorization_reference: usize,
     /// k of the k-NN balls of precision/recall.
     pub precision_recall_k: i64,
+    /// Use quick judges (one epoch on 4,000 images) for smoke runs.
+    pub quick_judges: bool,
 }
 
 impl Default for EvalOptions {
@@ -51,6 +53,7 @@ impl Default for EvalOptions {
             retrain_judges: false,
             memorization_reference: 5000,
             precision_recall_k: 3,
+            quick_judges: false,
         }
     }
 }
@@ -104,7 +107,8 @@ pub struct RunMetrics {
 pub fn judge_for(experiment: Experiment, dataset: &Dataset, opts: &EvalOptions, device: Device) -> Result<Judge> {
     let kind = JudgeKind::for_experiment(experiment);
     let data = kind.task().prepare(dataset);
-    Judge::load_or_train(kind, &data, &opts.judges_root, opts.retrain_judges, device)
+    let cfg = if opts.quick_judges { judge::JudgeConfig::quick(kind) } else { judge::JudgeConfig::for_kind(kind) };
+    Judge::load_or_train(kind, &data, &cfg, &opts.judges_root, opts.retrain_judges, device)
 }
 
 /// A seeded random subset of a split (at most `n` images).

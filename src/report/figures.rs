@@ -1,0 +1,243 @@
+//! The figures of both studies (and beyond), drawn from trained runs. Each
+//! function returns a [`Figure`]; notebooks show them inline, the report
+//! saves them.
+
+use ndarray::{Array3, Axis};
+use tch::{Kind, Tensor};
+
+use crate::data::k49::ROMAJI;
+use crate::eval::metrics::condition_probs;
+use crate::eval::Judge;
+use crate::model::Net;
+use crate::plot::{self, Figure, GridSpec, Mark, Series};
+use crate::sample::{self, Samples, TrainedModel};
+use crate::task::{Experiment, TaskData};
+use crate::train::history::EpochRecord;
+use crate::Result;
+
+/// A judge's probability of the requested condition at or above this marks a
+/// sample good (red frame, as the study marked its good examples).
+pub const GOOD_CONFIDENCE: f64 = 0.9;
+
+/// Latin label of a condition (K49 characters become romaji: the figure font is Latin-only).
+pub fn condition_label(data: &TaskData, class: usize) -> String {
+    match data.experiment {
+        Experiment::K49 => format!("{class} {}", ROMAJI.get(class).copied().unwrap_or("?")),
+        _ => data.condition_names.get(class).cloned().unwrap_or_else(|| class.to_string()).replace('°', " deg"),
+    }
+}
+
+/// Marks by judge verdict: Good when the judge gives the requested condition
+/// ≥ 90 %, Bad when it prefers another condition, None otherwise.
+pub fn judge_marks(judge: &Judge, experiment: Experiment, samples: &Samples) -> Vec<Mark> {
+    let probs = condition_probs(experiment, &judge.judge(samples.images.view()).probs);
+    let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false)).unwrap_or_default();
+    let labels = Tensor::from_slice(&samples.labels);
+    let conf: Vec<f32> = Vec::try_from(probs.gather(1, &labels.unsqueeze(1), false).view([-1])).unwrap_or_default();
+    samples
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            if pred.get(i) != Some(&l) {
+                Mark::Bad
+            } else if conf.get(i).copied().unwrap_or(0.0) as f64 >= GOOD_CONFIDENCE {
+                Mark::Good
+            } else {
+                Mark::None
+            }
+        })
+        .collect()
+}
+
+/// `per_row` samples of each listed condition (style 0), one row per condition,
+/// marked by the judge when one is given.
+pub fn samples_grid(
+    model: &TrainedModel,
+    data: &TaskData,
+    conditions: &[u8],
+    per_row: usize,
+    seed: u64,
+    judge: Option<&Judge>,
+    title: &str,
+) -> Result<Figure> {
+    let classes: Vec<u8> = conditions.iter().flat_map(|&c| std::iter::repeat(c).take(per_row)).collect();
+    let styles = vec![0u8; classes.len()];
+    let samples = sample::generate(&model.built, &model.spec, &classes, &styles, seed)?;
+    let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).unwrap_or_default();
+    let row_labels: Vec<String> = conditions.iter().map(|&c| condition_label(data, c as usize)).collect();
+    let spec = GridSpec { row_labels: &row_labels, marks: &marks, ..GridSpec::new(title, conditions.len(), per_row) };
+    plot::image_grid(samples.images.view(), &spec)
+}
+
+/// K49: samples of the first `classes` classes, thin and thick side by side.
+pub fn style_grid(model: &TrainedModel, data: &TaskData, classes: usize, per_style: usize, seed: u64) -> Result<Figure> {
+    let mut cls = Vec::new();
+    let mut sty = Vec::new();
+    for c in 0..classes as u8 {
+        for s in [0u8, 1] {
+            cls.extend(std::iter::repeat(c).take(per_style));
+            sty.extend(std::iter::repeat(s).take(per_style));
+        }
+    }
+    let samples = sample::generate(&model.built, &model.spec, &cls, &sty, seed)?;
+    let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
+    let col_labels: Vec<String> =
+        (0..2 * per_style).map(|i| if i < per_style { "thin".to_string() } else { "thick".to_string() }).collect();
+    let title = format!("{}: samples per class, thin | thick", model.config.architecture.name());
+    let spec = GridSpec {
+        row_labels: &row_labels,
+        col_labels: &col_labels,
+        ..GridSpec::new(&title, classes, 2 * per_style)
+    };
+    plot::image_grid(samples.images.view(), &spec)
+}
+
+/// The first `n` test images (top row) and their CVAE reconstructions (bottom row).
+pub fn reconstruction_grid(model: &TrainedModel, data: &TaskData, n: usize) -> Result<Figure> {
+    let (orig, recon) = sample::reconstruct(&model.built, &model.spec, &data.test, n)?;
+    let both = ndarray::concatenate(Axis(0), &[orig.view(), recon.view()]).expect("same image shape");
+    let rows = ["original".to_string(), "reconstruction".to_string()];
+    let cols: Vec<String> = data.test.labels[..n.min(data.test.len())].iter().map(|&l| condition_label(data, l as usize)).collect();
+    let title = format!("{}: {n} test images and their reconstructions", model.config.architecture.name());
+    let spec = GridSpec { row_labels: &rows, col_labels: &cols, ..GridSpec::new(&title, 2, n) };
+    plot::image_grid(both.view(), &spec)
+}
+
+/// CVAE: the decoder with z fixed while the condition moves linearly from
+/// class `a` to class `b` in `steps` steps; one row per z.
+pub fn interpolation_grid(model: &TrainedModel, data: &TaskData, a: u8, b: u8, steps: usize, rows: usize, seed: u64) -> Result<Figure> {
+    let Net::Cvae(cvae) = &model.built.net else {
+        return Err(crate::Error::Config("latent interpolation needs a CVAE".into()));
+    };
+    let device = model.built.vs.device();
+    tch::manual_seed(seed as i64);
+    let images = tch::no_grad(|| {
+        let z = Tensor::randn([rows as i64, cvae.latent()], (Kind::Float, device));
+        let ca = model.spec.encode(&[a], None, device);
+        let cb = model.spec.encode(&[b], None, device);
+        let mut all = Vec::new();
+        for r in 0..rows as i64 {
+            for s in 0..steps {
+                let t = s as f64 / (steps.max(2) - 1) as f64;
+                let c = &ca * (1.0 - t) + &cb * t;
+                all.push(cvae.decode(&z.narrow(0, r, 1), &c, false).sigmoid());
+            }
+        }
+        Tensor::cat(&all, 0)
+    });
+    let images = sample::to_u8_images(&images);
+    let cols: Vec<String> = (0..steps)
+        .map(|s| match s {
+            0 => condition_label(data, a as usize),
+            s if s + 1 == steps => condition_label(data, b as usize),
+            _ => String::new(),
+        })
+        .collect();
+    let title = format!(
+        "CVAE: condition interpolated from {} to {} (z fixed per row)",
+        condition_label(data, a as usize),
+        condition_label(data, b as usize)
+    );
+    let spec = GridSpec { col_labels: &cols, ..GridSpec::new(&title, rows, steps) };
+    plot::image_grid(images.view(), &spec)
+}
+
+/// Real test images (first row) above fixed-noise snapshots of the given
+/// epochs, the first `classes` conditions, one image each.
+pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize], classes: usize) -> Result<Figure> {
+    let spec_per = model.config.snapshot_per_condition;
+    let mut rows: Vec<Array3<u8>> = Vec::new();
+    let mut row_labels = vec!["real".to_string()];
+    // One real test image of each of the first classes.
+    let mut real = Vec::new();
+    for c in 0..classes as u8 {
+        if let Some(i) = data.test.labels.iter().position(|&l| l == c) {
+            real.extend_from_slice(data.test.image(i));
+        } else {
+            real.extend(std::iter::repeat(0u8).take(784));
+        }
+    }
+    rows.push(Array3::from_shape_vec((classes, 28, 28), real).expect("classes·784"));
+    let styles = if model.spec.has_style() { 2 } else { 1 };
+    for &e in epochs {
+        let snap = crate::data::npz::read_u8(&model.run.snapshot_path(e), "images")?;
+        let mut row = Vec::new();
+        for c in 0..classes {
+            // Snapshots are grouped by condition: per class (and style), `spec_per` images.
+            let idx = c * styles * spec_per;
+            row.extend_from_slice(&snap.data[idx * 784..(idx + 1) * 784]);
+        }
+        rows.push(Array3::from_shape_vec((classes, 28, 28), row).expect("classes·784"));
+        row_labels.push(format!("epoch {e}"));
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    let all = ndarray::concatenate(Axis(0), &views).expect("same image shape");
+    let cols: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
+    let title = format!("{}: real vs generated over epochs (fixed noise)", model.config.architecture.name());
+    let spec = GridSpec { row_labels: &row_labels, col_labels: &cols, ..GridSpec::new(&title, rows.len(), classes) };
+    plot::image_grid(all.view(), &spec)
+}
+
+/// CVAE loss over epochs: train total, BCE and KL, and test total.
+pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
+    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| {
+        Series::new(name, history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect())
+    };
+    plot::line_chart(
+        title,
+        "epoch",
+        "loss per image",
+        &[
+            series("train total (BCE + KL)", |r| r.loss),
+            series("train BCE", |r| r.bce),
+            series("train KL", |r| r.kl),
+            series("test total", |r| r.test_loss),
+        ],
+    )
+}
+
+/// CGAN losses over epochs: discriminator and generator, and D(x), D(G(z)).
+pub fn gan_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
+    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| {
+        Series::new(name, history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect())
+    };
+    plot::line_chart(
+        title,
+        "epoch",
+        "mean over the epoch",
+        &[
+            series("discriminator loss", |r| r.d_loss),
+            series("generator loss", |r| r.g_loss),
+            series("D(x) real", |r| r.d_real),
+            series("D(G(z)) fake", |r| r.d_fake),
+        ],
+    )
+}
+
+/// Per-class conditional accuracy as a bar chart, with the quality bar as a reference line.
+pub fn per_class_accuracy_chart(data: &TaskData, per_class: &[f64], title: &str, bar: Option<f64>) -> Result<Figure> {
+    let labels: Vec<String> = (0..per_class.len()).map(|c| condition_label(data, c)).collect();
+    let values: Vec<f64> = per_class.iter().map(|v| if v.is_nan() { 0.0 } else { 100.0 * v }).collect();
+    plot::bar_chart(title, "judge accuracy (%)", &labels, &values, bar.map(|b| (100.0 * b, "quality bar")))
+}
+
+/// The judge's accuracy on each saved snapshot, for curves over epochs.
+pub fn snapshot_accuracy(model: &TrainedModel, judge: &Judge) -> Result<Vec<(f64, f64)>> {
+    let mut points = Vec::new();
+    for &e in &model.config.snapshot_epochs {
+        let path = model.run.snapshot_path(e);
+        if !path.is_file() {
+            continue;
+        }
+        let snap = crate::data::npz::read_u8(&path, "images")?;
+        let (classes, _) = model.spec.all_conditions();
+        let per = model.config.snapshot_per_condition;
+        let labels: Vec<i64> = classes.iter().flat_map(|&c| std::iter::repeat(c as i64).take(per)).collect();
+        let images = Array3::from_shape_vec((snap.shape[0], 28, 28), snap.data).expect("n·784");
+        let probs = condition_probs(model.experiment(), &judge.judge(images.view()).probs);
+        let acc = crate::eval::metrics::conditional_accuracy(&probs, &labels);
+        points.push((e as f64, 100.0 * acc.overall));
+    }
+    Ok(points)
+}

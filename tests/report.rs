@@ -1,0 +1,33 @@
+//! `condgen report --profile quick` end to end: every run trained, judged and drawn.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn quick_report_runs_end_to_end() {
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let status = Command::new(env!("CARGO_BIN_EXE_condgen"))
+        .args(["report", "--profile", "quick", "--out"])
+        .arg(&out)
+        .arg("--runs")
+        .arg(dir.path().join("runs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    for section in ["## Data sources", "## Judges", "## Sign Language MNIST study", "## Kuzushiji-49 study", "## Beyond the studies", "## Quality bars", "stability over seeds"] {
+        assert!(md.contains(section), "REPORT.md lacks {section}");
+    }
+    // Every figure the markdown links exists and is a PNG.
+    let mut linked = 0;
+    for line in md.lines().filter(|l| l.starts_with("![")) {
+        let file = line.split("](").nth(1).unwrap().trim_end_matches(')');
+        let bytes = std::fs::read(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(&bytes[1..4], b"PNG", "{file}");
+        linked += 1;
+    }
+    assert!(linked >= 30, "{linked} figures");
+}
