@@ -25,7 +25,7 @@ export LIBTORCH_CXX11_ABI := 1
 .PHONY: help setup build test report data-summary bench clean
 
 help:
-	@echo "make report   - build, then regenerate report/ (data summary, training, figures)"
+	@echo "make report   - build, then regenerate report/ (data summary, training, figures; PROFILE=quick|default|paper)"
 	@echo "make test     - build, then run every test"
 	@echo "make setup    - only the bootstrap: .venv with torch==$(TORCH_VERSION)"
 	@echo "make clean    - remove target/ (keeps .venv and runs/)"
@@ -48,7 +48,10 @@ test: build
 data-summary: build
 	$(CONDGEN) data summary
 
+# The main job: data summary, then train/reuse, evaluate and draw everything (default profile).
+PROFILE ?= default
 report: data-summary
+	$(CONDGEN) report --profile $(PROFILE)
 
 clean:
 	cargo clean

@@ -1,1 +1,0 @@
-//! Benchmarks: condgen against PyTorch on the same models, side by side.
