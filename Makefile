@@ -28,6 +28,7 @@ help:
 	@echo "make report   - build, then regenerate report/ (data summary, training, figures; PROFILE=quick|default|paper)"
 	@echo "make test     - build, then run every test"
 	@echo "make setup    - only the bootstrap: .venv with torch==$(TORCH_VERSION)"
+	@echo "make bench    - condgen vs PyTorch, same models, one run: report/benchmarks.md"
 	@echo "make clean    - remove target/ (keeps .venv and runs/)"
 
 setup: $(TORCH_STAMP)
@@ -52,6 +53,10 @@ data-summary: build
 PROFILE ?= default
 report: data-summary
 	$(CONDGEN) report --profile $(PROFILE)
+
+# condgen vs PyTorch on the same models, side by side; writes report/benchmarks.md.
+bench: build
+	$(CONDGEN) bench --out report/benchmarks.md
 
 clean:
 	cargo clean

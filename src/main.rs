@@ -79,6 +79,18 @@ enum Command {
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
     },
+    /// Time condgen against PyTorch on the same models, side by side; writes a markdown report
+    Bench {
+        /// A few steps only (smoke run)
+        #[arg(long)]
+        quick: bool,
+        /// Skip the peak-memory run of a full K49-size training epoch
+        #[arg(long)]
+        no_memory: bool,
+        /// Where the markdown goes
+        #[arg(long, default_value = "report/benchmarks.md")]
+        out: PathBuf,
+    },
     /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
     Reconstruct {
         #[arg(long)]
@@ -243,6 +255,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ropts.data = opts.clone();
             let path = condgen::report::run(&ropts)?;
             println!("report written to {}", path.display());
+        }
+        Command::Bench { quick, no_memory, out } => {
+            let bopts = condgen::bench::BenchOptions {
+                quick: *quick,
+                condgen_binary: if *no_memory { None } else { Some(std::env::current_exe()?) },
+                ..Default::default()
+            };
+            let report = condgen::bench::run(&bopts)?;
+            let md = report.to_markdown();
+            println!("{md}");
+            train::run::write_atomic(out, md.as_bytes())?;
+            println!("written to {}", out.display());
         }
         Command::Reconstruct { run, n, out } => {
             let model = TrainedModel::load(run, condgen::default_device())?;
