@@ -174,3 +174,26 @@ fn cgan_learns_a_tiny_fixed_batch() {
     eprintln!("CGAN tiny batch: mean |fake − nearest target| {start:.3} → {end:.3}");
     assert!(end < start * 0.3, "{start} → {end}");
 }
+
+#[test]
+fn adam_first_step_moves_each_weight_by_the_learning_rate() {
+    let _serial = common::serial();
+    // After one step m̂ = g and v̂ = g², so the update is lr · g / (|g| + ε) ≈ lr · sign(g).
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let w = vs.root().var_copy("w", &Tensor::from_slice(&[1f32, 2., -3., 4.]));
+    let mut opt = Adam::for_prefix(&vs, "", 0.1, (0.9, 0.999));
+    let loss = (&w * Tensor::from_slice(&[2f32, -0.5, 3., 1e-3])).sum(Kind::Float);
+    opt.backward_step(&loss);
+    let got = Vec::<f32>::try_from(w.detach()).unwrap();
+    let want = [0.9f32, 2.1, -3.1, 3.9];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+    }
+    // A second step with the same gradient: m̂ and v̂ unchanged, the same move again.
+    let loss = (&w * Tensor::from_slice(&[2f32, -0.5, 3., 1e-3])).sum(Kind::Float);
+    opt.backward_step(&loss);
+    let got = Vec::<f32>::try_from(w.detach()).unwrap();
+    for (g, w) in got.iter().zip([0.8f32, 2.2, -3.2, 3.8]) {
+        assert!((g - w).abs() < 1e-4, "{got:?}");
+    }
+}
