@@ -113,6 +113,10 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         }
     }
     run.remove_checkpoints_except(history.len());
+    if !history.is_empty() {
+        // A kill between the checkpoint and its top-level copies may have left them one epoch behind.
+        run.refresh_copies(history.len(), &history)?;
+    }
 
     let mut meta = RunMeta {
         experiment: cfg.experiment.name().into(),

@@ -151,13 +151,19 @@ impl RunDir {
         std::fs::rename(&tmp_dir, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
         sync_dir(parent);
         write_atomic(&self.file(POINTER_FILE), &serde_json::to_vec(&Pointer { epoch: state.epoch }).expect("json"))?;
-        // Convenience copies at the top of the run folder.
-        let model = std::fs::read(final_dir.join(MODEL_FILE)).map_err(|e| Error::io(final_dir.join(MODEL_FILE), e))?;
-        write_atomic(&self.file(MODEL_FILE), &model)?;
-        write_atomic(&self.file(HISTORY_FILE), &history::to_csv(&state.history)?)?;
+        self.refresh_copies(state.epoch, &state.history)?;
         // Older checkpoints are no longer needed.
         self.remove_checkpoints_except(state.epoch);
         Ok(())
+    }
+
+    /// Rewrites the convenience copies at the top of the run folder
+    /// (`model.safetensors`, `history.csv`) from checkpoint `epoch`.
+    pub fn refresh_copies(&self, epoch: usize, history: &[EpochRecord]) -> Result<()> {
+        let src = self.checkpoint_dir(epoch).join(MODEL_FILE);
+        let model = std::fs::read(&src).map_err(|e| Error::io(&src, e))?;
+        write_atomic(&self.file(MODEL_FILE), &model)?;
+        write_atomic(&self.file(HISTORY_FILE), &history::to_csv(history)?)
     }
 
     /// Removes checkpoint folders other than `keep` (and stale temporary ones).
