@@ -179,11 +179,14 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
     plot::image_grid(all.view(), &spec)
 }
 
+/// One history column as a chart series over epochs (epochs without a value are skipped).
+pub fn history_series(history: &[EpochRecord], name: &str, column: fn(&EpochRecord) -> Option<f64>) -> Series {
+    Series::new(name, history.iter().filter_map(|r| column(r).map(|v| (r.epoch as f64, v))).collect())
+}
+
 /// CVAE loss over epochs: train total, BCE and KL, and test total.
 pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
-    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| {
-        Series::new(name, history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect())
-    };
+    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| history_series(history, name, f);
     plot::line_chart(
         title,
         "epoch",
@@ -199,9 +202,7 @@ pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
 
 /// CGAN losses over epochs: discriminator and generator, and D(x), D(G(z)).
 pub fn gan_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
-    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| {
-        Series::new(name, history.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect())
-    };
+    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| history_series(history, name, f);
     plot::line_chart(
         title,
         "epoch",
