@@ -80,3 +80,52 @@ fn sigkill_at_random_moments_never_loses_the_last_complete_epoch() {
     assert_eq!(history.height(), EPOCHS);
     eprintln!("{kills} kills survived; resumed to epoch {EPOCHS}");
 }
+
+/// Trains a quick run and returns its folder (kept alive by the tempdir).
+fn quick_run(runs: &std::path::Path, experiment: &str, model: &str) -> std::path::PathBuf {
+    let status = Command::new(env!("CARGO_BIN_EXE_condgen"))
+        .args(["train", experiment, "--model", model, "--profile", "quick", "--epochs", "1", "--runs"])
+        .arg(runs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let parent = runs.join(experiment).join(model);
+    std::fs::read_dir(parent).unwrap().flatten().map(|e| e.path()).find(|p| p.is_dir()).unwrap()
+}
+
+#[test]
+fn foreign_truncated_and_mismatched_checkpoints_give_clear_errors() {
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let cvae = quick_run(&runs, "k49", "cvae");
+    let cgan = quick_run(&runs, "k49", "cgan");
+    let weights = |run: &std::path::Path| {
+        let p = RunDir::open(run).pointer().unwrap().unwrap();
+        RunDir::open(run).checkpoint_dir(p.epoch).join("model.safetensors")
+    };
+    let expect = |run: &std::path::Path, needle: &str| {
+        let err = TrainedModel::load(run, tch::Device::Cpu).err().expect("loading must fail");
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "`{msg}` should mention `{needle}`");
+    };
+    // A CGAN's weights in a CVAE's run folder: the names do not fit.
+    std::fs::copy(weights(&cgan), weights(&cvae)).unwrap();
+    expect(&cvae, "weights do not fit this model's configuration");
+    // A truncated safetensors file.
+    let bytes = std::fs::read(weights(&cgan)).unwrap();
+    std::fs::write(weights(&cvae), &bytes[..bytes.len() / 3]).unwrap();
+    expect(&cvae, "model.safetensors");
+    // A foreign file.
+    std::fs::write(weights(&cvae), b"not a safetensors file at all").unwrap();
+    expect(&cvae, "model.safetensors");
+    // A config that does not match the weights (another latent size).
+    let config = cgan.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap().replace("\"noise\": 16", "\"noise\": 17");
+    std::fs::write(&config, text).unwrap();
+    expect(&cgan, "weights do not fit this model's configuration");
+    // A folder that is not a run.
+    expect(dir.path(), "config.json");
+}
