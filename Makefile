@@ -22,13 +22,29 @@ export PATH               := $(VENV)/bin:$(PATH)
 export LIBTORCH           := $(VENV)/lib/python$(PYVER)/site-packages/torch
 export LIBTORCH_CXX11_ABI := 1
 
-.PHONY: help setup build test report data-summary bench clean
+# Notebooks: the evcxr Jupyter kernel, registered project-locally in the venv
+# as "condgen (Rust)"; its compiled dependencies persist in EVCXR_TMPDIR.
+EVCXR_VERSION := 0.22.0
+EVCXR_JUPYTER ?= $(HOME)/.cargo/bin/evcxr_jupyter
+BUILD_DIR     := $(abspath $(or $(CARGO_TARGET_DIR),target))
+EVCXR_TMPDIR  ?= $(BUILD_DIR)/evcxr
+KERNEL_DIR    := $(VENV)/share/jupyter/kernels/condgen-rust
+NBCLIENT_STAMP := $(VENV)/.nbclient-stamp
+LAB_STAMP     := $(VENV)/.jupyterlab-stamp
+# quick in tests and CI; `make notebooks NOTEBOOK_PROFILE=default INPLACE=1`
+# refreshes the committed outputs (reusing the runs of `make report`).
+NOTEBOOK_PROFILE ?= quick
+NOTEBOOKS     := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: help setup build test report data-summary bench clean kernel lab notebooks
 
 help:
 	@echo "make report   - build, then regenerate report/ (data summary, training, figures; PROFILE=quick|default|paper)"
 	@echo "make test     - build, then run every test"
 	@echo "make setup    - only the bootstrap: .venv with torch==$(TORCH_VERSION)"
 	@echo "make bench    - condgen vs PyTorch, same models, one run: report/benchmarks.md"
+	@echo "make lab      - install evcxr_jupyter + JupyterLab if missing, register the kernel, open notebooks/ (127.0.0.1)"
+	@echo "make notebooks - execute every notebook headless (NOTEBOOK_PROFILE=quick; INPLACE=1 writes outputs into them)"
 	@echo "make clean    - remove target/ (keeps .venv and runs/)"
 
 setup: $(TORCH_STAMP)
@@ -45,6 +61,7 @@ build: $(TORCH_STAMP)
 
 test: build
 	cargo test --no-fail-fast
+	$(MAKE) --no-print-directory notebooks NOTEBOOK_PROFILE=quick INPLACE=
 
 data-summary: build
 	$(CONDGEN) data summary
@@ -57,6 +74,30 @@ report: data-summary
 # condgen vs PyTorch on the same models, side by side; writes report/benchmarks.md.
 bench: build
 	$(CONDGEN) bench --out report/benchmarks.md
+
+$(EVCXR_JUPYTER):
+	@echo "== installing evcxr_jupyter $(EVCXR_VERSION) (about 7 minutes, once)"
+	cargo install evcxr_jupyter --version $(EVCXR_VERSION) --locked
+
+$(NBCLIENT_STAMP): $(TORCH_STAMP)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "nbclient>=0.10" "nbformat>=5.10"
+	touch $@
+
+$(LAB_STAMP): $(NBCLIENT_STAMP)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "jupyterlab>=4"
+	touch $@
+
+# (Re)written every time: cheap, and it follows VENV / CARGO_TARGET_DIR.
+kernel: $(NBCLIENT_STAMP) $(EVCXR_JUPYTER)
+	@$(VENV)/bin/python notebooks/jupyter.py kernel --evcxr $(EVCXR_JUPYTER) --libtorch $(LIBTORCH) \
+		--evcxr-tmpdir $(EVCXR_TMPDIR) --dest $(KERNEL_DIR)
+
+lab: kernel $(LAB_STAMP)
+	cd notebooks && $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=.
+
+notebooks: kernel
+	CONDGEN_PROFILE=$(NOTEBOOK_PROFILE) $(VENV)/bin/python notebooks/jupyter.py execute \
+		$(if $(INPLACE),--inplace,--out $(BUILD_DIR)/notebooks) $(NOTEBOOKS)
 
 clean:
 	cargo clean

@@ -15,6 +15,7 @@
 //! - [`bench`]: speed and memory against PyTorch on the same models.
 //! - [`eval`]: judge classifiers and the metrics of generated images.
 //! - [`report`]: `condgen report`, the figures of both studies and REPORT.md.
+//! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`error`]: the library's error type.
 
 pub mod bench;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod eval;
 pub mod loss;
 pub mod model;
+pub mod notebook;
 pub mod optim;
 pub mod plot;
 pub mod progress;

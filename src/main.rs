@@ -70,9 +70,12 @@ enum Command {
     Report {
         #[arg(long, value_enum, default_value_t = Profile::Default)]
         profile: Profile,
-        /// Seeds per experiment and model [default: 0 1 2 for the default profile, else 0]
+        /// Seeds of the stability comparison [default: 0 1 2 for the default profile, else 0]
         #[arg(long, num_args = 1..)]
         seeds: Option<Vec<u64>>,
+        /// Experiments trained with every seed (others: the first seed only) [default: k49]
+        #[arg(long, value_enum, num_args = 1..)]
+        stability_on: Option<Vec<Experiment>>,
         /// Output folder
         #[arg(long, default_value = "report")]
         out: PathBuf,
@@ -245,10 +248,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_metrics(&m);
             println!("metrics written to {}", run.join("metrics.json").display());
         }
-        Command::Report { profile, seeds, out, runs } => {
+        Command::Report { profile, seeds, stability_on, out, runs } => {
             let mut ropts = condgen::report::ReportOptions::new(*profile);
             if let Some(seeds) = seeds {
                 ropts.seeds = seeds.clone();
+            }
+            if let Some(exps) = stability_on {
+                ropts.stability_experiments = exps.clone();
             }
             ropts.out_dir = out.clone();
             ropts.runs_root = runs.clone();

@@ -197,3 +197,18 @@ fn adam_first_step_moves_each_weight_by_the_learning_rate() {
         assert!((g - w).abs() < 1e-4, "{got:?}");
     }
 }
+
+/// The closed-form KL agrees with a Monte Carlo estimate of E_q[log q − log p].
+#[test]
+fn closed_form_kl_matches_monte_carlo() {
+    let _guard = common::serial();
+    tch::manual_seed(3);
+    let mean = Tensor::from_slice(&[0.5f32, -1.0, 0.0, 2.0]).view([2, 2]);
+    let logvar = Tensor::from_slice(&[0.0f32, -1.0, 1.0, 0.3]).view([2, 2]);
+    let closed = loss::kl_per_image(&mean, &logvar).double_value(&[]);
+    let mc = loss::kl_monte_carlo(&mean, &logvar, 200_000).double_value(&[]);
+    assert!((closed - mc).abs() < 0.02 * closed.max(1.0), "closed form {closed} vs Monte Carlo {mc}");
+    // And a wrong closed form (σ instead of σ²) would be caught.
+    let wrong = ((logvar.exp().sqrt() + mean.square() - &logvar - 1.0).sum(tch::Kind::Float) * 0.25).double_value(&[]);
+    assert!((wrong - mc).abs() > 0.05, "the check must be able to fail");
+}

@@ -33,6 +33,30 @@ impl Default for ConvCvaeConfig {
     }
 }
 
+impl ConvCvaeConfig {
+    /// Multiply-accumulates of one forward pass (encoder and decoder) for one
+    /// image, counted layer by layer; a training step costs about three times
+    /// this (forward, and backward through inputs and weights).
+    pub fn forward_macs(&self, cond_dim: i64) -> u64 {
+        let conv = |cin: i64, cout: i64, out_hw: i64| cin * cout * 9 * out_hw * out_hw;
+        // A transposed convolution scatters each input pixel through a 3×3 kernel.
+        let tconv = |cin: i64, cout: i64, in_hw: i64| cin * cout * 9 * in_hw * in_hw;
+        let [e0, e1, e2] = self.encoder_filters;
+        let [d1, d2] = self.decoder_filters;
+        let encoder = conv(1 + cond_dim, e0, 13) + conv(e0, e1, 6) + conv(e1, e2, 2) + e2 * 4 * 2 * self.latent;
+        let decoder = (self.latent + cond_dim) * 49 * self.dense_channels
+            + tconv(self.dense_channels, d1, 7)
+            + tconv(d1, d2, 14)
+            + tconv(d2, 1, 28);
+        (encoder + decoder) as u64
+    }
+
+    /// Floating-point operations of training on one image (≈ 3 × 2 × forward MACs).
+    pub fn training_flops_per_image(&self, cond_dim: i64) -> f64 {
+        6.0 * self.forward_macs(cond_dim) as f64
+    }
+}
+
 #[derive(Debug)]
 pub struct ConvCvae {
     enc_convs: Vec<(nn::Conv2D, nn::BatchNorm)>,

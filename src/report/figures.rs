@@ -242,3 +242,113 @@ pub fn snapshot_accuracy(model: &TrainedModel, judge: &Judge) -> Result<Vec<(f64
     }
     Ok(points)
 }
+
+// ---- Figures of the data itself (no model needed) ----
+
+/// Real train images: `per_class` of each of the first `classes` conditions, one row each.
+pub fn real_grid(data: &TaskData, classes: usize, per_class: usize, title: &str) -> Result<Figure> {
+    let classes = classes.min(data.spec.classes());
+    let mut pixels = Vec::with_capacity(classes * per_class * 784);
+    for c in 0..classes as u8 {
+        let mut found = data.train.labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i);
+        for _ in 0..per_class {
+            match found.next() {
+                Some(i) => pixels.extend_from_slice(data.train.image(i)),
+                None => pixels.extend(std::iter::repeat(0u8).take(784)),
+            }
+        }
+    }
+    let images = Array3::from_shape_vec((classes * per_class, 28, 28), pixels).expect("n·784");
+    let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
+    let spec = GridSpec { row_labels: &row_labels, ..GridSpec::new(title, classes, per_class) };
+    plot::image_grid(images.view(), &spec)
+}
+
+/// Train images per condition as bars (class balance).
+pub fn class_balance_chart(data: &TaskData, title: &str) -> Result<Figure> {
+    let counts = data.train.class_counts(data.spec.classes());
+    let labels: Vec<String> = (0..counts.len()).map(|c| condition_label(data, c)).collect();
+    let values: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    plot::bar_chart(title, "train images", &labels, &values, Some((mean, "mean")))
+}
+
+/// K49 style split on real train images: for each of the first `classes`
+/// classes, `per_style` thin then `per_style` thick images; the row label
+/// carries the class median foreground count (pixels ≥ 128) that splits them.
+pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Result<Figure> {
+    let (Some(styles), Some(medians)) = (&data.train.styles, &data.style_medians) else {
+        return Err(crate::Error::Config("the thick/thin split exists only for K49-format data".into()));
+    };
+    let classes = classes.min(data.spec.classes());
+    let mut pixels = Vec::with_capacity(classes * 2 * per_style * 784);
+    for c in 0..classes as u8 {
+        for want in [0u8, 1] {
+            let mut found = (0..data.train.len()).filter(|&i| data.train.labels[i] == c && styles[i] == want);
+            for _ in 0..per_style {
+                match found.next() {
+                    Some(i) => pixels.extend_from_slice(data.train.image(i)),
+                    None => pixels.extend(std::iter::repeat(0u8).take(784)),
+                }
+            }
+        }
+    }
+    let images = Array3::from_shape_vec((classes * 2 * per_style, 28, 28), pixels).expect("n·784");
+    let row_labels: Vec<String> =
+        (0..classes).map(|c| format!("{} (median {:.0})", condition_label(data, c), medians[c])).collect();
+    let col_labels: Vec<String> =
+        (0..2 * per_style).map(|i| if i < per_style { "thin".to_string() } else { "thick".to_string() }).collect();
+    let spec = GridSpec {
+        row_labels: &row_labels,
+        col_labels: &col_labels,
+        ..GridSpec::new("Real train images: thin | thick (foreground pixels vs the class median)", classes, 2 * per_style)
+    };
+    plot::image_grid(images.view(), &spec)
+}
+
+/// The rotation task's four conditions on the same `n` real test images:
+/// one row per angle (counter-clockwise, as numpy's rot90).
+pub fn rotation_grid(split: &crate::data::Split, n: usize) -> Result<Figure> {
+    let n = n.min(split.len());
+    let mut pixels = Vec::with_capacity(4 * n * 784);
+    for k in 0..4 {
+        for i in 0..n {
+            pixels.extend_from_slice(&crate::data::rot90(split.image(i), k));
+        }
+    }
+    let images = Array3::from_shape_vec((4 * n, 28, 28), pixels).expect("n·784");
+    let rows: Vec<String> = ["0 deg", "90 deg", "180 deg", "270 deg"].iter().map(|s| s.to_string()).collect();
+    let spec = GridSpec { row_labels: &rows, ..GridSpec::new("The rotation task: the same images at 0, 90, 180, 270 deg", 4, n) };
+    plot::image_grid(images.view(), &spec)
+}
+
+/// CVAE latent traversal: the decoder's output for condition `class` over an
+/// `steps`×`steps` grid of the first two latent dimensions in [-range, range]
+/// (every other dimension 0, the prior's mean).
+pub fn latent_traversal_grid(model: &TrainedModel, data: &TaskData, class: u8, steps: usize, range: f64) -> Result<Figure> {
+    let Net::Cvae(cvae) = &model.built.net else {
+        return Err(crate::Error::Config("a latent traversal needs a CVAE".into()));
+    };
+    if cvae.latent() < 2 {
+        return Err(crate::Error::Config("a latent traversal needs at least 2 latent dimensions".into()));
+    }
+    let device = model.built.vs.device();
+    let n = (steps * steps) as i64;
+    let images = tch::no_grad(|| {
+        let axis = Tensor::linspace(-range, range, steps as i64, (Kind::Float, device));
+        let z = Tensor::zeros([n, cvae.latent()], (Kind::Float, device));
+        // Row r varies dimension 1 (top = +range), column c varies dimension 0.
+        let z0 = axis.repeat([steps as i64]);
+        let z1 = axis.flip([0]).repeat_interleave_self_int(steps as i64, None, None);
+        let _ = z.narrow(1, 0, 1).copy_(&z0.unsqueeze(1));
+        let _ = z.narrow(1, 1, 1).copy_(&z1.unsqueeze(1));
+        let cond = model.spec.encode(&vec![class; n as usize], None, device);
+        cvae.decode(&z, &cond, false).sigmoid()
+    });
+    let images = sample::to_u8_images(&images);
+    let title = format!(
+        "Latent traversal for {}: z1 across, z2 down, in [-{range}, {range}]",
+        condition_label(data, class as usize)
+    );
+    plot::image_grid(images.view(), &GridSpec::new(&title, steps, steps))
+}

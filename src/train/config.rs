@@ -145,6 +145,8 @@ impl TrainConfig {
         };
         let snapshot_epochs = match profile {
             Profile::Paper if k49 => vec![1, 25, 50],
+            // Every epoch: the quality-vs-minutes trade-off of the conv models.
+            Profile::Default if !k49 => (1..=epochs).collect(),
             _ => {
                 let mid = epochs.div_ceil(2);
                 let mut v = vec![1, mid, epochs];

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod history;
 pub mod run;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -381,6 +382,9 @@ pub fn cvae_test_loss(cvae: &dyn Cvae, split: &Split, spec: ConditionSpec, beta:
 
 /// One CGAN epoch; None when stopped early.
 #[allow(clippy::too_many_arguments)]
+/// Consecutive steps of a saturated discriminator before training warns.
+pub const SATURATION_WINDOW: usize = 100;
+
 fn gan_epoch(
     generator: &dyn Generator,
     discriminator: &dyn Discriminator,
@@ -398,6 +402,7 @@ fn gan_epoch(
     let start = Instant::now();
     let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake) = (0.0, 0.0, 0.0, 0.0);
     let (mut d_steps, mut g_steps, mut seen) = (0usize, 0usize, 0usize);
+    let mut watch = watch::DiscriminatorWatch::new(SATURATION_WINDOW);
     for (step, batch) in batcher.enumerate() {
         if opts.stop.load(Ordering::Relaxed) {
             progress.finish("interrupted");
@@ -418,6 +423,16 @@ fn gan_epoch(
             generator_step,
         );
         check_finite(stats.d_loss, "the discriminator loss", epoch, step)?;
+        if cfg.gan_loss == GanLoss::Bce {
+            if let Some(s) = watch.observe(stats.d_real, stats.d_fake) {
+                eprintln!(
+                    "WARNING: epoch {epoch}, steps {}-{step}: {} for {SATURATION_WINDOW} steps in a row. \
+                     Training goes on (checkpoints stay); consider --set gan_loss=wgan-gp or a lower learning rate.",
+                    step + 1 - SATURATION_WINDOW,
+                    s.describe()
+                );
+            }
+        }
         sum_d += stats.d_loss;
         sum_real += stats.d_real;
         sum_fake += stats.d_fake;
@@ -442,12 +457,6 @@ fn gan_epoch(
         ..Default::default()
     };
     progress.finish(&format!("{label} {}", record.summary(cfg.epochs)));
-    if cfg.gan_loss == GanLoss::Bce && sum_real / d > 0.99 && sum_fake / d < 0.01 {
-        eprintln!(
-            "WARNING: epoch {epoch}: the discriminator wins outright (D(x) ≈ 1, D(G(z)) ≈ 0); \
-             the generator gets almost no gradient. Consider --set gan_loss=wgan-gp or a lower learning rate."
-        );
-    }
     Ok(Some(record))
 }
 

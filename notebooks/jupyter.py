@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""The notebooks' plumbing, called by `make lab` and `make notebooks`.
+
+  jupyter.py kernel --evcxr BIN --libtorch DIR --evcxr-tmpdir DIR --dest DIR
+      Writes the project-local kernel spec "condgen (Rust)": evcxr_jupyter with the
+      environment libtorch needs (LD_LIBRARY_PATH, LIBTORCH) and a persistent
+      EVCXR_TMPDIR, so dependencies compile once and every later session reuses them.
+
+  jupyter.py execute [--inplace | --out DIR] [--timeout S] NOTEBOOK...
+      Runs each notebook headless with that kernel (the profile comes from
+      CONDGEN_PROFILE), prints its wall time, and fails if any cell fails.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+KERNEL_NAME = "condgen-rust"
+DISPLAY_NAME = "condgen (Rust)"
+
+
+def write_kernel(args):
+    dest = Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    libtorch = Path(args.libtorch).resolve()
+    tmpdir = Path(args.evcxr_tmpdir).resolve()
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [str(Path(args.evcxr).resolve()), "--control_file", "{connection_file}"],
+        "display_name": DISPLAY_NAME,
+        "language": "rust",
+        "interrupt_mode": "message",
+        "env": {
+            # The evcxr-built code links libtorch from the venv's torch package.
+            "LD_LIBRARY_PATH": str(libtorch / "lib"),
+            "LIBTORCH": str(libtorch),
+            "LIBTORCH_CXX11_ABI": "1",
+            # Compiled dependencies persist here (an ignored build folder).
+            "EVCXR_TMPDIR": str(tmpdir),
+        },
+    }
+    (dest / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
+    print(f"kernel '{DISPLAY_NAME}' registered in {dest} (EVCXR_TMPDIR={tmpdir})")
+
+
+def cell_error(exc):
+    """The useful part of a failed cell: its source and the error text."""
+    text = str(exc)
+    return text if len(text) < 6000 else text[:3000] + "\n...\n" + text[-3000:]
+
+
+def execute(args):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    profile = os.environ.get("CONDGEN_PROFILE", "default")
+    failures = []
+    rows = []
+    for name in args.notebooks:
+        path = Path(name)
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb,
+            kernel_name=KERNEL_NAME,
+            timeout=args.timeout,
+            startup_timeout=120,
+            resources={"metadata": {"path": str(path.parent.resolve())}},
+        )
+        print(f"== {path.name}: executing (profile {profile})", flush=True)
+        start = time.monotonic()
+        error = None
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            error = cell_error(exc)
+        except Exception as exc:  # kernel died, timeout, ...
+            error = f"{type(exc).__name__}: {exc}"
+        seconds = time.monotonic() - start
+        rows.append((path.name, seconds, "ok" if error is None else "FAILED"))
+        if error is not None:
+            failures.append(path.name)
+            print(f"== {path.name}: FAILED after {seconds:.0f} s\n{error}", flush=True)
+        else:
+            print(f"== {path.name}: ok in {seconds:.0f} s", flush=True)
+        if args.inplace:
+            out = path
+        else:
+            out = Path(args.out) / path.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".ipynb.tmp")
+        nbformat.write(nb, tmp)
+        tmp.replace(out)
+    print("\n| notebook | seconds | result |\n|---|---:|---|")
+    for name, seconds, result in rows:
+        print(f"| {name} | {seconds:.0f} | {result} |")
+    if failures:
+        print(f"\n{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    k = sub.add_parser("kernel")
+    k.add_argument("--evcxr", required=True)
+    k.add_argument("--libtorch", required=True)
+    k.add_argument("--evcxr-tmpdir", required=True)
+    k.add_argument("--dest", required=True)
+    e = sub.add_parser("execute")
+    where = e.add_mutually_exclusive_group(required=True)
+    where.add_argument("--inplace", action="store_true", help="write outputs into the notebooks themselves")
+    where.add_argument("--out", help="write executed copies here")
+    e.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    e.add_argument("notebooks", nargs="+")
+    args = parser.parse_args()
+    write_kernel(args) if args.command == "kernel" else execute(args)
+
+
+if __name__ == "__main__":
+    main()
