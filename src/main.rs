@@ -51,6 +51,9 @@ enum Command {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Also draw the samples as a labelled PNG grid (one row per condition)
+        #[arg(long)]
+        grid: Option<PathBuf>,
     },
     /// Judge a trained run's samples: conditional accuracy, Fréchet distance, precision/recall, ... (writes metrics.json)
     Eval {
@@ -222,10 +225,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Kuzushiji-49: {} files verified in {}", files.len(), dest.display());
         }
         Command::Train(args) => train_command(&opts, args)?,
-        Command::Sample { run, per_condition, seed, out } => {
+        Command::Sample { run, per_condition, seed, out, grid } => {
             let model = TrainedModel::load(run, condgen::default_device())?;
             let samples = sample::sample_all_conditions(&model.built, &model.spec, *per_condition, *seed)?;
             samples.write_npz(out)?;
+            if let Some(grid) = grid {
+                let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
+                let (classes, styles) = model.spec.all_conditions();
+                let labels: Vec<String> = classes
+                    .iter()
+                    .zip(&styles)
+                    .map(|(&c, &s)| {
+                        let name = condgen::report::figures::condition_label(&data, c as usize);
+                        if model.spec.has_style() { format!("{name} {}", if s == 1 { "thick" } else { "thin" }) } else { name }
+                    })
+                    .collect();
+                let title = format!("{} samples, epoch {}", model.config.architecture.name(), model.epoch);
+                let spec = condgen::plot::GridSpec {
+                    row_labels: &labels,
+                    ..condgen::plot::GridSpec::new(&title, labels.len(), *per_condition)
+                };
+                condgen::plot::image_grid(samples.images.view(), &spec)?.save(grid)?;
+                println!("grid -> {}", grid.display());
+            }
             println!(
                 "{} samples ({} per condition) from {} (epoch {}) -> {}",
                 samples.len(),

@@ -6,6 +6,7 @@
 
 pub mod batcher;
 pub mod fetch;
+pub mod fuzz;
 pub mod k49;
 pub mod npz;
 pub mod sign;

@@ -1,0 +1,49 @@
+//! The notebook helpers: HTML tables, the workspace's profile and folders, budget caps.
+
+use condgen::model::ModelKind;
+use condgen::notebook::{project_root, Table, Workspace};
+use condgen::polars::prelude::*;
+use condgen::train::Profile;
+use condgen::Experiment;
+
+#[test]
+fn tables_render_as_escaped_html_with_every_cell() {
+    let df = df!(
+        "name" => ["<b>", "a&b"],
+        "value" => [Some(1.5f64), None],
+    )
+    .unwrap();
+    let html = Table(df).to_html();
+    assert!(html.starts_with("<table"));
+    assert!(html.contains("<th>name</th><th>value</th>"));
+    assert!(html.contains("<td>&lt;b&gt;</td>"), "cells are escaped: {html}");
+    assert!(html.contains("<td>a&amp;b</td>"));
+    assert!(html.contains("<td style=\"text-align:right\">1.5</td>"), "numbers right-aligned: {html}");
+    assert!(html.contains("<td style=\"text-align:right\"></td>"), "a null is an empty cell: {html}");
+    assert_eq!(html.matches("<tr>").count(), 3, "header + 2 rows");
+}
+
+#[test]
+fn the_workspace_reads_its_profile_and_finds_the_project() {
+    // One test touches the environment, so no other test races it.
+    let root = project_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks").as_path()).unwrap();
+    assert_eq!(root, std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+
+    std::env::set_var("CONDGEN_PROFILE", "quick");
+    let ws = Workspace::from_env().unwrap();
+    assert_eq!(ws.profile, Profile::Quick);
+    assert!(ws.eval_options().quick_judges);
+    assert_eq!(ws.eval_options().judges_root, ws.runs.join("judges"));
+
+    std::env::set_var("CONDGEN_PROFILE", "fast");
+    let err = Workspace::from_env().unwrap_err().to_string();
+    assert!(err.contains("fast") && err.contains("quick, default or paper"), "{err}");
+    std::env::remove_var("CONDGEN_PROFILE");
+    assert_eq!(Workspace::from_env().unwrap().profile, Profile::Default);
+
+    // A budget cap never raises the profile's own cap.
+    let quick = ws.config(Experiment::K49, ModelKind::Cvae);
+    assert_eq!(ws.capped(&quick, 20_000).max_train_images, Some(1024));
+    let default = condgen::train::TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Default);
+    assert_eq!(ws.capped(&default, 20_000).max_train_images, Some(20_000));
+}
