@@ -93,7 +93,8 @@ kernel: $(NBCLIENT_STAMP) $(EVCXR_JUPYTER)
 		--evcxr-tmpdir $(EVCXR_TMPDIR) --dest $(KERNEL_DIR)
 
 lab: kernel $(LAB_STAMP)
-	cd notebooks && $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=.
+	cd notebooks && $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: kernel
 	CONDGEN_PROFILE=$(NOTEBOOK_PROFILE) $(VENV)/bin/python notebooks/jupyter.py execute \

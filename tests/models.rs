@@ -212,3 +212,21 @@ fn closed_form_kl_matches_monte_carlo() {
     let wrong = ((logvar.exp().sqrt() + mean.square() - &logvar - 1.0).sum(tch::Kind::Float) * 0.25).double_value(&[]);
     assert!((wrong - mc).abs() > 0.05, "the check must be able to fail");
 }
+
+/// The conv CVAE's MAC count matches a layer-by-layer hand count of the study's model
+/// (24-letter condition): the basis of the report's "share of paper compute".
+#[test]
+fn conv_cvae_mac_count_matches_a_hand_count() {
+    let hand: u64 = 25 * 128 * 9 * 169   // enc conv0: (1+24)→128, 13×13 out
+        + 128 * 64 * 9 * 36              // enc conv1: 6×6 out
+        + 64 * 128 * 9 * 4               // enc conv2: 2×2 out
+        + 512 * 1024                     // enc out: 128·2·2 → 2·512
+        + (512 + 24) * 7 * 7 * 512       // dec in
+        + 512 * 128 * 9 * 7 * 7          // up1: each 7×7 input pixel through a 3×3 kernel
+        + 128 * 64 * 9 * 14 * 14         // up2
+        + 64 * 9 * 28 * 28;              // out (stride 1)
+    assert_eq!(ConvCvaeConfig::default().forward_macs(24), hand);
+    let quarter = ConvCvaeConfig { encoder_filters: [64, 32, 64], latent: 64, dense_channels: 64, decoder_filters: [64, 32] };
+    let ratio = hand as f64 / quarter.forward_macs(24) as f64;
+    assert!((6.0..9.0).contains(&ratio), "quarter widths cost about a seventh: {ratio}");
+}

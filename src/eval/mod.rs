@@ -59,9 +59,11 @@ impl Default for EvalOptions {
 }
 
 impl EvalOptions {
-    /// Whether two option sets measure the same thing (retraining judges aside).
+    /// Whether two option sets measure the same thing: where judges are cached
+    /// and whether they are retrained aside (the judge itself is compared separately).
     pub fn same_measurement(&self, other: &EvalOptions) -> bool {
-        EvalOptions { retrain_judges: false, ..self.clone() } == EvalOptions { retrain_judges: false, ..other.clone() }
+        let norm = |o: &EvalOptions| EvalOptions { retrain_judges: false, judges_root: PathBuf::new(), ..o.clone() };
+        norm(self) == norm(other)
     }
 }
 
