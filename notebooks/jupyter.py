@@ -28,6 +28,11 @@ def write_kernel(args):
     libtorch = Path(args.libtorch).resolve()
     tmpdir = Path(args.evcxr_tmpdir).resolve()
     tmpdir.mkdir(parents=True, exist_ok=True)
+    # evcxr loads each cell as a shared library linked against the toolchain's
+    # libstd; its relative rpath breaks for some folder depths, so name the
+    # toolchain's library folder explicitly.
+    import subprocess
+    rust_libdir = subprocess.run(["rustc", "--print", "target-libdir"], capture_output=True, text=True, check=True).stdout.strip()
     spec = {
         "argv": [str(Path(args.evcxr).resolve()), "--control_file", "{connection_file}"],
         "display_name": DISPLAY_NAME,
@@ -35,7 +40,7 @@ def write_kernel(args):
         "interrupt_mode": "message",
         "env": {
             # The evcxr-built code links libtorch from the venv's torch package.
-            "LD_LIBRARY_PATH": str(libtorch / "lib"),
+            "LD_LIBRARY_PATH": f"{libtorch / 'lib'}:{rust_libdir}",
             "LIBTORCH": str(libtorch),
             "LIBTORCH_CXX11_ABI": "1",
             # Compiled dependencies persist here (an ignored build folder).
