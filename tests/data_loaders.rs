@@ -441,3 +441,21 @@ fn shared_k49_class_map_and_md5s_match_ours() {
     assert_eq!(k49::read_class_map(&dir).unwrap(), k49::CHARACTERS.to_vec());
     assert_eq!(k49::md5_file(&dir.join(k49::CLASS_MAP)).unwrap(), "f7d0d0391f68bdf0fe4cf160ceb85753");
 }
+
+/// Found by cargo-fuzz (k49_npz): a zip directory claiming 256 MB of compressed data in a
+/// 203-byte file made the reader spin for minutes. It must fail fast with a clear error.
+#[test]
+fn npz_with_an_impossible_compressed_size_fails_fast() {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode("UEsDBBQAAAAIAGKSdl16pTpeVwAAAJADAAAJAAAAYXJyXzAubnB5m+wX6hsQychQxlCtnpJanFykbqWgXlNqqK6joJ6WX1RSlJgXn1+UkgoSd0vMKU4FihdnJBakAvkahjoKRhYgrKmjUD1AEOBiYOcTlVHWGqVGqVEKSAEAUEsBAhQDFAAAAAgAYpIZAAAAAAAAAAAQkAMAAAkAAAAAAAAAAAAAAIABAAAAAGFycl8wLm5weVBLBQYAAAAAAQABADcAAAB+AAAAAAA=")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k49-train-imgs.npz");
+    std::fs::write(&path, &bytes).unwrap();
+    let start = std::time::Instant::now();
+    let err = condgen::data::npz::read_u8(&path, "arr_0").unwrap_err().to_string();
+    assert!(start.elapsed() < std::time::Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert!(err.contains("k49-train-imgs.npz") && err.contains("compressed bytes"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the input is left untouched");
+}

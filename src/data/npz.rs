@@ -33,6 +33,7 @@ pub struct U8Array {
 /// Fortran order, sizes that don't add up, truncated data.
 pub fn read_u8(path: &Path, name: &str) -> Result<U8Array> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| Error::Format {
         path: path.to_path_buf(),
         message: format!("not a readable npz (zip) archive: {e}"),
@@ -48,6 +49,15 @@ pub fn read_u8(path: &Path, name: &str) -> Result<U8Array> {
     };
     let declared = entry.size();
     let compressed = entry.compressed_size();
+    // A corrupt directory can claim more compressed bytes than the file holds;
+    // the decompressor then spins on the short input (found by cargo-fuzz).
+    if compressed > file_len {
+        return Err(Error::npz(
+            path,
+            name,
+            format!("the archive entry claims {compressed} compressed bytes in a file of {file_len}: truncated or corrupt"),
+        ));
+    }
     let header = NpyHeader::from_reader(&mut entry)
         .map_err(|e| Error::npz(path, name, format!("bad npy header: {e}")))?;
     match header.dtype() {
