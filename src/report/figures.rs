@@ -250,18 +250,24 @@ pub fn real_grid(data: &TaskData, classes: usize, per_class: usize, title: &str)
     let classes = classes.min(data.spec.classes());
     let mut pixels = Vec::with_capacity(classes * per_class * 784);
     for c in 0..classes as u8 {
-        let mut found = data.train.labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i);
-        for _ in 0..per_class {
-            match found.next() {
-                Some(i) => pixels.extend_from_slice(data.train.image(i)),
-                None => pixels.extend(std::iter::repeat(0u8).take(784)),
-            }
-        }
+        push_first_images(&mut pixels, &data.train, per_class, |i| data.train.labels[i] == c);
     }
     let images = Array3::from_shape_vec((classes * per_class, 28, 28), pixels).expect("n·784");
     let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
     let spec = GridSpec { row_labels: &row_labels, ..GridSpec::new(title, classes, per_class) };
     plot::image_grid(images.view(), &spec)
+}
+
+/// Appends the first `n` images of `split` whose index passes `keep`, padded
+/// with black images when fewer exist (a grid keeps its shape).
+fn push_first_images(pixels: &mut Vec<u8>, split: &crate::data::Split, n: usize, keep: impl Fn(usize) -> bool) {
+    let mut found = (0..split.len()).filter(|&i| keep(i));
+    for _ in 0..n {
+        match found.next() {
+            Some(i) => pixels.extend_from_slice(split.image(i)),
+            None => pixels.extend(std::iter::repeat(0u8).take(784)),
+        }
+    }
 }
 
 /// Train images per condition as bars (class balance).
@@ -284,13 +290,7 @@ pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Res
     let mut pixels = Vec::with_capacity(classes * 2 * per_style * 784);
     for c in 0..classes as u8 {
         for want in [0u8, 1] {
-            let mut found = (0..data.train.len()).filter(|&i| data.train.labels[i] == c && styles[i] == want);
-            for _ in 0..per_style {
-                match found.next() {
-                    Some(i) => pixels.extend_from_slice(data.train.image(i)),
-                    None => pixels.extend(std::iter::repeat(0u8).take(784)),
-                }
-            }
+            push_first_images(&mut pixels, &data.train, per_style, |i| data.train.labels[i] == c && styles[i] == want);
         }
     }
     let images = Array3::from_shape_vec((classes * 2 * per_style, 28, 28), pixels).expect("n·784");
