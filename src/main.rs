@@ -54,6 +54,10 @@ enum Command {
         /// Also draw the samples as a labelled PNG grid (one row per condition)
         #[arg(long)]
         grid: Option<PathBuf>,
+        /// CVAE: draw z from N(0, I) (the training prior) instead of the
+        /// per-condition Gaussians fitted to the training codes
+        #[arg(long)]
+        standard_normal: bool,
     },
     /// Judge a trained run's samples: conditional accuracy, Fréchet distance, precision/recall, ... (writes metrics.json)
     Eval {
@@ -225,12 +229,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Kuzushiji-49: {} files verified in {}", files.len(), dest.display());
         }
         Command::Train(args) => train_command(&opts, args)?,
-        Command::Sample { run, per_condition, seed, out, grid } => {
-            let model = TrainedModel::load(run, condgen::default_device())?;
-            let samples = sample::sample_all_conditions(&model.built, &model.spec, *per_condition, *seed)?;
+        Command::Sample { run, per_condition, seed, out, grid, standard_normal } => {
+            let mut model = TrainedModel::load(run, condgen::default_device())?;
+            let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
+            let samples = if *standard_normal {
+                sample::sample_all_conditions(&model.built, &model.spec, *per_condition, *seed)?
+            } else {
+                model.ensure_latent_prior(&data)?;
+                model.sample_all_conditions(*per_condition, *seed)?
+            };
             samples.write_npz(out)?;
             if let Some(grid) = grid {
-                let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
                 let (classes, styles) = model.spec.all_conditions();
                 let labels: Vec<String> = classes
                     .iter()
@@ -380,6 +389,7 @@ fn print_metrics(m: &condgen::eval::RunMetrics) {
     let pct = |v: f64| format!("{:.1} %", 100.0 * v);
     let rows: Vec<(&str, String)> = vec![
         ("samples", format!("{} ({} per condition)", s.samples, s.per_condition)),
+        ("drawn with", m.latent_source.clone().unwrap_or_else(|| "-".into())),
         ("judge", format!("{} (its own test accuracy {})", s.judge.name(), pct(s.judge_test_accuracy))),
         ("conditional accuracy", pct(s.accuracy.overall)),
         ("balanced accuracy", pct(s.accuracy.balanced)),
@@ -391,6 +401,11 @@ fn print_metrics(m: &condgen::eval::RunMetrics) {
         ("style accuracy", s.style_accuracy.map_or("-".into(), pct)),
         ("CVAE test loss per image", m.cvae_test_loss.map_or("-".into(), |v| format!("{v:.3}"))),
     ];
+    let mut rows = rows;
+    if let Some(n) = &m.standard_prior_metrics {
+        rows.push(("with z ~ N(0, I): accuracy / style", format!("{} / {}", pct(n.accuracy.overall), n.style_accuracy.map_or("-".into(), pct))));
+        rows.push(("with z ~ N(0, I): Fréchet / recall", format!("{:.3} / {}", n.frechet_distance, pct(n.recall))));
+    }
     for (k, v) in rows {
         println!("  {k:<36} {v}");
     }

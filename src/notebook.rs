@@ -104,7 +104,7 @@ impl Workspace {
             ..TrainOptions::default()
         };
         let outcome = train::train(cfg, data, &opts)?;
-        let model = TrainedModel::load(&outcome.run.path, self.device)?;
+        let model = TrainedModel::load_with_prior(&outcome.run.path, data, self.device)?;
         Ok(Trained { model, history: outcome.history })
     }
 

@@ -16,6 +16,9 @@ pub struct Adam {
     pub eps: f64,
     /// Adam's step count t (bias correction).
     pub step: i64,
+    /// Update CPU parameters in one fused pass (see [`fused_cpu_step`]);
+    /// false forces the libtorch-op path everywhere (for tests and benchmarks).
+    pub fused_cpu: bool,
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
@@ -32,13 +35,21 @@ impl Adam {
         let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let scratch = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        Adam { learning_rate, beta1: betas.0, beta2: betas.1, eps: 1e-8, step: 0, params, exp_avg, exp_avg_sq, scratch }
+        Adam { learning_rate, beta1: betas.0, beta2: betas.1, eps: 1e-8, step: 0, fused_cpu: true, params, exp_avg, exp_avg_sq, scratch }
     }
 
     /// Trainable variables of `vs` whose names start with `prefix`.
     pub fn for_prefix(vs: &tch::nn::VarStore, prefix: &str, learning_rate: f64, betas: (f64, f64)) -> Self {
         let params = vs.variables().into_iter().filter(|(name, _)| name.starts_with(prefix)).collect();
         Adam::new(params, learning_rate, betas)
+    }
+
+    /// Turns gradient tracking of this optimizer's parameters off or on
+    /// (off: a backward pass through them computes no gradients for them).
+    pub fn set_trainable(&self, trainable: bool) {
+        for (_, p) in &self.params {
+            let _ = p.set_requires_grad(trainable);
+        }
     }
 
     pub fn zero_grad(&mut self) {
@@ -60,6 +71,13 @@ impl Adam {
         let bias1 = 1.0 - self.beta1.powi(self.step as i32);
         let bias2 = 1.0 - self.beta2.powi(self.step as i32);
         let step_size = self.learning_rate / bias1;
+        let coefficients = AdamCoefficients {
+            one_minus_beta1: (1.0 - self.beta1) as f32,
+            one_minus_beta2: (1.0 - self.beta2) as f32,
+            inv_sqrt_bias2: (1.0 / bias2.sqrt()) as f32,
+            eps: self.eps as f32,
+            step_size: step_size as f32,
+        };
         tch::no_grad(|| {
             let moments = self.exp_avg.iter_mut().zip(self.exp_avg_sq.iter_mut());
             for (((_, p), (m, v)), w) in self.params.iter_mut().zip(moments).zip(self.scratch.iter_mut()) {
@@ -67,6 +85,10 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
+                if self.fused_cpu && fused_cpu_step(p, &g, m, v, &coefficients) {
+                    continue;
+                }
+                // Elsewhere (a GPU): the same update as libtorch ops.
                 // m ← β1·m + (1 − β1)·g
                 let _ = m.lerp_(&g, 1.0 - self.beta1);
                 // v ← β2·v + (1 − β2)·g²
@@ -112,5 +134,62 @@ impl Adam {
             }
         }
         Ok(())
+    }
+}
+
+/// The per-step constants of the update, in the precision of the parameters.
+struct AdamCoefficients {
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    /// 1 / √(1 − β2^t)
+    inv_sqrt_bias2: f32,
+    eps: f32,
+    /// lr / (1 − β1^t)
+    step_size: f32,
+}
+
+/// The whole Adam update of one CPU parameter in a single pass over its four
+/// arrays, instead of the nine libtorch ops (nine passes over memory) of the
+/// portable path: the optimizer step of the MLP models is memory-bound, so
+/// passes are what it costs. Returns false, changing nothing, when any tensor
+/// is not a contiguous f32 CPU tensor of the parameter's size.
+fn fused_cpu_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, c: &AdamCoefficients) -> bool {
+    let n = p.numel();
+    let usable = |t: &Tensor| {
+        t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n
+    };
+    if !(usable(p) && usable(g) && usable(m) && usable(v)) {
+        return false;
+    }
+    if n == 0 {
+        return true;
+    }
+    // SAFETY: the four tensors are contiguous f32 CPU tensors of n elements
+    // (checked above), so each data pointer addresses n valid f32. They are
+    // distinct allocations: p is a leaf parameter, g its gradient, and m, v
+    // this optimizer's own buffers (zeros_like). Nothing else touches them
+    // during the step: it runs under no_grad, between backward passes.
+    let (p, g, m, v) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts(g.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts_mut(m.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts_mut(v.data_ptr() as *mut f32, n),
+        )
+    };
+    // One thread: a second pool (rayon's) beside libtorch's spinning OpenMP
+    // threads made small-batch steps 2-3x slower on 2 cores (measured).
+    adam_kernel(p, g, m, v, c);
+    true
+}
+
+/// m ← m + (1 − β1)(g − m); v ← v + (1 − β2)(g² − v); p ← p − s·m / (√v·k + ε),
+/// element by element: the libtorch path's formulas (lerp, then the divisor).
+#[inline(never)]
+fn adam_kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamCoefficients) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m += c.one_minus_beta1 * (g - *m);
+        *v += c.one_minus_beta2 * (g * g - *v);
+        *p -= c.step_size * *m / (v.sqrt() * c.inv_sqrt_bias2 + c.eps);
     }
 }

@@ -9,8 +9,9 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
+use crate::model::latent_prior::{LatentPrior, LATENT_PRIOR_FILE};
 use crate::model::{Built, Net};
-use crate::task::{ConditionSpec, Experiment};
+use crate::task::{ConditionSpec, Experiment, TaskData};
 use crate::train::{self, RunDir, TrainConfig};
 use crate::{Error, Result};
 
@@ -57,6 +58,9 @@ pub struct TrainedModel {
     pub run: RunDir,
     /// The last complete epoch the weights come from.
     pub epoch: usize,
+    /// CVAE only: per-condition Gaussians fitted to the codes of the training
+    /// images, used instead of N(0, I) when sampling (see [`LatentPrior`]).
+    pub latent_prior: Option<LatentPrior>,
 }
 
 impl TrainedModel {
@@ -71,7 +75,62 @@ impl TrainedModel {
         let spec = config.experiment.condition_spec();
         let mut built = config.architecture.build(spec.dim(), device);
         train::load_weights(&mut built, &run.checkpoint_dir(pointer.epoch).join(train::run::MODEL_FILE))?;
-        Ok(TrainedModel { config, built, spec, run, epoch: pointer.epoch })
+        // A prior fitted to another epoch's encoder is stale: ignore it.
+        let latent_prior = match &built.net {
+            Net::Cvae(cvae) if run.file(LATENT_PRIOR_FILE).exists() => {
+                let prior = LatentPrior::load(&run.file(LATENT_PRIOR_FILE), &spec, cvae.latent())?;
+                (prior.epoch == pointer.epoch).then_some(prior)
+            }
+            _ => None,
+        };
+        Ok(TrainedModel { config, built, spec, run, epoch: pointer.epoch, latent_prior })
+    }
+
+    /// Loads a run and, for a CVAE, makes sure its fitted latent prior exists:
+    /// fits it on the run's training images of `data` and saves it in the run
+    /// folder when missing or stale (seconds; once per run).
+    pub fn load_with_prior(dir: &Path, data: &TaskData, device: Device) -> Result<Self> {
+        let mut model = Self::load(dir, device)?;
+        model.ensure_latent_prior(data)?;
+        Ok(model)
+    }
+
+    /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN.
+    pub fn ensure_latent_prior(&mut self, data: &TaskData) -> Result<()> {
+        let Net::Cvae(cvae) = &self.built.net else { return Ok(()) };
+        if self.latent_prior.is_some() {
+            return Ok(());
+        }
+        if data.experiment != self.experiment() {
+            return Err(Error::Config(format!("a {} run cannot fit its prior on {} data", self.experiment(), data.experiment)));
+        }
+        // The same training images the run saw (quick runs see a slice).
+        let train = data.train.head(self.config.max_train_images.unwrap_or(usize::MAX));
+        let prior = LatentPrior::fit(cvae.as_ref(), &self.spec, &train, self.epoch, self.built.vs.device());
+        prior.save(&self.run.file(LATENT_PRIOR_FILE))?;
+        self.latent_prior = Some(prior);
+        Ok(())
+    }
+
+    /// Generates one image per (class, style) pair; a CVAE samples z from its
+    /// fitted prior when it has one, else from N(0, I).
+    pub fn generate(&self, classes: &[u8], styles: &[u8], seed: u64) -> Result<Samples> {
+        generate_with_prior(&self.built, &self.spec, self.latent_prior.as_ref(), classes, styles, seed)
+    }
+
+    /// `per_condition` samples of every condition, as [`TrainedModel::generate`] draws them.
+    pub fn sample_all_conditions(&self, per_condition: usize, seed: u64) -> Result<Samples> {
+        let (classes, styles) = condition_lists(&self.spec, per_condition);
+        self.generate(&classes, &styles, seed)
+    }
+
+    /// How this model's samples are drawn, for tables and captions.
+    pub fn latent_source(&self) -> &'static str {
+        match (&self.built.net, &self.latent_prior) {
+            (Net::Cvae(_), Some(_)) => LATENT_FITTED,
+            (Net::Cvae(_), None) => LATENT_STANDARD,
+            (Net::Gan { .. }, _) => "noise N(0, I)",
+        }
     }
 
     pub fn experiment(&self) -> Experiment {
@@ -88,9 +147,28 @@ pub fn to_u8_images(xs: &Tensor) -> Array3<u8> {
     Array3::from_shape_vec((n, 28, 28), out).expect("n·784 bytes")
 }
 
-/// Generates one image per (class, style) pair, from noise seeded by `seed`.
+/// Caption of CVAE samples drawn from the fitted per-condition prior.
+pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
+/// Caption of CVAE samples drawn from the training prior N(0, I).
+pub const LATENT_STANDARD: &str = "z from N(0, I)";
+
+/// Generates one image per (class, style) pair, from noise seeded by `seed`;
+/// a CVAE draws z from N(0, I), the prior it was trained towards.
 /// Runs in eval mode (batch norm uses its running statistics).
 pub fn generate(built: &Built, spec: &ConditionSpec, classes: &[u8], styles: &[u8], seed: u64) -> Result<Samples> {
+    generate_with_prior(built, spec, None, classes, styles, seed)
+}
+
+/// As [`generate`], with a CVAE's z drawn from `prior` when one is given
+/// (the same standard normal noise, moved by each condition's Gaussian).
+pub fn generate_with_prior(
+    built: &Built,
+    spec: &ConditionSpec,
+    prior: Option<&LatentPrior>,
+    classes: &[u8],
+    styles: &[u8],
+    seed: u64,
+) -> Result<Samples> {
     let device = built.vs.device();
     tch::manual_seed(seed as i64);
     let mut chunks = Vec::new();
@@ -100,7 +178,11 @@ pub fn generate(built: &Built, spec: &ConditionSpec, classes: &[u8], styles: &[u
             let b = cls.len() as i64;
             let xs = match &built.net {
                 Net::Cvae(cvae) => {
-                    let z = Tensor::randn([b, cvae.latent()], (Kind::Float, device));
+                    let eps = Tensor::randn([b, cvae.latent()], (Kind::Float, device));
+                    let z = match prior {
+                        Some(p) => p.transform(spec, cls, sty, &eps),
+                        None => eps,
+                    };
                     cvae.decode(&z, &cond, false).sigmoid()
                 }
                 Net::Gan { generator, .. } => {
@@ -121,11 +203,18 @@ pub fn generate(built: &Built, spec: &ConditionSpec, classes: &[u8], styles: &[u
 
 /// `per_condition` samples of every condition (every class, and both styles for K49),
 /// grouped by condition.
+/// A CVAE draws z from N(0, I); see [`TrainedModel::sample_all_conditions`] for the fitted prior.
 pub fn sample_all_conditions(built: &Built, spec: &ConditionSpec, per_condition: usize, seed: u64) -> Result<Samples> {
-    let (classes, styles) = spec.all_conditions();
-    let classes: Vec<u8> = classes.iter().flat_map(|&c| std::iter::repeat(c).take(per_condition)).collect();
-    let styles: Vec<u8> = styles.iter().flat_map(|&s| std::iter::repeat(s).take(per_condition)).collect();
+    let (classes, styles) = condition_lists(spec, per_condition);
     generate(built, spec, &classes, &styles, seed)
+}
+
+/// Every condition repeated `per_condition` times: (classes, styles).
+fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Vec<u8>, Vec<u8>) {
+    let (classes, styles) = spec.all_conditions();
+    let classes = classes.iter().flat_map(|&c| std::iter::repeat(c).take(per_condition)).collect();
+    let styles = styles.iter().flat_map(|&s| std::iter::repeat(s).take(per_condition)).collect();
+    (classes, styles)
 }
 
 /// Reconstructions of the first `n` images of a split by a CVAE, using the

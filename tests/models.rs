@@ -5,6 +5,7 @@ mod common;
 use condgen::loss;
 use condgen::model::{Architecture, ConvCganConfig, ConvCvaeConfig, MlpCganConfig, MlpCvaeConfig, Net};
 use condgen::optim::Adam;
+use condgen::task::ConditionSpec;
 use tch::{Device, Kind, Tensor};
 
 fn images(b: i64) -> Tensor {
@@ -196,6 +197,103 @@ fn adam_first_step_moves_each_weight_by_the_learning_rate() {
     for (g, w) in got.iter().zip([0.8f32, 2.2, -3.2, 3.8]) {
         assert!((g - w).abs() < 1e-4, "{got:?}");
     }
+}
+
+/// The fused single-pass CPU update and the libtorch-op path give the same
+/// parameters over several steps, on a weight large enough to be split across
+/// threads and a small one updated inline.
+#[test]
+fn fused_adam_matches_the_libtorch_op_path() {
+    let _serial = common::serial();
+    tch::manual_seed(11);
+    let init_big = Tensor::randn([300, 700], (Kind::Float, Device::Cpu));
+    let init_small = Tensor::randn([37], (Kind::Float, Device::Cpu));
+    let targets: Vec<(Tensor, Tensor)> = (0..5)
+        .map(|_| (Tensor::randn([300, 700], (Kind::Float, Device::Cpu)), Tensor::randn([37], (Kind::Float, Device::Cpu))))
+        .collect();
+    let run = |fused: bool| {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let big = vs.root().var_copy("big", &init_big);
+        let small = vs.root().var_copy("small", &init_small);
+        let mut opt = Adam::for_prefix(&vs, "", 1e-2, (0.9, 0.999));
+        opt.fused_cpu = fused;
+        for (tb, ts) in &targets {
+            // Gradients of very different scales per element exercise the ε and √v parts.
+            let loss = (&big - tb).square().sum(Kind::Float) * 1e-3 + (&small * ts).sum(Kind::Float);
+            opt.backward_step(&loss);
+        }
+        (big.detach().copy(), small.detach().copy())
+    };
+    let (fb, fs) = run(true);
+    let (pb, ps) = run(false);
+    let moved = (&fb - &init_big).abs().max().double_value(&[]);
+    assert!(moved > 0.04, "five steps of lr 1e-2 move the weights: {moved}");
+    let diff_big = (&fb - &pb).abs().max().double_value(&[]);
+    let diff_small = (&fs - &ps).abs().max().double_value(&[]);
+    assert!(diff_big < 1e-5 && diff_small < 1e-5, "fused vs op path: {diff_big}, {diff_small}");
+}
+
+/// Freezing D during the generator's step (so autograd skips D's weight
+/// gradients) changes nothing the optimizers see: G gets the same gradients,
+/// and D's next step starts from the gradients of its own loss only.
+#[test]
+fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
+    let _serial = common::serial();
+    let spec = ConditionSpec::OneHot { classes: 3, style_bit: false };
+    let cfg = MlpCganConfig { noise: 8, generator_hidden: [16, 32], discriminator_hidden: [32, 16] };
+    tch::manual_seed(5);
+    let images = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let conditions = spec.encode(&[0, 1, 2, 0, 1, 2], None, Device::Cpu);
+    let weights = |built: &condgen::model::Built| -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = built.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    // condgen's step, twice.
+    tch::manual_seed(6);
+    let built = Architecture::MlpCgan(cfg.clone()).build(spec.dim(), Device::Cpu);
+    let start = weights(&built);
+    let Net::Gan { generator, discriminator } = &built.net else { panic!("a GAN") };
+    let mut opt_g = Adam::for_prefix(&built.vs, "gen.", 1e-3, (0.5, 0.999));
+    let mut opt_d = Adam::for_prefix(&built.vs, "disc.", 1e-3, (0.5, 0.999));
+    tch::manual_seed(7);
+    for _ in 0..2 {
+        condgen::train::gan_step(generator.as_ref(), discriminator.as_ref(), &mut opt_g, &mut opt_d, &images, &conditions, condgen::train::GanLoss::Bce, 10.0, true);
+    }
+    let got = weights(&built);
+    // The same two steps written plainly: D's weight gradients computed in the G step, then discarded.
+    let reference = Architecture::MlpCgan(cfg).build(spec.dim(), Device::Cpu);
+    tch::no_grad(|| {
+        let mut vars = reference.vs.variables();
+        for (name, w) in &start {
+            vars.get_mut(name).unwrap().copy_(w);
+        }
+    });
+    let Net::Gan { generator: g2, discriminator: d2 } = &reference.net else { panic!("a GAN") };
+    let mut ref_g = Adam::for_prefix(&reference.vs, "gen.", 1e-3, (0.5, 0.999));
+    let mut ref_d = Adam::for_prefix(&reference.vs, "disc.", 1e-3, (0.5, 0.999));
+    tch::manual_seed(7);
+    for _ in 0..2 {
+        let real = &images * 2.0 - 1.0;
+        let noise = Tensor::randn([6, g2.noise_dim()], (Kind::Float, Device::Cpu));
+        let fake = g2.generate(&noise, &conditions, true);
+        let d_loss = loss::gan_discriminator_loss(&d2.discriminate(&real, &conditions, true), &d2.discriminate(&fake.detach(), &conditions, true));
+        ref_d.backward_step(&d_loss);
+        let g_loss = loss::gan_generator_loss(&d2.discriminate(&fake, &conditions, true));
+        ref_g.backward_step(&g_loss);
+    }
+    let want = weights(&reference);
+    for ((name, a), (_, b)) in got.iter().zip(&want) {
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "{name}: {diff}");
+    }
+    let moved: f64 = got.iter().zip(&start).map(|((_, a), (_, b))| (a - b).abs().max().double_value(&[])).fold(0.0, f64::max);
+    assert!(moved > 1e-4, "the steps moved the weights: {moved}");
+    assert!(discriminator_params_trainable(&built), "D is trainable again after the step");
+}
+
+fn discriminator_params_trainable(built: &condgen::model::Built) -> bool {
+    built.vs.variables().iter().filter(|(n, _)| n.starts_with("disc.")).all(|(_, t)| t.requires_grad())
 }
 
 /// The closed-form KL agrees with a Monte Carlo estimate of E_q[log q − log p].

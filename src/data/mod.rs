@@ -136,11 +136,17 @@ impl Split {
 
     /// The first `n` images (all when `n >= len`), for quick runs.
     pub fn head(&self, n: usize) -> Split {
-        let n = n.min(self.len());
+        self.slice(0, n)
+    }
+
+    /// Images `start..end` (clamped to the split).
+    pub fn slice(&self, start: usize, end: usize) -> Split {
+        let end = end.min(self.len());
+        let start = start.min(end);
         Split {
-            images: self.images.slice(ndarray::s![..n, .., ..]).to_owned(),
-            labels: self.labels[..n].to_vec(),
-            styles: self.styles.as_ref().map(|s| s[..n].to_vec()),
+            images: self.images.slice(ndarray::s![start..end, .., ..]).to_owned(),
+            labels: self.labels[start..end].to_vec(),
+            styles: self.styles.as_ref().map(|s| s[start..end].to_vec()),
         }
     }
 

@@ -108,7 +108,14 @@ pub struct RunMetrics {
     pub data_source: String,
     /// CVAE only: negative ELBO per test image after the last epoch.
     pub cvae_test_loss: Option<f64>,
+    /// The samples measured: for a CVAE, z from its fitted per-condition prior.
     pub metrics: SampleMetrics,
+    /// How the measured samples were drawn (see [`crate::sample::LATENT_FITTED`]).
+    #[serde(default)]
+    pub latent_source: Option<String>,
+    /// CVAE only: the same measurement with z from N(0, I), the prior of training.
+    #[serde(default)]
+    pub standard_prior_metrics: Option<SampleMetrics>,
     pub seconds: f64,
     /// The options these metrics were computed with (a later evaluation with
     /// the same options, epoch and judge reuses them).
@@ -196,11 +203,12 @@ pub fn evaluate_samples(samples: &Samples, data: &TaskData, judge: &Judge, opts:
 /// Evaluates a trained run on its task's data and writes `<run>/metrics.json`.
 pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: Device) -> Result<RunMetrics> {
     let start = Instant::now();
-    let model = TrainedModel::load(run, device)?;
+    let mut model = TrainedModel::load(run, device)?;
     let exp = model.experiment();
     if exp.dataset() != dataset.kind {
         return Err(Error::Config(format!("run {} is a {exp} run; it needs {}", run.display(), exp.dataset().title())));
     }
+    let is_cvae = matches!(model.built.net, crate::model::Net::Cvae(_));
     let judge = judge_for(exp, dataset, opts, device)?;
     let metrics_path = run.join("metrics.json");
     if !opts.retrain_judges {
@@ -208,16 +216,25 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         if let Some(prev) = previous {
             let same_options = prev.options.as_ref().is_some_and(|o| o.same_measurement(opts));
             let same_judge = prev.metrics.judge_test_accuracy == judge.meta.test_accuracy;
-            if same_options && same_judge && prev.epoch == model.epoch {
+            // Metrics from before the fitted prior lack the N(0, I) comparison.
+            let complete = !is_cvae || prev.standard_prior_metrics.is_some();
+            if same_options && same_judge && prev.epoch == model.epoch && complete {
                 return Ok(prev);
             }
         }
     }
     let data = exp.prepare(dataset);
+    model.ensure_latent_prior(&data)?;
     let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
     let per_condition = opts.samples.div_ceil(conditions).max(1);
-    let samples = sample::sample_all_conditions(&model.built, &model.spec, per_condition, opts.seed)?;
+    let samples = model.sample_all_conditions(per_condition, opts.seed)?;
     let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
+    let standard_prior_metrics = if is_cvae {
+        let samples = sample::sample_all_conditions(&model.built, &model.spec, per_condition, opts.seed)?;
+        Some(evaluate_samples(&samples, &data, &judge, opts)?)
+    } else {
+        None
+    };
     let cvae_test_loss = last_value(&run.join(crate::train::run::HISTORY_FILE), "test_loss");
     let meta = model.run.read_meta().ok();
     let out = RunMetrics {
@@ -228,6 +245,8 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         data_source: meta.map(|m| m.data_source_text).unwrap_or_else(|| dataset.source.to_string()),
         cvae_test_loss,
         metrics,
+        latent_source: Some(model.latent_source().to_string()),
+        standard_prior_metrics,
         seconds: start.elapsed().as_secs_f64(),
         options: Some(opts.clone()),
     };

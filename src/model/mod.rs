@@ -4,9 +4,11 @@
 //! - [`mlp_cvae`]: the Kuzushiji-49 study's MLP CVAE.
 //! - [`mlp_cgan`]: the Kuzushiji-49 study's MLP CGAN.
 //! - [`conv_cgan`]: a DCGAN-style CGAN for the sign tasks.
+//! - [`latent_prior`]: per-condition Gaussians fitted to a trained CVAE's codes, for sampling.
 
 pub mod conv_cgan;
 pub mod conv_cvae;
+pub mod latent_prior;
 pub mod mlp_cgan;
 pub mod mlp_cvae;
 
@@ -15,6 +17,7 @@ use tch::{nn, Device, Tensor};
 
 pub use conv_cgan::ConvCganConfig;
 pub use conv_cvae::ConvCvaeConfig;
+pub use latent_prior::LatentPrior;
 pub use mlp_cgan::MlpCganConfig;
 pub use mlp_cvae::MlpCvaeConfig;
 

@@ -63,7 +63,7 @@ pub fn samples_grid(
 ) -> Result<Figure> {
     let classes: Vec<u8> = conditions.iter().flat_map(|&c| std::iter::repeat(c).take(per_row)).collect();
     let styles = vec![0u8; classes.len()];
-    let samples = sample::generate(&model.built, &model.spec, &classes, &styles, seed)?;
+    let samples = model.generate(&classes, &styles, seed)?;
     let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).unwrap_or_default();
     let row_labels: Vec<String> = conditions.iter().map(|&c| condition_label(data, c as usize)).collect();
     let spec = GridSpec { row_labels: &row_labels, marks: &marks, ..GridSpec::new(title, conditions.len(), per_row) };
@@ -80,7 +80,7 @@ pub fn style_grid(model: &TrainedModel, data: &TaskData, classes: usize, per_sty
             sty.extend(std::iter::repeat(s).take(per_style));
         }
     }
-    let samples = sample::generate(&model.built, &model.spec, &cls, &sty, seed)?;
+    let samples = model.generate(&cls, &sty, seed)?;
     let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
     let col_labels: Vec<String> =
         (0..2 * per_style).map(|i| if i < per_style { "thin".to_string() } else { "thick".to_string() }).collect();

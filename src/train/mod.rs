@@ -306,9 +306,14 @@ pub fn gan_step(
         (r.mean(Kind::Float).double_value(&[]), f.mean(Kind::Float).double_value(&[]))
     });
     let g_loss = generator_step.then(|| {
+        // The generator's loss back-propagates through D to G; D's own weight
+        // gradients would be discarded (the next D step zeroes them), so D is
+        // frozen for this pass and autograd skips computing them.
+        opt_d.set_trainable(false);
         let out = discriminator.discriminate(&fake, conditions, true);
         let g_loss = if wgan { loss::wgan_generator_loss(&out) } else { loss::gan_generator_loss(&out) };
         opt_g.backward_step(&g_loss);
+        opt_d.set_trainable(true);
         g_loss.double_value(&[])
     });
     GanStepStats { d_loss: d_loss.double_value(&[]), g_loss, d_real, d_fake }
