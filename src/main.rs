@@ -100,6 +100,15 @@ enum Command {
         /// Where the markdown goes
         #[arg(long, default_value = "report/benchmarks.md")]
         out: PathBuf,
+        /// Time only these models (comma-separated; default: all three)
+        #[arg(long, value_enum, value_delimiter = ',')]
+        models: Vec<condgen::bench::BenchModel>,
+        /// Timed repeats per measurement (default: 5)
+        #[arg(long)]
+        repeats: Option<usize>,
+        /// Skip the batch-size sweep of the MLP models
+        #[arg(long)]
+        no_sweep: bool,
     },
     /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
     Reconstruct {
@@ -293,11 +302,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let path = condgen::report::run(&ropts)?;
             println!("report written to {}", path.display());
         }
-        Command::Bench { quick, no_memory, out } => {
+        Command::Bench { quick, no_memory, out, models, repeats, no_sweep } => {
+            let defaults = condgen::bench::BenchOptions::default();
             let bopts = condgen::bench::BenchOptions {
                 quick: *quick,
                 condgen_binary: if *no_memory { None } else { Some(std::env::current_exe()?) },
-                ..Default::default()
+                models: models.clone(),
+                repeats: repeats.unwrap_or(defaults.repeats).max(1),
+                sweep_batch_sizes: if *no_sweep { Vec::new() } else { defaults.sweep_batch_sizes.clone() },
+                ..defaults
             };
             let report = condgen::bench::run(&bopts)?;
             let md = report.to_markdown();

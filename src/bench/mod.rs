@@ -206,7 +206,7 @@ impl Plan {
 }
 
 /// The models benchmarked, each in the study's faithful configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum BenchModel {
     /// MLP CVAE 784-144-20, condition 50 (K49: 49 one-hot + style bit).
