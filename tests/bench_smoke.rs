@@ -124,6 +124,7 @@ fn quick_run_measures_every_model_on_both_sides() {
         "## Peak memory",
         "K49 epochs, extrapolated",
         "## Targets",
+        "[benchmark-findings.md](benchmark-findings.md)",
         "## Machine",
     ] {
         assert!(md.contains(row), "markdown lacks `{row}`:\n{md}");

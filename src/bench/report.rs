@@ -375,6 +375,13 @@ impl BenchReport {
         for t in &self.targets {
             let _ = writeln!(s, "| {} | {} | {} | {} |", t.name, t.measured, t.threshold, fmt_met(t.met));
         }
+        // The why of missed targets needs profiling and prose, so it lives in a
+        // hand-written file beside this generated one.
+        let _ = writeln!(
+            s,
+            "\nWhy targets are missed, what was tried and what it changed: [benchmark-findings.md](benchmark-findings.md) \
+             (hand-written, per session)."
+        );
 
         // Machine.
         let h = &self.machine;

@@ -254,6 +254,11 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     }
 
     write_tables(&mut md, &results, opts);
+    md.push_str(
+        "\n## Speed\n\ncondgen against the same models in PyTorch on this machine, side by side in one run: \
+         [benchmarks.md](benchmarks.md) (`make bench`); findings behind its missed targets: \
+         [benchmark-findings.md](benchmark-findings.md).\n",
+    );
     let _ = writeln!(md, "\n---\nReport generated in {:.0} s.", start.elapsed().as_secs_f64());
     let path = opts.out_dir.join("REPORT.md");
     crate::train::run::write_atomic(&path, md.as_bytes())?;
