@@ -96,7 +96,11 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
             if history.len() != p.epoch {
                 return Err(Error::Checkpoint { path: dir, message: "history does not match the checkpoint epoch".into() });
             }
-            eprintln!("resuming {} from epoch {}", run.path.display(), p.epoch);
+            if p.epoch >= cfg.epochs {
+                eprintln!("reusing the finished run {} ({} epochs)", run.path.display(), p.epoch);
+            } else {
+                eprintln!("resuming {} from epoch {} of {}", run.path.display(), p.epoch, cfg.epochs);
+            }
         }
         Some(_) => {
             return Err(Error::Checkpoint {
