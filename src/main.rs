@@ -104,8 +104,8 @@ enum Command {
         #[arg(long, value_enum, value_delimiter = ',')]
         models: Vec<condgen::bench::BenchModel>,
         /// Timed repeats per measurement (default: 5)
-        #[arg(long)]
-        repeats: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        repeats: Option<u16>,
         /// Skip the batch-size sweep of the MLP models
         #[arg(long)]
         no_sweep: bool,
@@ -308,7 +308,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 quick: *quick,
                 condgen_binary: if *no_memory { None } else { Some(std::env::current_exe()?) },
                 models: models.clone(),
-                repeats: repeats.unwrap_or(defaults.repeats).max(1),
+                repeats: repeats.map_or(defaults.repeats, usize::from),
                 sweep_batch_sizes: if *no_sweep { Vec::new() } else { defaults.sweep_batch_sizes.clone() },
                 ..defaults
             };
