@@ -40,6 +40,129 @@ pub fn cvae_loss(logits: &Tensor, targets: &Tensor, mean: &Tensor, logvar: &Tens
     (total, bce, kl)
 }
 
+// ---- Posterior collapse: diagnostics and remedies (KL per dimension, active
+// units, free bits, KL warm-up), and the likelihoods beside the studies' BCE.
+
+/// KL(q(z|x,c) ‖ N(0, I)) of each latent dimension, averaged over the batch:
+/// KL_j = mean over images of ½ (μ_j² + σ_j² − log σ_j² − 1). Sums to [`kl_per_image`].
+/// A collapsed dimension has KL_j ≈ 0: its posterior is the prior whatever the image.
+/// mean, logvar: [b, latent] → [latent]
+pub fn kl_per_dimension(mean: &Tensor, logvar: &Tensor) -> Tensor {
+    ((logvar.exp() + mean.square() - logvar - 1.0) * 0.5).mean_dim(0, false, tch::Kind::Float)
+}
+
+/// The KL term with free bits (Kingma et al. 2016): Σ_j max(λ, KL_j), KL_j the
+/// batch-mean KL of dimension j ([`kl_per_dimension`]). A dimension below λ nats
+/// costs a constant and gets no gradient from the KL, so nothing pushes it to
+/// collapse further. λ = 0 (off) gives Σ_j KL_j, the plain KL per image.
+/// kl_dims: [latent] → scalar
+pub fn free_bits_kl(kl_dims: &Tensor, free_bits: f64) -> Tensor {
+    if free_bits > 0.0 {
+        kl_dims.clamp_min(free_bits).sum(tch::Kind::Float)
+    } else {
+        kl_dims.sum(tch::Kind::Float)
+    }
+}
+
+/// KL warm-up: the KL weight β at optimisation step `step` (0-based, counted from
+/// the start of the run), rising linearly from 0 at step 0 to `kl_weight` at step
+/// `warmup_steps`, then constant. `warmup_steps` = 0 (off): `kl_weight` throughout.
+pub fn kl_warmup_weight(kl_weight: f64, step: usize, warmup_steps: usize) -> f64 {
+    if warmup_steps == 0 {
+        kl_weight
+    } else {
+        kl_weight * (step as f64 / warmup_steps as f64).min(1.0)
+    }
+}
+
+/// The variance of a unit's posterior mean across the data above which it is
+/// active (Burda et al. 2016).
+pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
+
+/// Active units (Burda et al. 2016): latent dimensions whose posterior mean
+/// varies across the data, Var_x(E_q[z_j | x, c]) > 0.01 (population variance
+/// over the rows). A unit whose mean ignores the input has variance 0: inactive.
+/// For a CVAE the variance runs over images of every condition, so a unit that
+/// encodes only the condition also counts as active.
+/// means: [n, latent] posterior means of n images (fewer than 2 rows: 0)
+pub fn active_units(means: &Tensor) -> usize {
+    if means.size()[0] < 2 {
+        return 0;
+    }
+    let var = means.to_kind(tch::Kind::Double).var_dim(0, false, false);
+    var.gt(ACTIVE_UNIT_THRESHOLD).sum(tch::Kind::Int64).int64_value(&[]) as usize
+}
+
+/// |u| below which the continuous Bernoulli's log-normaliser uses its Taylor expansion (u = logit/2).
+const CB_LOG_NORM_TAYLOR: f64 = 0.05;
+/// |u| below which the continuous Bernoulli's mean uses its Taylor expansion.
+const CB_MEAN_TAYLOR: f64 = 0.5;
+
+/// The log-normaliser log C(λ) of the continuous Bernoulli (Loaiza-Ganem &
+/// Cunningham 2019), elementwise with λ = σ(logits):
+/// C(λ) = 2 artanh(1 − 2λ) / (1 − 2λ) for λ ≠ ½, and C(½) = 2 (the limit).
+///
+/// Computed from the logit l: 1 − 2λ = −tanh(l/2) and artanh(1 − 2λ) = −l/2, so
+/// log C = log|l| − log|tanh(l/2)|, which stays exact at the tails where λ rounds
+/// to 0 or 1. Near l = 0 (λ → ½) that is 0/0; for |l/2| < 0.05 a Taylor expansion
+/// in u = l/2 takes over: log 2 + u²/3 − 7u⁴/90 (in λ: log 2 + 4/3 (λ − ½)² + 104/45 (λ − ½)⁴),
+/// error below 1e-9. log C ≥ log 2, with equality at λ = ½.
+/// logits: any shape → the same shape
+pub fn continuous_bernoulli_log_normaliser(logits: &Tensor) -> Tensor {
+    let u = logits * 0.5;
+    let small = u.abs().lt(CB_LOG_NORM_TAYLOR);
+    let u2 = u.square();
+    let taylor = &u2 * (1.0 / 3.0) - u2.square() * (7.0 / 90.0) + std::f64::consts::LN_2;
+    // The exact form at a harmless stand-in where it is not used: its 0/0 would
+    // otherwise poison the gradient through the unselected branch.
+    let safe = u.where_self(&small.logical_not(), &u.ones_like());
+    let exact = (&safe * 2.0).abs().log() - safe.tanh().abs().log();
+    taylor.where_self(&small, &exact)
+}
+
+/// The mean of the continuous Bernoulli CB(λ), λ = σ(logits), elementwise:
+/// E[x] = λ/(2λ − 1) + 1/(2 artanh(1 − 2λ)) = ½ + ½ L(l/2), with L(u) = coth u − 1/u
+/// (the Langevin function); ½ at λ = ½. It is not λ: it lies between λ and ½
+/// (CB(0.2) has mean 0.388). For |u| < ½, where coth u and 1/u nearly cancel, the
+/// Taylor series u/3 − u³/45 + 2u⁵/945 − u⁷/4725 (error below 1e-7).
+/// logits: any shape → the same shape, in (0, 1)
+pub fn continuous_bernoulli_mean(logits: &Tensor) -> Tensor {
+    let u = logits * 0.5;
+    let small = u.abs().lt(CB_MEAN_TAYLOR);
+    let u2 = u.square();
+    // u (1/3 − u²/45 + 2u⁴/945 − u⁶/4725), by Horner's rule
+    let series = ((((&u2 * (-1.0 / 4725.0)) + 2.0 / 945.0) * &u2 - 1.0 / 45.0) * &u2 + 1.0 / 3.0) * &u;
+    let safe = u.where_self(&small.logical_not(), &u.ones_like());
+    let exact = safe.tanh().reciprocal() - safe.reciprocal();
+    series.where_self(&small, &exact) * 0.5 + 0.5
+}
+
+/// The continuous Bernoulli's negative log-likelihood, summed over pixels and
+/// averaged over the batch: BCE(logits, x) − Σ log C(λ). It is a density, so it
+/// can be negative, and it is at most the BCE (log C ≥ log 2 > 0).
+/// logits, targets: [b, ...] with targets in [0, 1]
+pub fn continuous_bernoulli_nll_per_image(logits: &Tensor, targets: &Tensor) -> Tensor {
+    let b = logits.size()[0];
+    bce_logits_per_image(logits, targets) - continuous_bernoulli_log_normaliser(logits).sum(tch::Kind::Float) / b as f64
+}
+
+/// The lowest log-scale of the Gaussian likelihood: one grey level of an 8-bit
+/// image, ln(1/255). A narrower density would only reward fitting the rounding.
+pub const GAUSSIAN_LOG_SCALE_MIN: f64 = -5.541_263_545_158_426;
+
+/// The Gaussian negative log-likelihood with one scale s for every pixel of every
+/// image, summed over pixels and averaged over the batch:
+/// Σ [½ ((x − μ)/s)² + log s + ½ log 2π], log s clamped below at [`GAUSSIAN_LOG_SCALE_MIN`].
+/// A density: it can be negative.
+/// means, targets: [b, ...]; log_scale: [1]
+pub fn gaussian_nll_per_image(means: &Tensor, targets: &Tensor, log_scale: &Tensor) -> Tensor {
+    let b = means.size()[0];
+    let pixels = (means.numel() as i64 / b.max(1)) as f64;
+    let log_s = log_scale.clamp_min(GAUSSIAN_LOG_SCALE_MIN).sum(tch::Kind::Float);
+    let z = (targets - means) * (-&log_s).exp();
+    z.square().sum(tch::Kind::Float) * 0.5 / b as f64 + (log_s + 0.5 * (2.0 * std::f64::consts::PI).ln()) * pixels
+}
+
 /// The standard GAN discriminator loss on logits: BCE(D(x), 1) + BCE(D(G(z)), 0), batch means.
 pub fn gan_discriminator_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Tensor {
     real_logits.binary_cross_entropy_with_logits::<Tensor>(&real_logits.ones_like(), None, None, Reduction::Mean)
@@ -75,4 +198,37 @@ pub fn gradient_penalty(real: &Tensor, fake: &Tensor, critic: impl Fn(&Tensor) -
     let grads = Tensor::run_backward(&[scores.sum(tch::Kind::Float)], &[&interpolates], true, true);
     let norms = grads[0].view([b, -1]).norm_scalaropt_dim(2.0, [1], false);
     (norms - 1.0).square().mean(tch::Kind::Float)
+}
+
+/// Hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018):
+/// E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]. Scores, not probabilities.
+pub fn hinge_discriminator_loss(real_scores: &Tensor, fake_scores: &Tensor) -> Tensor {
+    (-real_scores + 1.0).relu().mean(tch::Kind::Float) + (fake_scores + 1.0).relu().mean(tch::Kind::Float)
+}
+
+/// Hinge generator loss: −E[D(G(z))] (the same form as WGAN's).
+pub fn hinge_generator_loss(fake_scores: &Tensor) -> Tensor {
+    wgan_generator_loss(fake_scores)
+}
+
+/// AC-GAN's auxiliary loss: how badly condition logits predict the condition
+/// vector they were made for, a batch mean. A one-hot block is a softmax
+/// cross-entropy, a 0/1 bit (the vowel task, K49's style) a binary one.
+/// logits, conditions: [b, spec.dim()]
+pub fn condition_classification_loss(logits: &Tensor, conditions: &Tensor, spec: crate::task::ConditionSpec) -> Tensor {
+    use crate::task::ConditionSpec;
+    let bit = |l: &Tensor, t: &Tensor| l.binary_cross_entropy_with_logits::<Tensor>(t, None, None, Reduction::Mean);
+    match spec {
+        ConditionSpec::Bit => bit(logits, conditions),
+        ConditionSpec::OneHot { classes, style_bit } => {
+            let k = classes as i64;
+            let targets = conditions.narrow(1, 0, k).argmax(1, false);
+            let class_loss = logits.narrow(1, 0, k).cross_entropy_for_logits(&targets);
+            if style_bit {
+                class_loss + bit(&logits.narrow(1, k, 1), &conditions.narrow(1, k, 1))
+            } else {
+                class_loss
+            }
+        }
+    }
 }

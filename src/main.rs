@@ -72,6 +72,13 @@ enum Command {
         /// Retrain the judge even if a cached one exists
         #[arg(long)]
         retrain_judges: bool,
+        /// Also measure real data as if it were samples (test half vs half, train vs test,
+        /// test blurred with σ = 0.5–2 px): the rows a generator's figures are read against
+        #[arg(long)]
+        references: bool,
+        /// Also judge the fixed-noise snapshots saved after each epoch (accuracy over training)
+        #[arg(long)]
+        snapshots: bool,
     },
     /// Train what is missing, evaluate, draw every figure and write report/REPORT.md
     Report {
@@ -275,7 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        Command::Eval { run, n, judges, retrain_judges } => {
+        Command::Eval { run, n, judges, retrain_judges, references, snapshots } => {
             let cfg = train::run::RunDir::open(run).read_config()?;
             let dataset = opts.load(cfg.experiment.dataset())?;
             let eval_opts = condgen::eval::EvalOptions {
@@ -287,6 +294,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let m = condgen::eval::evaluate_run(run, &dataset, &eval_opts, condgen::default_device())?;
             print_metrics(&m);
             println!("metrics written to {}", run.join("metrics.json").display());
+            if *snapshots {
+                let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
+                let model = condgen::sample::TrainedModel::load(run, condgen::default_device())?;
+                let points = condgen::report::figures::snapshot_accuracy(&model, &judge)?;
+                let line: Vec<String> = points.iter().map(|(e, acc)| format!("{e}: {acc:.1} %")).collect();
+                println!("snapshot accuracy by epoch ({}): {}", model.latent_source(), line.join(", "));
+            }
+            if *references {
+                let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
+                let data = cfg.experiment.prepare(&dataset);
+                println!("reference rows ({} images a side, the same judge):", m.metrics.samples);
+                for row in condgen::eval::reference_rows(&data, &judge, m.metrics.samples, &eval_opts)? {
+                    println!("  {:<36} {}", row.name, row.metrics.summary());
+                }
+            }
         }
         Command::Report { profile, seeds, stability_on, out, runs } => {
             let mut ropts = condgen::report::ReportOptions::new(*profile);
@@ -419,7 +441,19 @@ fn print_metrics(m: &condgen::eval::RunMetrics) {
         rows.push(("with z ~ N(0, I): accuracy / style", format!("{} / {}", pct(n.accuracy.overall), n.style_accuracy.map_or("-".into(), pct))));
         rows.push(("with z ~ N(0, I): Fréchet / recall", format!("{:.3} / {}", n.frechet_distance, pct(n.recall))));
     }
+    if let (Some(active), Some(kl)) = (m.cvae_active_units, &m.cvae_kl_per_dim) {
+        rows.push(("CVAE active units (test split)", format!("{active} of {} (posterior-mean variance > 0.01)", kl.len())));
+    }
     for (k, v) in rows {
         println!("  {k:<36} {v}");
     }
+    if let Some(kl) = &m.cvae_kl_per_dim {
+        // Latent order, 16 a line; a collapsed dimension shows 0.00.
+        println!("  CVAE KL per latent dimension on the test split (nats per image, total {:.3}):", kl.iter().sum::<f64>());
+        for (i, chunk) in kl.chunks(16).enumerate() {
+            let values: Vec<String> = chunk.iter().map(|v| format!("{v:.2}")).collect();
+            println!("    z{:<4} {}", i * 16, values.join(" "));
+        }
+    }
+    println!("  {:<36} {}", "in one line", s.summary());
 }

@@ -73,7 +73,7 @@ impl TrainedModel {
             message: "no completed epoch in this run folder yet".into(),
         })?;
         let spec = config.experiment.condition_spec();
-        let mut built = config.architecture.build(spec.dim(), device);
+        let mut built = config.build(spec.dim(), device);
         train::load_weights(&mut built, &run.checkpoint_dir(pointer.epoch).join(train::run::MODEL_FILE))?;
         // A prior fitted to another epoch's encoder is stale: ignore it.
         let latent_prior = match &built.net {
@@ -183,9 +183,10 @@ pub fn generate_with_prior(
                         Some(p) => p.transform(spec, cls, sty, &eps),
                         None => eps,
                     };
-                    cvae.decode(&z, &cond, false).sigmoid()
+                    built.likelihood.mean(&cvae.decode(&z, &cond, false))
                 }
-                Net::Gan { generator, .. } => {
+                Net::Gan { .. } => {
+                    let generator = built.net.sampling_generator().expect("a CGAN has a generator");
                     let noise = Tensor::randn([b, generator.noise_dim()], (Kind::Float, device));
                     (generator.generate(&noise, &cond, false) + 1.0) / 2.0
                 }
@@ -229,7 +230,7 @@ pub fn reconstruct(built: &Built, spec: &ConditionSpec, split: &Split, n: usize)
         let xs = crate::task::TaskData::images_tensor(&head, device);
         let cond = spec.encode(&head.labels, head.styles.as_deref(), device);
         let (mean, _) = cvae.encode(&xs, &cond, false);
-        cvae.decode(&mean, &cond, false).sigmoid()
+        built.likelihood.mean(&cvae.decode(&mean, &cond, false))
     });
     Ok((head.images.clone(), to_u8_images(&recon)))
 }

@@ -17,7 +17,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn flop_counter_matches_a_hand_count_on_a_tiny_config() {
-    let cfg = ConvCvaeConfig { encoder_filters: [2, 3, 4], latent: 5, dense_channels: 6, decoder_filters: [7, 8] };
+    let cfg = ConvCvaeConfig { encoder_filters: [2, 3, 4], latent: 5, dense_channels: 6, decoder_filters: [7, 8], ..Default::default() };
     // cond 1 → 2 input channels; spatial 28 → 13 → 6 → 2 (3×3, stride 2, no padding).
     let by_hand = [
         ("enc.conv0", 13 * 13 * 2 * 2 * 9), // 6,084

@@ -58,7 +58,7 @@ fn gan_output_shapes() {
         (Architecture::MlpCgan(MlpCganConfig::default()), 50),
     ] {
         let built = arch.build(dim as usize, Device::Cpu);
-        let Net::Gan { generator, discriminator } = &built.net else { panic!("a GAN") };
+        let Net::Gan { generator, discriminator, .. } = &built.net else { panic!("a GAN") };
         let noise = Tensor::randn([5, generator.noise_dim()], (Kind::Float, Device::Cpu));
         let fake = generator.generate(&noise, &cond(5, dim), true);
         assert_eq!(fake.size(), vec![5, 1, 28, 28]);
@@ -135,7 +135,7 @@ fn cgan_learns_a_tiny_fixed_batch() {
     tch::manual_seed(2);
     let built = Architecture::MlpCgan(MlpCganConfig { noise: 8, generator_hidden: [32, 64], discriminator_hidden: [64, 32] })
         .build(2, Device::Cpu);
-    let Net::Gan { generator, discriminator } = &built.net else { unreachable!() };
+    let Net::Gan { generator, discriminator, .. } = &built.net else { unreachable!() };
     let ones = Tensor::ones([28, 14], (Kind::Float, Device::Cpu));
     let zeros = Tensor::zeros([28, 14], (Kind::Float, Device::Cpu));
     // Targets in the generator's range [-1, 1].
@@ -253,12 +253,13 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
     tch::manual_seed(6);
     let built = Architecture::MlpCgan(cfg.clone()).build(spec.dim(), Device::Cpu);
     let start = weights(&built);
-    let Net::Gan { generator, discriminator } = &built.net else { panic!("a GAN") };
+    let Net::Gan { generator, discriminator, .. } = &built.net else { panic!("a GAN") };
     let mut opt_g = Adam::for_prefix(&built.vs, "gen.", 1e-3, (0.5, 0.999));
     let mut opt_d = Adam::for_prefix(&built.vs, "disc.", 1e-3, (0.5, 0.999));
     tch::manual_seed(7);
     for _ in 0..2 {
-        condgen::train::gan_step(generator.as_ref(), discriminator.as_ref(), &mut opt_g, &mut opt_d, &images, &conditions, condgen::train::GanLoss::Bce, 10.0, true);
+        let objective = condgen::train::GanObjective { loss: condgen::train::GanLoss::Bce, gradient_penalty_weight: 10.0, spec };
+        condgen::train::gan_step(generator.as_ref(), discriminator.as_ref(), &mut opt_g, &mut opt_d, &images, &conditions, &objective, true);
     }
     let got = weights(&built);
     // The same two steps written plainly: D's weight gradients computed in the G step, then discarded.
@@ -269,7 +270,7 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
             vars.get_mut(name).unwrap().copy_(w);
         }
     });
-    let Net::Gan { generator: g2, discriminator: d2 } = &reference.net else { panic!("a GAN") };
+    let Net::Gan { generator: g2, discriminator: d2, .. } = &reference.net else { panic!("a GAN") };
     let mut ref_g = Adam::for_prefix(&reference.vs, "gen.", 1e-3, (0.5, 0.999));
     let mut ref_d = Adam::for_prefix(&reference.vs, "disc.", 1e-3, (0.5, 0.999));
     tch::manual_seed(7);
@@ -324,7 +325,7 @@ fn conv_cvae_mac_count_matches_a_hand_count() {
         + 128 * 64 * 9 * 14 * 14         // up2
         + 64 * 9 * 28 * 28;              // out (stride 1)
     assert_eq!(ConvCvaeConfig::default().forward_macs(24), hand);
-    let quarter = ConvCvaeConfig { encoder_filters: [64, 32, 64], latent: 64, dense_channels: 64, decoder_filters: [64, 32] };
+    let quarter = ConvCvaeConfig { encoder_filters: [64, 32, 64], latent: 64, dense_channels: 64, decoder_filters: [64, 32], ..Default::default() };
     let ratio = hand as f64 / quarter.forward_macs(24) as f64;
     assert!((6.0..9.0).contains(&ratio), "quarter widths cost about a seventh: {ratio}");
 }

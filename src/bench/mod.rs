@@ -40,7 +40,7 @@ use crate::data::{standin, Batch, Batcher, Split, PIXELS, SIDE};
 use crate::model::{Architecture, ConvCvaeConfig, MlpCganConfig, MlpCvaeConfig, Net, DISC, GEN};
 use crate::optim::Adam;
 use crate::task::ConditionSpec;
-use crate::train::{cvae_step, cvae_test_loss, gan_step, GanLoss};
+use crate::train::{cvae_step, cvae_test_loss, gan_step, CvaeObjective, GanLoss, GanObjective};
 use crate::Result;
 
 /// Adam settings of both sides (the K49 study's; PyTorch's defaults).
@@ -743,6 +743,8 @@ struct CondgenCase {
     optimizers: Vec<Adam>,
     /// Steps taken so far (picks the batch).
     taken: usize,
+    /// A CGAN's losses: BCE, as the PyTorch reference computes them.
+    objective: GanObjective,
 }
 
 impl CondgenCase {
@@ -759,7 +761,8 @@ impl CondgenCase {
             ],
         };
         let pool = random_batches(spec, case.batch, POOL_BATCHES, seed);
-        let mut this = CondgenCase { case, built, pool, optimizers, taken: 0 };
+        let objective = GanObjective { loss: GanLoss::Bce, gradient_penalty_weight: 10.0, spec };
+        let mut this = CondgenCase { case, built, pool, optimizers, taken: 0, objective };
         for _ in 0..case.warmup {
             this.step();
         }
@@ -771,9 +774,10 @@ impl CondgenCase {
         self.taken += 1;
         match (&self.built.net, self.optimizers.as_mut_slice()) {
             (Net::Cvae(cvae), [opt]) => {
-                black_box(cvae_step(cvae.as_ref(), opt, &b.images, &b.conditions, 1.0));
+                let objective = CvaeObjective::elbo(&self.built.likelihood, 1.0);
+                black_box(cvae_step(cvae.as_ref(), opt, &b.images, &b.conditions, &objective));
             }
-            (Net::Gan { generator, discriminator }, [opt_g, opt_d]) => {
+            (Net::Gan { generator, discriminator, .. }, [opt_g, opt_d]) => {
                 black_box(gan_step(
                     generator.as_ref(),
                     discriminator.as_ref(),
@@ -781,8 +785,7 @@ impl CondgenCase {
                     opt_d,
                     &b.images,
                     &b.conditions,
-                    GanLoss::Bce,
-                    10.0,
+                    &self.objective,
                     true,
                 ));
             }
@@ -1041,7 +1044,7 @@ fn eval_time(plan: &Plan, seed: u64) -> EvalResult {
     let times: Vec<f64> = (0..plan.repeats.min(3))
         .map(|_| {
             let start = Instant::now();
-            black_box(cvae_test_loss(cvae.as_ref(), &split, spec, 1.0, Device::Cpu));
+            black_box(cvae_test_loss(cvae.as_ref(), &built.likelihood, &split, spec, 1.0, Device::Cpu));
             start.elapsed().as_secs_f64()
         })
         .collect();

@@ -98,6 +98,26 @@ pub struct SampleMetrics {
     pub style_accuracy: Option<f64>,
 }
 
+impl SampleMetrics {
+    /// One line: accuracy (and the worst condition's), Fréchet distance,
+    /// precision/recall, diversity against real, style accuracy when measured.
+    pub fn summary(&self) -> String {
+        let pct = |v: f64| format!("{:.1} %", 100.0 * v);
+        let worst = self.accuracy.per_class.iter().copied().filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min);
+        let style = self.style_accuracy.map_or(String::new(), |v| format!(", style {}", pct(v)));
+        format!(
+            "accuracy {} (worst condition {}), FD {:.1}, precision {:.3} / recall {:.3}, diversity {:.2} of real{}",
+            pct(self.accuracy.overall),
+            pct(worst),
+            self.frechet_distance,
+            self.precision,
+            self.recall,
+            self.diversity_samples / self.diversity_real.max(1e-12),
+            style
+        )
+    }
+}
+
 /// The metrics of a run folder, as written to `metrics.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunMetrics {
@@ -108,6 +128,14 @@ pub struct RunMetrics {
     pub data_source: String,
     /// CVAE only: negative ELBO per test image after the last epoch.
     pub cvae_test_loss: Option<f64>,
+    /// CVAE only: active units on the test split after the last epoch (history.csv's
+    /// `test_active_units`; None for a history from before it was recorded).
+    #[serde(default)]
+    pub cvae_active_units: Option<usize>,
+    /// CVAE only: KL per latent dimension on the test split after the last epoch,
+    /// nats per image (history.csv's `test_kl_per_dim`).
+    #[serde(default)]
+    pub cvae_kl_per_dim: Option<Vec<f64>>,
     /// The samples measured: for a CVAE, z from its fitted per-condition prior.
     pub metrics: SampleMetrics,
     /// How the measured samples were drawn (see [`crate::sample::LATENT_FITTED`]).
@@ -153,6 +181,22 @@ fn subset(split: &Split, n: usize, seed: u64) -> Split {
 
 /// Measures `samples` of `data.experiment` with `judge`.
 pub fn evaluate_samples(samples: &Samples, data: &TaskData, judge: &Judge, opts: &EvalOptions) -> Result<SampleMetrics> {
+    if samples.is_empty() {
+        return Err(Error::Config("no samples to evaluate".into()));
+    }
+    let reference = subset(&data.test, samples.len(), opts.seed);
+    evaluate_samples_against(samples, &reference, data, judge, opts)
+}
+
+/// As [`evaluate_samples`], against a given set of real images (the
+/// reference of the Fréchet distance, precision/recall and real diversity).
+pub fn evaluate_samples_against(
+    samples: &Samples,
+    reference: &Split,
+    data: &TaskData,
+    judge: &Judge,
+    opts: &EvalOptions,
+) -> Result<SampleMetrics> {
     let exp = data.experiment;
     if samples.is_empty() {
         return Err(Error::Config("no samples to evaluate".into()));
@@ -160,8 +204,6 @@ pub fn evaluate_samples(samples: &Samples, data: &TaskData, judge: &Judge, opts:
     let fake = judge.judge(samples.images.view());
     let probs = metrics::condition_probs(exp, &fake.probs);
     let accuracy = metrics::conditional_accuracy(&probs, &samples.labels);
-
-    let reference = subset(&data.test, samples.len(), opts.seed);
     let real = judge.judge(reference.images.view());
     let frechet_distance = metrics::frechet_distance(&real.features, &fake.features);
     let (precision, recall) = metrics::precision_recall(&real.features, &fake.features, opts.precision_recall_k);
@@ -209,6 +251,9 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         return Err(Error::Config(format!("run {} is a {exp} run; it needs {}", run.display(), exp.dataset().title())));
     }
     let is_cvae = matches!(model.built.net, crate::model::Net::Cvae(_));
+    // Read from the history every time: cheap, and right for metrics cached before it was recorded.
+    let (cvae_active_units, cvae_kl_per_dim) =
+        history::last_collapse_diagnostics(&run.join(crate::train::run::HISTORY_FILE)).unzip();
     let judge = judge_for(exp, dataset, opts, device)?;
     let metrics_path = run.join("metrics.json");
     if !opts.retrain_judges {
@@ -219,7 +264,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             // Metrics from before the fitted prior lack the N(0, I) comparison.
             let complete = !is_cvae || prev.standard_prior_metrics.is_some();
             if same_options && same_judge && prev.epoch == model.epoch && complete {
-                return Ok(prev);
+                return Ok(RunMetrics { cvae_active_units, cvae_kl_per_dim, ..prev });
             }
         }
     }
@@ -244,6 +289,8 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         epoch: model.epoch,
         data_source: meta.map(|m| m.data_source_text).unwrap_or_else(|| dataset.source.to_string()),
         cvae_test_loss,
+        cvae_active_units,
+        cvae_kl_per_dim,
         metrics,
         latent_source: Some(model.latent_source().to_string()),
         standard_prior_metrics,
@@ -259,6 +306,80 @@ fn last_value(history_csv: &Path, column: &str) -> Option<f64> {
     let df = history::read_csv(history_csv).ok()?;
     let col = df.column(column).ok()?.f64().ok()?.clone();
     col.get(col.len().checked_sub(1)?)
+}
+
+/// Blur widths (Gaussian σ in pixels) of the blurred-real reference rows.
+pub const REFERENCE_BLURS: [f64; 4] = [0.5, 1.0, 1.5, 2.0];
+
+/// One reference row: real images measured as if they were samples, so a
+/// generator's figures can be read against what real data scores.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReferenceRow {
+    /// What was measured, e.g. "real test, half vs half" or "real test blurred σ = 1 px".
+    pub name: String,
+    /// Gaussian blur σ in pixels (None: not blurred).
+    pub blur: Option<f64>,
+    pub metrics: SampleMetrics,
+}
+
+/// The reference rows of a judge on a task, at `n` images a side (use the
+/// generators' sample count: the Fréchet distance is biased by sample size):
+/// - real test half vs half: one half of the test split, measured against the other;
+/// - real train vs test: train images against the same test half as the generators;
+/// - real test blurred with σ in [`REFERENCE_BLURS`]: the first half blurred, against the other.
+pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptions) -> Result<Vec<ReferenceRow>> {
+    let n = n.min(data.test.len() / 2).max(1);
+    // Two disjoint halves of one shuffle of the test split.
+    let both = subset(&data.test, 2 * n, opts.seed ^ 0x5EF);
+    let first = both.head(n);
+    let second = Split {
+        images: both.images.slice(ndarray::s![n.., .., ..]).to_owned(),
+        labels: both.labels[n..].to_vec(),
+        styles: both.styles.as_ref().map(|s| s[n..].to_vec()),
+    };
+    let as_samples = |split: &Split| Samples {
+        images: split.images.clone(),
+        labels: split.labels.iter().map(|&l| l as i64).collect(),
+        styles: split.styles.as_ref().map(|v| v.iter().map(|&x| x as i64).collect()),
+    };
+    let mut rows = Vec::new();
+    let mut push = |name: String, blur: Option<f64>, samples: &Samples| -> Result<()> {
+        let metrics = evaluate_samples_against(samples, &second, data, judge, opts)?;
+        rows.push(ReferenceRow { name, blur, metrics });
+        Ok(())
+    };
+    push("real test, half vs half".into(), None, &as_samples(&first))?;
+    push("real train vs test".into(), None, &as_samples(&subset(&data.train, n, opts.seed ^ 0x7A1)))?;
+    for sigma in REFERENCE_BLURS {
+        let mut blurred = as_samples(&first);
+        blurred.images = gaussian_blur(&blurred.images, sigma);
+        push(format!("real test blurred σ = {sigma} px"), Some(sigma), &blurred)?;
+    }
+    Ok(rows)
+}
+
+/// Gaussian blur of uint8 images (separable kernel of radius ⌈3σ⌉, edges
+/// padded by replication). images: [n, 28, 28] → [n, 28, 28]
+pub fn gaussian_blur(images: &ndarray::Array3<u8>, sigma: f64) -> ndarray::Array3<u8> {
+    let radius = (3.0 * sigma).ceil().max(1.0) as i64;
+    let taps: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
+    let total: f32 = taps.iter().sum();
+    let kernel = Tensor::from_slice(&taps.iter().map(|t| t / total).collect::<Vec<_>>());
+    let n = images.shape()[0] as i64;
+    let xs = Tensor::from_slice(images.as_slice().expect("contiguous")).view([n, 1, 28, 28]).to_kind(tch::Kind::Float) / 255.0;
+    let k = 2 * radius + 1;
+    let blurred = tch::no_grad(|| {
+        let padded = xs.replication_pad2d([radius, radius, radius, radius]);
+        padded.conv2d(&kernel.view([1, 1, 1, k]), None::<Tensor>, [1], [0], [1], 1).conv2d(
+            &kernel.view([1, 1, k, 1]),
+            None::<Tensor>,
+            [1],
+            [0],
+            [1],
+            1,
+        )
+    });
+    sample::to_u8_images(&blurred)
 }
 
 /// Judges real test images as if they were samples (a sanity reference: the

@@ -1,12 +1,23 @@
-//! A DCGAN-style conditional GAN for the sign tasks, conditioned like the conv
-//! CVAE (the condition tiled as extra image channels for the discriminator,
-//! concatenated to the noise for the generator).
+//! A DCGAN-style conditional GAN at 28×28, with the conditioning and
+//! stabilisation of modern conditional GANs as options.
 //!
-//! Generator: [noise ⊕ condition] → dense 7·7·`base`·2, batch norm, ReLU →
-//! transposed conv 4×4 stride 2 (7→14), batch norm, ReLU → transposed conv
-//! 4×4 stride 2 (14→28) → Tanh.
-//! Discriminator: image ⊕ tiled condition → conv 4×4 stride 2 (28→14),
-//! LeakyReLU 0.2 → conv 4×4 stride 2 (14→7), LeakyReLU 0.2 → dense → 1 logit.
+//! Generator: [noise ⊕ condition] → dense 7·7·2`base` → norm, ReLU →
+//! transposed conv 4×4 stride 2 (7→14) → norm, ReLU → transposed conv 4×4
+//! stride 2 (14→28) → Tanh (or, as an option, nearest-neighbour ×2 then a 3×3
+//! convolution in place of each transposed convolution). "norm" is batch norm (the baseline), or
+//! conditional batch norm: a scale and shift per condition, so the condition
+//! steers every stage, not only the input.
+//!
+//! Discriminator: conv 4×4 stride 2 (28→14), LeakyReLU 0.2 → conv 4×4 stride 2
+//! (14→7), LeakyReLU 0.2 → features φ(x) [b, 2·base·49] → dense → 1 score.
+//! It sees the condition either
+//! - tiled as extra input channels (the baseline; the weakest way), or
+//! - by projection (Miyato & Koyama 2018): score = ψ(φ(x)) + ⟨E c, φ(x)⟩, the
+//!   form the optimal discriminator of a conditional GAN takes when p(c|x) is
+//!   log-linear in the features.
+//!
+//! Options: spectral normalisation on every discriminator layer, and an
+//! auxiliary classifier head predicting the condition (AC-GAN, Odena et al. 2017).
 //! No batch norm in the discriminator, so the same network serves as a
 //! WGAN-GP critic (the penalty is per-sample).
 
@@ -14,7 +25,28 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use super::conv_cvae::tile_condition;
+use super::layers::{conv, dense, projection_score, ConditionalBatchNorm, Conv, Dense, Upsample, Upsampling};
 use super::{Discriminator, Generator};
+
+/// How the discriminator sees the condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscriminatorConditioning {
+    /// The condition tiled over the image as extra input channels (DCGAN baseline).
+    Tiled,
+    /// A projection of the condition's embedding onto the image features.
+    Projection,
+}
+
+/// How the generator's hidden layers see the condition (its input always has it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorConditioning {
+    /// Only concatenated to the noise; plain batch norm (DCGAN baseline).
+    Input,
+    /// Also through conditional batch norm at every stage.
+    BatchNorm,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,21 +56,79 @@ pub struct ConvCganConfig {
     /// Base channel count: the generator's 7×7 seed has 2·base channels, its
     /// 14×14 layer base; the discriminator has base then 2·base filters.
     pub base_channels: i64,
+    /// How the discriminator sees the condition.
+    pub discriminator: DiscriminatorConditioning,
+    /// Spectral normalisation on every discriminator layer.
+    pub spectral_norm: bool,
+    /// How the generator's hidden layers see the condition.
+    pub generator_conditioning: GeneratorConditioning,
+    /// How the generator doubles its resolution (7→14→28): 4×4 stride-2
+    /// transposed convolutions (DCGAN), or resize-then-convolve, which prints no checkerboard.
+    pub generator_upsampling: Upsampling,
+    /// Decay of an exponential moving average of the generator's weights,
+    /// which then draws every sample (0 = no average; samples from the trained weights).
+    pub generator_ema: f64,
+    /// AC-GAN: a discriminator head that predicts the condition, trained on
+    /// real images and making the generator's images classifiable.
+    pub auxiliary_classifier: bool,
 }
 
 impl Default for ConvCganConfig {
+    /// The DCGAN baseline: tiled condition, no spectral norm, plain batch norm, no average.
     fn default() -> Self {
-        ConvCganConfig { noise: 100, base_channels: 64 }
+        ConvCganConfig {
+            noise: 100,
+            base_channels: 64,
+            discriminator: DiscriminatorConditioning::Tiled,
+            spectral_norm: false,
+            generator_conditioning: GeneratorConditioning::Input,
+            generator_upsampling: Upsampling::Transposed4,
+            generator_ema: 0.0,
+            auxiliary_classifier: false,
+        }
+    }
+}
+
+impl ConvCganConfig {
+    /// The improved recipe: projection discriminator with spectral norm,
+    /// conditional batch norm in the generator, an averaged generator (train it with hinge loss and TTUR).
+    pub fn improved(noise: i64, base_channels: i64) -> Self {
+        ConvCganConfig {
+            noise,
+            base_channels,
+            discriminator: DiscriminatorConditioning::Projection,
+            spectral_norm: true,
+            generator_conditioning: GeneratorConditioning::BatchNorm,
+            generator_upsampling: Upsampling::ResizeConv,
+            generator_ema: 0.999,
+            auxiliary_classifier: false,
+        }
+    }
+}
+
+/// Normalisation of a generator stage.
+#[derive(Debug)]
+enum StageNorm {
+    Plain(nn::BatchNorm),
+    Conditional(ConditionalBatchNorm),
+}
+
+impl StageNorm {
+    fn forward_t(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor {
+        match self {
+            StageNorm::Plain(bn) => xs.apply_t(bn, train),
+            StageNorm::Conditional(cbn) => cbn.forward_t(xs, cond, train),
+        }
     }
 }
 
 #[derive(Debug)]
 pub struct ConvGenerator {
     dense: nn::Linear,
-    bn0: nn::BatchNorm,
-    up1: nn::ConvTranspose2D,
-    bn1: nn::BatchNorm,
-    up2: nn::ConvTranspose2D,
+    norm0: StageNorm,
+    up1: Upsample,
+    norm1: StageNorm,
+    up2: Upsample,
     noise: i64,
     seed_channels: i64,
 }
@@ -46,13 +136,24 @@ pub struct ConvGenerator {
 impl ConvGenerator {
     pub fn new(vs: &nn::Path, cfg: &ConvCganConfig, cond_dim: i64) -> Self {
         let base = cfg.base_channels;
-        let up = nn::ConvTransposeConfig { stride: 2, padding: 1, ..Default::default() };
+        // The baseline normalises the dense layer's 7·7·2·base outputs one by one
+        // (batch_norm1d); the conditional variant normalises its 2·base channels.
+        let (norm0, norm1) = match cfg.generator_conditioning {
+            GeneratorConditioning::Input => (
+                StageNorm::Plain(nn::batch_norm1d(vs / "bn0", 7 * 7 * 2 * base, Default::default())),
+                StageNorm::Plain(nn::batch_norm2d(vs / "bn1", base, Default::default())),
+            ),
+            GeneratorConditioning::BatchNorm => (
+                StageNorm::Conditional(ConditionalBatchNorm::new(&(vs / "cbn0"), 2 * base, cond_dim)),
+                StageNorm::Conditional(ConditionalBatchNorm::new(&(vs / "cbn1"), base, cond_dim)),
+            ),
+        };
         ConvGenerator {
             dense: nn::linear(vs / "dense", cfg.noise + cond_dim, 7 * 7 * 2 * base, Default::default()),
-            bn0: nn::batch_norm1d(vs / "bn0", 7 * 7 * 2 * base, Default::default()),
-            up1: nn::conv_transpose2d(vs / "up1", 2 * base, base, 4, up),
-            bn1: nn::batch_norm2d(vs / "bn1", base, Default::default()),
-            up2: nn::conv_transpose2d(vs / "up2", base, 1, 4, up),
+            norm0,
+            up1: Upsample::new(vs / "up1", 2 * base, base, cfg.generator_upsampling),
+            norm1,
+            up2: Upsample::new(vs / "up2", base, 1, cfg.generator_upsampling),
             noise: cfg.noise,
             seed_channels: 2 * base,
         }
@@ -62,16 +163,13 @@ impl ConvGenerator {
 impl Generator for ConvGenerator {
     fn generate(&self, noise: &Tensor, cond: &Tensor, train: bool) -> Tensor {
         let b = noise.size()[0];
-        Tensor::cat(&[noise, cond], 1)
-            .apply(&self.dense)
-            .apply_t(&self.bn0, train)
-            .relu()
-            .view([b, self.seed_channels, 7, 7])
-            .apply(&self.up1)
-            .apply_t(&self.bn1, train)
-            .relu()
-            .apply(&self.up2)
-            .tanh()
+        let seed = Tensor::cat(&[noise, cond], 1).apply(&self.dense);
+        let seed = match &self.norm0 {
+            StageNorm::Plain(bn) => seed.apply_t(bn, train).view([b, self.seed_channels, 7, 7]),
+            conditional => conditional.forward_t(&seed.view([b, self.seed_channels, 7, 7]), cond, train),
+        };
+        let h = self.up1.forward(&seed.relu());
+        self.up2.forward(&self.norm1.forward_t(&h, cond, train).relu()).tanh()
     }
 
     fn noise_dim(&self) -> i64 {
@@ -81,33 +179,59 @@ impl Generator for ConvGenerator {
 
 #[derive(Debug)]
 pub struct ConvDiscriminator {
-    conv1: nn::Conv2D,
-    conv2: nn::Conv2D,
-    out: nn::Linear,
+    conv1: Conv,
+    conv2: Conv,
+    out: Dense,
+    /// Projection: the condition's embedding E c, one vector per condition in feature space.
+    embed: Option<Dense>,
+    /// AC-GAN: condition logits from the features.
+    classifier: Option<Dense>,
 }
 
 impl ConvDiscriminator {
     pub fn new(vs: &nn::Path, cfg: &ConvCganConfig, cond_dim: i64) -> Self {
         let base = cfg.base_channels;
-        let down = nn::ConvConfig { stride: 2, padding: 1, ..Default::default() };
+        let sn = cfg.spectral_norm;
+        let features = 2 * base * 7 * 7;
+        let projection = cfg.discriminator == DiscriminatorConditioning::Projection;
+        let in_channels = if projection { 1 } else { 1 + cond_dim };
         ConvDiscriminator {
-            conv1: nn::conv2d(vs / "conv1", 1 + cond_dim, base, 4, down),
-            conv2: nn::conv2d(vs / "conv2", base, 2 * base, 4, down),
-            out: nn::linear(vs / "out", 2 * base * 7 * 7, 1, Default::default()),
+            conv1: conv(&(vs / "conv1"), in_channels, base, 4, 2, 1, sn),
+            conv2: conv(&(vs / "conv2"), base, 2 * base, 4, 2, 1, sn),
+            out: dense(&(vs / "out"), features, 1, true, sn),
+            embed: projection.then(|| dense(&(vs / "embed"), cond_dim, features, false, sn)),
+            classifier: cfg.auxiliary_classifier.then(|| dense(&(vs / "classifier"), features, cond_dim, true, sn)),
+        }
+    }
+
+    /// φ(x): [b, 2·base·49]
+    fn features(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor {
+        let input = match self.embed {
+            Some(_) => xs.shallow_clone(),
+            None => Tensor::cat(&[xs, &tile_condition(cond)], 1),
+        };
+        let h = super::leaky_relu_02(&self.conv1.forward_t(&input, train));
+        super::leaky_relu_02(&self.conv2.forward_t(&h, train)).flatten(1, -1)
+    }
+
+    fn score(&self, features: &Tensor, cond: &Tensor, train: bool) -> Tensor {
+        let b = features.size()[0];
+        let unconditional = self.out.forward_t(features, train).view([b]);
+        match &self.embed {
+            Some(embed) => projection_score(&unconditional, &embed.forward_t(cond, train), features),
+            None => unconditional,
         }
     }
 }
 
 impl Discriminator for ConvDiscriminator {
-    fn discriminate(&self, xs: &Tensor, cond: &Tensor, _train: bool) -> Tensor {
-        let b = xs.size()[0];
-        Tensor::cat(&[xs, &tile_condition(cond)], 1)
-            .apply(&self.conv1)
-            .apply(&nn::func(super::leaky_relu_02))
-            .apply(&self.conv2)
-            .apply(&nn::func(super::leaky_relu_02))
-            .flatten(1, -1)
-            .apply(&self.out)
-            .view([b])
+    fn discriminate(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor {
+        self.score(&self.features(xs, cond, train), cond, train)
+    }
+
+    fn discriminate_and_classify(&self, xs: &Tensor, cond: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
+        let features = self.features(xs, cond, train);
+        let logits = self.classifier.as_ref().map(|c| c.forward_t(&features, train));
+        (self.score(&features, cond, train), logits)
     }
 }

@@ -5,10 +5,14 @@
 //! - [`mlp_cgan`]: the Kuzushiji-49 study's MLP CGAN.
 //! - [`conv_cgan`]: a DCGAN-style CGAN for the sign tasks.
 //! - [`latent_prior`]: per-condition Gaussians fitted to a trained CVAE's codes, for sampling.
+//! - [`layers`]: spectral normalisation and conditional batch norm, for the improved CGAN.
+//! - [`likelihood`]: what a CVAE decoder's outputs mean (Bernoulli, continuous Bernoulli, Gaussian).
 
 pub mod conv_cgan;
 pub mod conv_cvae;
 pub mod latent_prior;
+pub mod layers;
+pub mod likelihood;
 pub mod mlp_cgan;
 pub mod mlp_cvae;
 
@@ -18,12 +22,15 @@ use tch::{nn, Device, Tensor};
 pub use conv_cgan::ConvCganConfig;
 pub use conv_cvae::ConvCvaeConfig;
 pub use latent_prior::LatentPrior;
+pub use likelihood::{Likelihood, PixelLikelihood};
 pub use mlp_cgan::MlpCganConfig;
 pub use mlp_cvae::MlpCvaeConfig;
 
-/// Variables of a CGAN's generator live under this prefix, the discriminator's under [`DISC`].
+/// Variables of a CGAN's generator live under this prefix, the discriminator's under [`DISC`],
+/// the moving average of the generator's weights (when configured) under [`GEN_AVERAGE`].
 pub const GEN: &str = "gen";
 pub const DISC: &str = "disc";
+pub const GEN_AVERAGE: &str = "gen_ema";
 
 /// A conditional VAE.
 pub trait Cvae: std::fmt::Debug {
@@ -55,6 +62,12 @@ pub trait Generator: std::fmt::Debug {
 /// A CGAN discriminator (or WGAN critic). xs: [b, 1, 28, 28] in [-1, 1] → logits/scores [b]
 pub trait Discriminator: std::fmt::Debug {
     fn discriminate(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor;
+
+    /// Scores [b] and, for a discriminator with an auxiliary classifier head
+    /// (AC-GAN), condition logits [b, c].
+    fn discriminate_and_classify(&self, xs: &Tensor, cond: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
+        (self.discriminate(xs, cond, train), None)
+    }
 }
 
 /// LeakyReLU with slope 0.2, as in DCGAN.
@@ -112,7 +125,8 @@ impl Architecture {
         }
     }
 
-    /// Builds the networks in a fresh var store on `device`.
+    /// Builds the networks in a fresh var store on `device`; a CVAE gets the studies'
+    /// Bernoulli likelihood (see [`Built::with_likelihood`]).
     pub fn build(&self, cond_dim: usize, device: Device) -> Built {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
@@ -123,13 +137,23 @@ impl Architecture {
             Architecture::MlpCgan(cfg) => Net::Gan {
                 generator: Box::new(mlp_cgan::MlpGenerator::new(&(&root / GEN), cfg, c)),
                 discriminator: Box::new(mlp_cgan::MlpDiscriminator::new(&(&root / DISC), cfg, c)),
+                average: None,
             },
             Architecture::ConvCgan(cfg) => Net::Gan {
                 generator: Box::new(conv_cgan::ConvGenerator::new(&(&root / GEN), cfg, c)),
                 discriminator: Box::new(conv_cgan::ConvDiscriminator::new(&(&root / DISC), cfg, c)),
+                average: (cfg.generator_ema > 0.0).then(|| {
+                    Box::new(conv_cgan::ConvGenerator::new(&(&root / GEN_AVERAGE), cfg, c)) as Box<dyn Generator>
+                }),
             },
         };
-        Built { vs, net }
+        // The average is not trained by gradients: keep it out of optimizers and parameter counts.
+        for (name, t) in vs.variables() {
+            if name.starts_with(&format!("{GEN_AVERAGE}.")) {
+                let _ = t.set_requires_grad(false);
+            }
+        }
+        Built { vs, net, likelihood: PixelLikelihood::default() }
     }
 }
 
@@ -137,16 +161,42 @@ impl Architecture {
 #[derive(Debug)]
 pub enum Net {
     Cvae(Box<dyn Cvae>),
-    Gan { generator: Box<dyn Generator>, discriminator: Box<dyn Discriminator> },
+    Gan {
+        generator: Box<dyn Generator>,
+        discriminator: Box<dyn Discriminator>,
+        /// A moving average of the generator's weights (same architecture), when configured.
+        average: Option<Box<dyn Generator>>,
+    },
+}
+
+impl Net {
+    /// The generator that draws a CGAN's samples: the weight average when there is one.
+    pub fn sampling_generator(&self) -> Option<&dyn Generator> {
+        match self {
+            Net::Gan { generator, average, .. } => Some(average.as_deref().unwrap_or(generator.as_ref())),
+            Net::Cvae(_) => None,
+        }
+    }
 }
 
 /// A built model: its variables and its networks.
 pub struct Built {
     pub vs: nn::VarStore,
     pub net: Net,
+    /// CVAE only: what the decoder's outputs mean, with its parameters (Bernoulli for a CGAN).
+    pub likelihood: PixelLikelihood,
 }
 
 impl Built {
+    /// Gives a CVAE the likelihood `kind`, creating its variables under
+    /// [`likelihood::LIKELIHOOD_PATH`] (only the Gaussian has one). A CGAN stays as it is.
+    pub fn with_likelihood(mut self, kind: Likelihood) -> Self {
+        if matches!(self.net, Net::Cvae(_)) {
+            self.likelihood = PixelLikelihood::new(&(self.vs.root() / likelihood::LIKELIHOOD_PATH), kind);
+        }
+        self
+    }
+
     /// Trainable parameters, in total and under a name prefix ("" for all).
     pub fn parameter_count(&self, prefix: &str) -> i64 {
         self.vs
@@ -173,6 +223,67 @@ impl Built {
                 fmt_count(self.parameter_count(&format!("{DISC}.")))
             ),
         }
+    }
+}
+
+/// An exponential moving average of a generator's variables (weights and
+/// batch-norm statistics): average ← d·average + (1 − d)·live after every
+/// generator step (Yazıcı et al. 2019). Early on d is capped at (1 + t)/(10 + t),
+/// so the average does not remember the random initialisation for long.
+pub struct WeightAverage {
+    /// (average, live) pairs sharing storage with the var store.
+    pairs: Vec<(Tensor, Tensor)>,
+    pub decay: f64,
+}
+
+impl WeightAverage {
+    /// Pairs each variable under `average_prefix` with the one of the same name under `live_prefix`.
+    pub fn new(vs: &nn::VarStore, live_prefix: &str, average_prefix: &str, decay: f64) -> Self {
+        let vars = vs.variables();
+        let pairs = vars
+            .iter()
+            .filter_map(|(name, avg)| {
+                let rest = name.strip_prefix(average_prefix)?.strip_prefix('.')?;
+                let live = vars.get(&format!("{live_prefix}.{rest}"))?;
+                Some((avg.shallow_clone(), live.shallow_clone()))
+            })
+            .collect();
+        WeightAverage { pairs, decay }
+    }
+
+    /// Sets the average to the live weights (at the start of training).
+    pub fn reset(&self) {
+        tch::no_grad(|| {
+            for (avg, live) in &self.pairs {
+                let mut avg = avg.shallow_clone();
+                let _ = avg.copy_(live);
+            }
+        });
+    }
+
+    /// The decay used after generator step `step` (1-based).
+    pub fn decay_at(&self, step: i64) -> f64 {
+        self.decay.min((1.0 + step as f64) / (10.0 + step as f64))
+    }
+
+    /// One update after generator step `step` (1-based).
+    pub fn update(&self, step: i64) {
+        let weight = 1.0 - self.decay_at(step);
+        tch::no_grad(|| {
+            for (avg, live) in &self.pairs {
+                let mut avg = avg.shallow_clone();
+                let _ = avg.lerp_(live, weight);
+            }
+        });
+    }
+
+    /// Number of variables averaged.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
     }
 }
 

@@ -121,7 +121,7 @@ pub fn interpolation_grid(model: &TrainedModel, data: &TaskData, a: u8, b: u8, s
             for s in 0..steps {
                 let t = s as f64 / (steps.max(2) - 1) as f64;
                 let c = &ca * (1.0 - t) + &cb * t;
-                all.push(cvae.decode(&z.narrow(0, r, 1), &c, false).sigmoid());
+                all.push(model.built.likelihood.mean(&cvae.decode(&z.narrow(0, r, 1), &c, false)));
             }
         }
         Tensor::cat(&all, 0)
@@ -343,7 +343,7 @@ pub fn latent_traversal_grid(model: &TrainedModel, data: &TaskData, class: u8, s
         let _ = z.narrow(1, 0, 1).copy_(&z0.unsqueeze(1));
         let _ = z.narrow(1, 1, 1).copy_(&z1.unsqueeze(1));
         let cond = model.spec.encode(&vec![class; n as usize], None, device);
-        cvae.decode(&z, &cond, false).sigmoid()
+        model.built.likelihood.mean(&cvae.decode(&z, &cond, false))
     });
     let images = sample::to_u8_images(&images);
     let title = format!(

@@ -1,4 +1,13 @@
 //! The per-epoch training record, saved as `history.csv` through polars.
+//!
+//! CVAE columns: `loss`, `bce`, `kl` (train split), `test_loss`, `test_bce`,
+//! `test_kl`, `test_active_units` and `test_kl_per_dim` (test split, eval mode).
+//! `bce` and `test_bce` are the reconstruction negative log-likelihood under the
+//! run's likelihood (the BCE for the studies' Bernoulli; the name stays for every
+//! likelihood). `test_kl_per_dim` is one string column: the KL of each latent
+//! dimension in nats, in latent order, joined by `;` (e.g. `0.0012;3.4051;…`),
+//! so the file keeps one column per quantity whatever the latent size;
+//! [`parse_kl_per_dim`] reads it back.
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,9 +19,12 @@ use crate::Result;
 pub struct EpochRecord {
     /// 1-based epoch.
     pub epoch: usize,
-    /// CVAE: mean negative ELBO per image on the train split (BCE + β·KL).
+    /// CVAE: mean training objective per image on the train split: BCE + β·KL, with
+    /// the step's β under KL warm-up and the free-bits KL when free bits are set
+    /// (then it is not the ELBO; `bce` and `kl` are the plain terms).
     pub loss: Option<f64>,
-    /// CVAE: mean reconstruction BCE per image (summed over pixels).
+    /// CVAE: mean reconstruction negative log-likelihood per image (summed over
+    /// pixels) under the run's likelihood: the BCE for the studies' Bernoulli.
     pub bce: Option<f64>,
     /// CVAE: mean KL per image.
     pub kl: Option<f64>,
@@ -20,6 +32,12 @@ pub struct EpochRecord {
     pub test_loss: Option<f64>,
     pub test_bce: Option<f64>,
     pub test_kl: Option<f64>,
+    /// CVAE: active units on the test split (Burda et al. 2016; see [`crate::loss::active_units`]).
+    #[serde(default)]
+    pub test_active_units: Option<usize>,
+    /// CVAE: KL per latent dimension on the test split, nats per image, [latent]; sums to `test_kl`.
+    #[serde(default)]
+    pub test_kl_per_dim: Option<Vec<f64>>,
     /// CGAN: mean discriminator (critic) loss.
     pub d_loss: Option<f64>,
     /// CGAN: mean generator loss.
@@ -39,7 +57,11 @@ impl EpochRecord {
     pub fn summary(&self, epochs: usize) -> String {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         let losses = if self.loss.is_some() {
-            format!("loss {} (bce {} kl {}) test {}", f(self.loss), f(self.bce), f(self.kl), f(self.test_loss))
+            let active = match (self.test_active_units, &self.test_kl_per_dim) {
+                (Some(a), Some(dims)) => format!(", active units {a}/{}", dims.len()),
+                _ => String::new(),
+            };
+            format!("loss {} (bce {} kl {}) test {}{active}", f(self.loss), f(self.bce), f(self.kl), f(self.test_loss))
         } else {
             format!("D {} G {} D(x) {} D(G(z)) {}", f(self.d_loss), f(self.g_loss), f(self.d_real), f(self.d_fake))
         };
@@ -61,6 +83,8 @@ pub fn to_frame(history: &[EpochRecord]) -> Result<DataFrame> {
         "test_loss" => col(|r| r.test_loss),
         "test_bce" => col(|r| r.test_bce),
         "test_kl" => col(|r| r.test_kl),
+        "test_active_units" => history.iter().map(|r| r.test_active_units.map(|a| a as u32)).collect::<Vec<_>>(),
+        "test_kl_per_dim" => history.iter().map(|r| r.test_kl_per_dim.as_deref().map(format_kl_per_dim)).collect::<Vec<_>>(),
         "d_loss" => col(|r| r.d_loss),
         "g_loss" => col(|r| r.g_loss),
         "d_real" => col(|r| r.d_real),
@@ -76,6 +100,31 @@ pub fn to_frame(history: &[EpochRecord]) -> Result<DataFrame> {
         .map(|c| c.name().to_string())
         .collect();
     Ok(df.drop_many(empty))
+}
+
+/// The `test_kl_per_dim` cell: each dimension's KL with 4 decimals, joined by `;`.
+pub fn format_kl_per_dim(kl: &[f64]) -> String {
+    kl.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>().join(";")
+}
+
+/// Reads a `test_kl_per_dim` cell back; None when a field is not a number.
+pub fn parse_kl_per_dim(cell: &str) -> Option<Vec<f64>> {
+    if cell.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    cell.split(';').map(|v| v.trim().parse().ok()).collect()
+}
+
+/// The posterior-collapse diagnostics of a CVAE's last epoch in a `history.csv`:
+/// (active units, KL per latent dimension); None for a CGAN, or a history from
+/// before they were recorded.
+pub fn last_collapse_diagnostics(path: &std::path::Path) -> Option<(usize, Vec<f64>)> {
+    let df = read_csv(path).ok()?;
+    let n = df.height().checked_sub(1)?;
+    let active = df.column("test_active_units").ok()?.cast(&DataType::Int64).ok()?.i64().ok()?.get(n)?;
+    let dims = df.column("test_kl_per_dim").ok()?.cast(&DataType::String).ok()?;
+    let cell = dims.str().ok()?.get(n)?.to_string();
+    Some((active as usize, parse_kl_per_dim(&cell)?))
 }
 
 /// CSV text of the history.

@@ -23,7 +23,8 @@ pub use run::{RunDir, RunMeta};
 
 use crate::data::{Batcher, Split};
 use crate::loss;
-use crate::model::{Built, Cvae, Discriminator, Generator, Net, DISC, GEN};
+use crate::model::{Architecture, Built, Cvae, Discriminator, Generator, Net, WeightAverage, DISC, GEN, GEN_AVERAGE};
+use crate::model::PixelLikelihood;
 use crate::optim::Adam;
 use crate::progress::{Progress, ProgressMode};
 use crate::sample;
@@ -74,7 +75,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     data.truncate(cfg.max_train_images.unwrap_or(usize::MAX), cfg.max_test_images.unwrap_or(usize::MAX));
 
     tch::manual_seed(cfg.seed as i64);
-    let mut built = cfg.architecture.build(data.spec.dim(), opts.device);
+    let mut built = cfg.build(data.spec.dim(), opts.device);
     let mut optimizers = Optimizers::new(&built, cfg);
 
     // Start fresh, or pick up the last complete epoch.
@@ -116,6 +117,16 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
             std::fs::create_dir_all(&run.path).map_err(|e| Error::io(&run.path, e))?;
             run::write_atomic(&run.file(run::CONFIG_FILE), &serde_json::to_vec_pretty(cfg).expect("json"))?;
         }
+    }
+    // The generator's weight average starts from the initial weights (a resumed run loaded its own).
+    let average = match (&built.net, &cfg.architecture) {
+        (Net::Gan { average: Some(_), .. }, Architecture::ConvCgan(c)) => {
+            Some(WeightAverage::new(&built.vs, GEN, GEN_AVERAGE, c.generator_ema))
+        }
+        _ => None,
+    };
+    if let (Some(average), true) = (&average, history.is_empty()) {
+        average.reset();
     }
     run.remove_checkpoints_except(history.len());
     if !history.is_empty() {
@@ -163,10 +174,20 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     for epoch in history.len() + 1..=cfg.epochs {
         tch::manual_seed((cfg.seed as i64).wrapping_mul(1_000_003).wrapping_add(epoch as i64));
         let record = match &built.net {
-            Net::Cvae(cvae) => cvae_epoch(cvae.as_ref(), &mut optimizers, cfg, &data, epoch, opts, &label)?,
-            Net::Gan { generator, discriminator } => {
-                gan_epoch(generator.as_ref(), discriminator.as_ref(), &mut optimizers, cfg, &data, epoch, opts, &label)?
+            Net::Cvae(cvae) => {
+                cvae_epoch(cvae.as_ref(), &built.likelihood, &mut optimizers, cfg, &data, epoch, opts, &label)?
             }
+            Net::Gan { generator, discriminator, .. } => gan_epoch(
+                generator.as_ref(),
+                discriminator.as_ref(),
+                average.as_ref(),
+                &mut optimizers,
+                cfg,
+                &data,
+                epoch,
+                opts,
+                &label,
+            )?,
         };
         let Some(record) = record else {
             meta.stopped_reason = Some(format!("interrupted during epoch {epoch}; last complete epoch {}", epoch - 1));
@@ -222,7 +243,12 @@ impl Optimizers {
             Net::Cvae(_) => Optimizers { main: Adam::for_prefix(&built.vs, "", cfg.learning_rate, betas), discriminator: None },
             Net::Gan { .. } => Optimizers {
                 main: Adam::for_prefix(&built.vs, &format!("{GEN}."), cfg.learning_rate, betas),
-                discriminator: Some(Adam::for_prefix(&built.vs, &format!("{DISC}."), cfg.learning_rate, betas)),
+                discriminator: Some(Adam::for_prefix(
+                    &built.vs,
+                    &format!("{DISC}."),
+                    cfg.discriminator_learning_rate.unwrap_or(cfg.learning_rate),
+                    betas,
+                )),
             },
         }
     }
@@ -254,13 +280,45 @@ fn check_finite(value: f64, what: &str, epoch: usize, step: usize) -> Result<()>
     }
 }
 
-/// One CVAE optimisation step on a batch: (loss, bce, kl) per image.
+/// What a CVAE step minimises: the reconstruction negative log-likelihood under
+/// `likelihood` plus `kl_weight` × the KL term, the KL taken with free bits when
+/// `free_bits` > 0 ([`loss::free_bits_kl`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CvaeObjective<'a> {
+    /// The decoder's likelihood (the Gaussian's scale is trained with the model).
+    pub likelihood: &'a PixelLikelihood,
+    /// β of this step (KL warm-up moves it: [`loss::kl_warmup_weight`]).
+    pub kl_weight: f64,
+    /// Free bits λ in nats per latent dimension; 0 = off.
+    pub free_bits: f64,
+}
+
+impl<'a> CvaeObjective<'a> {
+    /// The β-weighted negative ELBO, without free bits (the studies' objective with the Bernoulli likelihood).
+    pub fn elbo(likelihood: &'a PixelLikelihood, kl_weight: f64) -> Self {
+        CvaeObjective { likelihood, kl_weight, free_bits: 0.0 }
+    }
+
+    /// (objective, reconstruction NLL, plain KL), each per image (batch means).
+    /// logits, images: [b, 1, 28, 28]; mean, logvar: [b, latent]
+    pub fn terms(&self, logits: &Tensor, images: &Tensor, mean: &Tensor, logvar: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let nll = self.likelihood.nll_per_image(logits, images);
+        let kl_dims = loss::kl_per_dimension(mean, logvar);
+        let kl = kl_dims.sum(Kind::Float);
+        let kl_term = if self.free_bits > 0.0 { loss::free_bits_kl(&kl_dims, self.free_bits) } else { kl.shallow_clone() };
+        (&nll + kl_term * self.kl_weight, nll, kl)
+    }
+}
+
+/// One CVAE optimisation step on a batch: (objective, reconstruction NLL, KL) per
+/// image; the NLL is the BCE under the studies' Bernoulli likelihood, the KL the
+/// plain KL (not the free-bits one).
 /// images: [b, 1, 28, 28] in [0, 1], conditions: [b, c]
-pub fn cvae_step(cvae: &dyn Cvae, opt: &mut Adam, images: &Tensor, conditions: &Tensor, kl_weight: f64) -> (f64, f64, f64) {
+pub fn cvae_step(cvae: &dyn Cvae, opt: &mut Adam, images: &Tensor, conditions: &Tensor, objective: &CvaeObjective) -> (f64, f64, f64) {
     let (logits, mean, logvar) = cvae.forward(images, conditions, true);
-    let (total, bce, kl) = loss::cvae_loss(&logits, images, &mean, &logvar, kl_weight);
+    let (total, nll, kl) = objective.terms(&logits, images, &mean, &logvar);
     opt.backward_step(&total);
-    (total.double_value(&[]), bce.double_value(&[]), kl.double_value(&[]))
+    (total.double_value(&[]), nll.double_value(&[]), kl.double_value(&[]))
 }
 
 /// What one CGAN step measured.
@@ -269,10 +327,40 @@ pub struct GanStepStats {
     pub d_loss: f64,
     /// None when the step trained only the discriminator.
     pub g_loss: Option<f64>,
-    /// Mean D(x) on the real batch (probability; critic score for WGAN-GP).
+    /// Mean D(x) on the real batch (probability for the BCE loss; the raw score otherwise).
     pub d_real: f64,
     /// Mean D(G(z)) on the generated batch.
     pub d_fake: f64,
+}
+
+/// What a CGAN step minimises.
+#[derive(Clone, Copy, Debug)]
+pub struct GanObjective {
+    pub loss: GanLoss,
+    /// WGAN-GP only: weight of the gradient penalty.
+    pub gradient_penalty_weight: f64,
+    /// The condition layout, for the auxiliary loss of an AC-GAN discriminator.
+    pub spec: ConditionSpec,
+}
+
+impl GanObjective {
+    pub fn new(cfg: &TrainConfig) -> Self {
+        GanObjective {
+            loss: cfg.gan_loss,
+            gradient_penalty_weight: cfg.gradient_penalty_weight,
+            spec: cfg.experiment.condition_spec(),
+        }
+    }
+
+    /// BCE reports D's outputs as probabilities; hinge and WGAN-GP as raw scores.
+    fn reported(&self, out: &Tensor) -> f64 {
+        let out = if self.loss == GanLoss::Bce { out.sigmoid() } else { out.shallow_clone() };
+        out.mean(Kind::Float).double_value(&[])
+    }
+
+    fn auxiliary(&self, logits: Option<&Tensor>, conditions: &Tensor) -> Option<Tensor> {
+        logits.map(|l| loss::condition_classification_loss(l, conditions, self.spec))
+    }
 }
 
 /// One CGAN step: a discriminator (critic) update on real and generated
@@ -286,36 +374,44 @@ pub fn gan_step(
     opt_d: &mut Adam,
     images: &Tensor,
     conditions: &Tensor,
-    gan_loss: GanLoss,
-    gradient_penalty_weight: f64,
+    objective: &GanObjective,
     generator_step: bool,
 ) -> GanStepStats {
     let b = images.size()[0];
     let real = images * 2.0 - 1.0;
     let noise = Tensor::randn([b, generator.noise_dim()], (Kind::Float, images.device()));
     let fake = generator.generate(&noise, conditions, true);
-    let wgan = gan_loss == GanLoss::WganGp;
 
-    let real_out = discriminator.discriminate(&real, conditions, true);
+    let (real_out, real_logits) = discriminator.discriminate_and_classify(&real, conditions, true);
     let fake_out = discriminator.discriminate(&fake.detach(), conditions, true);
-    let d_loss = if wgan {
-        let gp = loss::gradient_penalty(&real, &fake.detach(), |x| discriminator.discriminate(x, conditions, true));
-        loss::wgan_critic_loss(&real_out, &fake_out) + gp * gradient_penalty_weight
-    } else {
-        loss::gan_discriminator_loss(&real_out, &fake_out)
+    let mut d_loss = match objective.loss {
+        GanLoss::Bce => loss::gan_discriminator_loss(&real_out, &fake_out),
+        GanLoss::Hinge => loss::hinge_discriminator_loss(&real_out, &fake_out),
+        GanLoss::WganGp => {
+            let gp = loss::gradient_penalty(&real, &fake.detach(), |x| discriminator.discriminate(x, conditions, true));
+            loss::wgan_critic_loss(&real_out, &fake_out) + gp * objective.gradient_penalty_weight
+        }
     };
+    // AC-GAN: the classifier head learns the condition from real images only.
+    if let Some(aux) = objective.auxiliary(real_logits.as_ref(), conditions) {
+        d_loss = d_loss + aux;
+    }
     opt_d.backward_step(&d_loss);
-    let (d_real, d_fake) = tch::no_grad(|| {
-        let (r, f) = if wgan { (real_out, fake_out) } else { (real_out.sigmoid(), fake_out.sigmoid()) };
-        (r.mean(Kind::Float).double_value(&[]), f.mean(Kind::Float).double_value(&[]))
-    });
+    let (d_real, d_fake) = tch::no_grad(|| (objective.reported(&real_out), objective.reported(&fake_out)));
     let g_loss = generator_step.then(|| {
         // The generator's loss back-propagates through D to G; D's own weight
         // gradients would be discarded (the next D step zeroes them), so D is
         // frozen for this pass and autograd skips computing them.
         opt_d.set_trainable(false);
-        let out = discriminator.discriminate(&fake, conditions, true);
-        let g_loss = if wgan { loss::wgan_generator_loss(&out) } else { loss::gan_generator_loss(&out) };
+        let (out, logits) = discriminator.discriminate_and_classify(&fake, conditions, true);
+        let mut g_loss = match objective.loss {
+            GanLoss::Bce => loss::gan_generator_loss(&out),
+            GanLoss::Hinge => loss::hinge_generator_loss(&out),
+            GanLoss::WganGp => loss::wgan_generator_loss(&out),
+        };
+        if let Some(aux) = objective.auxiliary(logits.as_ref(), conditions) {
+            g_loss = g_loss + aux;
+        }
         opt_g.backward_step(&g_loss);
         opt_d.set_trainable(true);
         g_loss.double_value(&[])
@@ -324,8 +420,10 @@ pub fn gan_step(
 }
 
 /// One CVAE epoch; None when stopped early.
+#[allow(clippy::too_many_arguments)]
 fn cvae_epoch(
     cvae: &dyn Cvae,
+    likelihood: &PixelLikelihood,
     opt: &mut Optimizers,
     cfg: &TrainConfig,
     data: &TaskData,
@@ -336,13 +434,19 @@ fn cvae_epoch(
     let batcher = Batcher::new(&data.train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), opts.device);
     let progress = Progress::epoch(opts.progress, label, epoch, cfg.epochs, batcher.num_batches());
     let start = Instant::now();
+    // KL warm-up counts optimisation steps from the start of the run (a resumed run
+    // recomputes the same count), so β follows one schedule across epochs.
+    let steps_per_epoch = batcher.num_batches();
+    let warmup_steps = cfg.kl_warmup_epochs * steps_per_epoch;
     let (mut sum_loss, mut sum_bce, mut sum_kl, mut seen) = (0.0, 0.0, 0.0, 0usize);
     for (step, batch) in batcher.enumerate() {
         if opts.stop.load(Ordering::Relaxed) {
             progress.finish("interrupted");
             return Ok(None);
         }
-        let (loss_value, bce, kl) = cvae_step(cvae, &mut opt.main, &batch.images, &batch.conditions, cfg.kl_weight);
+        let beta = loss::kl_warmup_weight(cfg.kl_weight, (epoch - 1) * steps_per_epoch + step, warmup_steps);
+        let objective = CvaeObjective { likelihood, kl_weight: beta, free_bits: cfg.free_bits };
+        let (loss_value, bce, kl) = cvae_step(cvae, &mut opt.main, &batch.images, &batch.conditions, &objective);
         let b = batch.images.size()[0] as usize;
         check_finite(loss_value, "the CVAE loss", epoch, step)?;
         sum_loss += loss_value * b as f64;
@@ -352,16 +456,18 @@ fn cvae_epoch(
         progress.step(sum_loss / seen as f64);
     }
     let seconds = start.elapsed().as_secs_f64();
-    let (test_loss, test_bce, test_kl) = cvae_test_loss(cvae, &data.test, data.spec, cfg.kl_weight, opts.device);
+    let test = cvae_test_loss(cvae, likelihood, &data.test, data.spec, cfg.kl_weight, opts.device);
     let n = seen.max(1) as f64;
     let record = EpochRecord {
         epoch,
         loss: Some(sum_loss / n),
         bce: Some(sum_bce / n),
         kl: Some(sum_kl / n),
-        test_loss: Some(test_loss),
-        test_bce: Some(test_bce),
-        test_kl: Some(test_kl),
+        test_loss: Some(test.loss),
+        test_bce: Some(test.bce),
+        test_kl: Some(test.kl),
+        test_active_units: Some(test.active_units),
+        test_kl_per_dim: Some(test.kl_per_dim),
         seconds,
         images_per_second: seen as f64 / seconds.max(1e-9),
         ..Default::default()
@@ -370,33 +476,62 @@ fn cvae_epoch(
     Ok(Some(record))
 }
 
-/// Negative ELBO per image on a split (one z sample per image, eval mode):
-/// (total, bce, kl).
-pub fn cvae_test_loss(cvae: &dyn Cvae, split: &Split, spec: ConditionSpec, beta: f64, device: Device) -> (f64, f64, f64) {
+/// A CVAE measured on a split by [`cvae_test_loss`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CvaeTestStats {
+    /// Negative ELBO per image with weight β on the KL: `bce` + β·`kl`.
+    pub loss: f64,
+    /// Reconstruction negative log-likelihood per image under the run's likelihood
+    /// (the BCE for the studies' Bernoulli).
+    pub bce: f64,
+    /// KL per image.
+    pub kl: f64,
+    /// KL of each latent dimension per image, [latent]; sums to `kl` ([`loss::kl_per_dimension`]).
+    pub kl_per_dim: Vec<f64>,
+    /// Dimensions whose posterior mean varies across the split by more than 0.01 ([`loss::active_units`]).
+    pub active_units: usize,
+}
+
+/// The negative ELBO per image on a split (one z sample per image, eval mode,
+/// weight β on the plain KL: no warm-up, no free bits) and, in the same pass, the
+/// posterior-collapse diagnostics: KL per latent dimension and active units.
+pub fn cvae_test_loss(
+    cvae: &dyn Cvae,
+    likelihood: &PixelLikelihood,
+    split: &Split,
+    spec: ConditionSpec,
+    beta: f64,
+    device: Device,
+) -> CvaeTestStats {
     tch::no_grad(|| {
-        let (mut t, mut r, mut k, mut n) = (0.0, 0.0, 0.0, 0usize);
+        let (mut r, mut n) = (0.0, 0usize);
+        let mut kl_sum = Tensor::zeros([cvae.latent()], (Kind::Double, device));
+        let mut means = Vec::new();
         for batch in Batcher::new(split, spec, 512, None, device) {
             let (logits, mean, logvar) = cvae.forward(&batch.images, &batch.conditions, false);
-            let (total, bce, kl) = loss::cvae_loss(&logits, &batch.images, &mean, &logvar, beta);
             let b = batch.images.size()[0] as f64;
-            t += total.double_value(&[]) * b;
-            r += bce.double_value(&[]) * b;
-            k += kl.double_value(&[]) * b;
+            r += likelihood.nll_per_image(&logits, &batch.images).double_value(&[]) * b;
+            kl_sum += loss::kl_per_dimension(&mean, &logvar).to_kind(Kind::Double) * b;
+            means.push(mean);
             n += b as usize;
         }
         let n = n.max(1) as f64;
-        (t / n, r / n, k / n)
+        let kl_per_dim = Vec::<f64>::try_from(&(kl_sum / n).to_device(Device::Cpu)).expect("a 1-D double tensor");
+        let kl: f64 = kl_per_dim.iter().sum();
+        let active_units = if means.is_empty() { 0 } else { loss::active_units(&Tensor::cat(&means, 0)) };
+        CvaeTestStats { loss: r / n + beta * kl, bce: r / n, kl, kl_per_dim, active_units }
     })
 }
 
-/// One CGAN epoch; None when stopped early.
-#[allow(clippy::too_many_arguments)]
 /// Consecutive steps of a saturated discriminator before training warns.
 pub const SATURATION_WINDOW: usize = 100;
 
+/// One CGAN epoch; None when stopped early.
+#[allow(clippy::too_many_arguments)]
 fn gan_epoch(
     generator: &dyn Generator,
     discriminator: &dyn Discriminator,
+    average: Option<&WeightAverage>,
     opt: &mut Optimizers,
     cfg: &TrainConfig,
     data: &TaskData,
@@ -404,6 +539,7 @@ fn gan_epoch(
     opts: &TrainOptions,
     label: &str,
 ) -> Result<Option<EpochRecord>> {
+    let objective = GanObjective::new(cfg);
     let batcher = Batcher::new(&data.train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), opts.device)
         .drop_last(true);
     let progress = Progress::epoch(opts.progress, label, epoch, cfg.epochs, batcher.num_batches());
@@ -427,10 +563,12 @@ fn gan_epoch(
             opt_d,
             &batch.images,
             &batch.conditions,
-            cfg.gan_loss,
-            cfg.gradient_penalty_weight,
+            &objective,
             generator_step,
         );
+        if let (Some(average), true) = (average, generator_step) {
+            average.update(opt.main.step);
+        }
         check_finite(stats.d_loss, "the discriminator loss", epoch, step)?;
         if cfg.gan_loss == GanLoss::Bce {
             if let Some(s) = watch.observe(stats.d_real, stats.d_fake) {
