@@ -65,6 +65,14 @@ impl SpectralNorm {
     }
 }
 
+/// The weight a layer applies: W / σ(W) when spectrally normalised, else W.
+fn applied_weight(ws: &Tensor, sn: Option<&SpectralNorm>, train: bool) -> Tensor {
+    match sn {
+        Some(sn) => sn.normalize(ws, train),
+        None => ws.shallow_clone(),
+    }
+}
+
 /// A linear layer, spectrally normalised when built with `spectral`.
 #[derive(Debug)]
 pub struct Dense {
@@ -76,19 +84,13 @@ pub struct Dense {
 impl Dense {
     /// xs: [b, in] → [b, out]
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ws = match &self.sn {
-            Some(sn) => sn.normalize(&self.ws, train),
-            None => self.ws.shallow_clone(),
-        };
+        let ws = applied_weight(&self.ws, self.sn.as_ref(), train);
         xs.linear(&ws, self.bs.as_ref())
     }
 
     /// The weight as the layer applies it (normalised when spectral, without a power iteration).
     pub fn effective_weight(&self) -> Tensor {
-        tch::no_grad(|| match &self.sn {
-            Some(sn) => sn.normalize(&self.ws, false),
-            None => self.ws.shallow_clone(),
-        })
+        tch::no_grad(|| applied_weight(&self.ws, self.sn.as_ref(), false))
     }
 }
 
@@ -112,10 +114,7 @@ pub struct Conv {
 impl Conv {
     /// xs: [b, in, h, w] → [b, out, h', w']
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ws = match &self.sn {
-            Some(sn) => sn.normalize(&self.ws, train),
-            None => self.ws.shallow_clone(),
-        };
+        let ws = applied_weight(&self.ws, self.sn.as_ref(), train);
         xs.conv2d(&ws, self.bs.as_ref(), [self.stride], [self.padding], [1], 1)
     }
 }
