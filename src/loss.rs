@@ -219,7 +219,7 @@ pub fn condition_classification_loss(logits: &Tensor, conditions: &Tensor, spec:
     use crate::task::ConditionSpec;
     let bit = |l: &Tensor, t: &Tensor| l.binary_cross_entropy_with_logits::<Tensor>(t, None, None, Reduction::Mean);
     match spec {
-        ConditionSpec::Bit => bit(logits, conditions),
+        ConditionSpec::Bit | ConditionSpec::Ignored { .. } => bit(logits, conditions),
         ConditionSpec::OneHot { classes, style_bit } => {
             let k = classes as i64;
             let targets = conditions.narrow(1, 0, k).argmax(1, false);

@@ -95,6 +95,10 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
+        /// Runs trained at once, each in its own process with its share of the cores
+        /// [default: 2 on a CPU with at least 2 cores, else 1; 1 trains in this process]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
     },
     /// Time condgen against PyTorch on the same models, side by side; writes a markdown report
     Bench {
@@ -151,6 +155,9 @@ struct TrainArgs {
     /// Override any config key, e.g. --set architecture.latent=32 --set gan_loss=wgan-gp
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// A complete configuration (JSON, as in a run folder's config.json), trained as it is
+    #[arg(long, conflicts_with_all = ["config", "set", "seed", "epochs", "batch_size", "learning_rate"])]
+    full_config: Option<PathBuf>,
     /// Continue from the last complete epoch of the same configuration
     #[arg(long)]
     resume: bool,
@@ -310,7 +317,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Report { profile, seeds, stability_on, out, runs } => {
+        Command::Report { profile, seeds, stability_on, out, runs, jobs } => {
             let mut ropts = condgen::report::ReportOptions::new(*profile);
             if let Some(seeds) = seeds {
                 ropts.seeds = seeds.clone();
@@ -321,6 +328,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ropts.out_dir = out.clone();
             ropts.runs_root = runs.clone();
             ropts.data = opts.clone();
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let on_cpu = condgen::default_device() == tch::Device::Cpu;
+            let jobs = jobs.map_or(if on_cpu && cores >= 2 { 2 } else { 1 }, usize::from);
+            if jobs > 1 {
+                ropts.parallel = Some(condgen::report::parallel::ParallelTraining::with_current_binary(jobs)?);
+            }
             let path = condgen::report::run(&ropts)?;
             println!("report written to {}", path.display());
         }
@@ -368,7 +381,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
-    let mut cfg = TrainConfig::new(args.experiment, args.model, args.profile);
+    let mut cfg = match &args.full_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let cfg: TrainConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a complete configuration", path.display()))?;
+            cfg.validate()?;
+            anyhow::ensure!(
+                cfg.experiment == args.experiment && cfg.model() == args.model && cfg.profile == args.profile,
+                "{}: a {} {} ({}) configuration, not {} {} ({})",
+                path.display(),
+                cfg.experiment,
+                cfg.model(),
+                cfg.profile,
+                args.experiment,
+                args.model,
+                args.profile
+            );
+            cfg
+        }
+        None => TrainConfig::new(args.experiment, args.model, args.profile),
+    };
     if let Some(path) = &args.config {
         cfg = cfg.merge_file(path)?;
     }
@@ -400,7 +432,8 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
         runs_root: args.runs.clone(),
         resume: args.resume,
         device: condgen::default_device(),
-        progress: ProgressMode::Auto,
+        // Runs trained side by side by `condgen report` print lines, not bars that overwrite each other.
+        progress: if args.full_config.is_some() { ProgressMode::Lines } else { ProgressMode::Auto },
         stop,
     };
     let outcome = train::train(&cfg, &task, &train_opts)?;

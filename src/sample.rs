@@ -72,7 +72,7 @@ impl TrainedModel {
             path: dir.to_path_buf(),
             message: "no completed epoch in this run folder yet".into(),
         })?;
-        let spec = config.experiment.condition_spec();
+        let spec = config.condition_spec();
         let mut built = config.build(spec.dim(), device);
         train::load_weights(&mut built, &run.checkpoint_dir(pointer.epoch).join(train::run::MODEL_FILE))?;
         // A prior fitted to another epoch's encoder is stale: ignore it.
@@ -104,8 +104,8 @@ impl TrainedModel {
         if data.experiment != self.experiment() {
             return Err(Error::Config(format!("a {} run cannot fit its prior on {} data", self.experiment(), data.experiment)));
         }
-        // The same training images the run saw (quick runs see a slice).
-        let train = data.train.head(self.config.max_train_images.unwrap_or(usize::MAX));
+        // The same training images the run saw (quick runs see a slice; held-out classes are left out).
+        let train = self.config.training_data(data).train;
         let prior = LatentPrior::fit(cvae.as_ref(), &self.spec, &train, self.epoch, self.built.vs.device());
         prior.save(&self.run.file(LATENT_PRIOR_FILE))?;
         self.latent_prior = Some(prior);
@@ -120,8 +120,14 @@ impl TrainedModel {
 
     /// `per_condition` samples of every condition, as [`TrainedModel::generate`] draws them.
     pub fn sample_all_conditions(&self, per_condition: usize, seed: u64) -> Result<Samples> {
+        self.sample_all_conditions_at(per_condition, seed, 1.0)
+    }
+
+    /// As [`TrainedModel::sample_all_conditions`], with a CVAE's noise scaled by
+    /// `temperature` ([`generate_at_temperature`]).
+    pub fn sample_all_conditions_at(&self, per_condition: usize, seed: u64, temperature: f64) -> Result<Samples> {
         let (classes, styles) = condition_lists(&self.spec, per_condition);
-        self.generate(&classes, &styles, seed)
+        generate_at_temperature(&self.built, &self.spec, self.latent_prior.as_ref(), temperature, &classes, &styles, seed)
     }
 
     /// How this model's samples are drawn, for tables and captions.
@@ -169,6 +175,22 @@ pub fn generate_with_prior(
     styles: &[u8],
     seed: u64,
 ) -> Result<Samples> {
+    generate_at_temperature(built, spec, prior, 1.0, classes, styles, seed)
+}
+
+/// As [`generate_with_prior`], with a CVAE's standard normal noise scaled by
+/// `temperature` before the prior moves it (below 1: samples nearer each
+/// condition's mode, more precise and less diverse; above 1: the reverse).
+/// A CGAN's noise is not scaled.
+pub fn generate_at_temperature(
+    built: &Built,
+    spec: &ConditionSpec,
+    prior: Option<&LatentPrior>,
+    temperature: f64,
+    classes: &[u8],
+    styles: &[u8],
+    seed: u64,
+) -> Result<Samples> {
     let device = built.vs.device();
     tch::manual_seed(seed as i64);
     let mut chunks = Vec::new();
@@ -178,7 +200,7 @@ pub fn generate_with_prior(
             let b = cls.len() as i64;
             let xs = match &built.net {
                 Net::Cvae(cvae) => {
-                    let eps = Tensor::randn([b, cvae.latent()], (Kind::Float, device));
+                    let eps = Tensor::randn([b, cvae.latent()], (Kind::Float, device)) * temperature;
                     let z = match prior {
                         Some(p) => p.transform(spec, cls, sty, &eps),
                         None => eps,

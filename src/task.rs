@@ -98,13 +98,17 @@ pub enum ConditionSpec {
     Bit,
     /// One-hot over `classes`, followed by a 0/1 style bit when `style_bit`.
     OneHot { classes: usize, style_bit: bool },
+    /// No condition: a single input held at 0 whatever the class (an
+    /// unconditional VAE with the CVAE's network). `classes` is the task's,
+    /// for the judge.
+    Ignored { classes: usize },
 }
 
 impl ConditionSpec {
     /// Length of the condition vector.
     pub fn dim(&self) -> usize {
         match *self {
-            ConditionSpec::Bit => 1,
+            ConditionSpec::Bit | ConditionSpec::Ignored { .. } => 1,
             ConditionSpec::OneHot { classes, style_bit } => classes + style_bit as usize,
         }
     }
@@ -113,8 +117,18 @@ impl ConditionSpec {
     pub fn classes(&self) -> usize {
         match *self {
             ConditionSpec::Bit => 2,
-            ConditionSpec::OneHot { classes, .. } => classes,
+            ConditionSpec::OneHot { classes, .. } | ConditionSpec::Ignored { classes } => classes,
         }
+    }
+
+    /// The same task's classes with the condition held at zero (see [`ConditionSpec::Ignored`]).
+    pub fn ignored(&self) -> ConditionSpec {
+        ConditionSpec::Ignored { classes: self.classes() }
+    }
+
+    /// Whether the condition tells the model anything.
+    pub fn is_conditional(&self) -> bool {
+        !matches!(self, ConditionSpec::Ignored { .. })
     }
 
     pub fn has_style(&self) -> bool {
@@ -126,6 +140,7 @@ impl ConditionSpec {
         out.fill(0.0);
         match *self {
             ConditionSpec::Bit => out[0] = class as f32,
+            ConditionSpec::Ignored { .. } => {}
             ConditionSpec::OneHot { classes, style_bit } => {
                 out[class as usize] = 1.0;
                 if style_bit {
@@ -178,6 +193,18 @@ impl TaskData {
     pub fn truncate(&mut self, n_train: usize, n_test: usize) {
         self.train = self.train.head(n_train);
         self.test = self.test.head(n_test);
+    }
+
+    /// The same data without the images of `classes` (both splits).
+    pub fn without_classes(&self, classes: &[u8]) -> TaskData {
+        if classes.is_empty() {
+            return self.clone();
+        }
+        let keep = |split: &Split| {
+            let rows: Vec<usize> = (0..split.len()).filter(|&i| !classes.contains(&split.labels[i])).collect();
+            split.select(&rows)
+        };
+        TaskData { train: keep(&self.train), test: keep(&self.test), ..self.clone() }
     }
 
     /// Images of one split as float tensor [n, 1, 28, 28] in [0, 1].

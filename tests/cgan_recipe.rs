@@ -120,6 +120,15 @@ fn every_recipe_option_builds_and_keeps_the_average_out_of_training() {
     let (scores, logits) = discriminator.discriminate_and_classify(&fake, &cond, true);
     assert_eq!(scores.size(), vec![3]);
     assert_eq!(logits.expect("an AC-GAN head").size(), vec![3, 24]);
+    // SNGAN's five-layer discriminator, projection on position-summed features.
+    let mut standard = ConvCganConfig::improved(8, 4);
+    standard.discriminator_layout = condgen::model::DiscriminatorLayout::Standard;
+    let deep = Architecture::ConvCgan(standard).build(24, Device::Cpu);
+    let Net::Gan { discriminator: deep_d, .. } = &deep.net else { panic!("a GAN") };
+    assert_eq!(deep_d.discriminate(&fake, &cond, true).size(), vec![3]);
+    let names = deep.vs.variables();
+    assert!((1..=5).all(|i| names.contains_key(&format!("disc.conv{i}.weight"))), "five convolutions built");
+    assert!(!names.contains_key("disc.conv6.weight"));
     // The average's variables are not trainable, and not counted as parameters.
     let averaged: i64 = built.vs.variables().iter().filter(|(n, _)| n.starts_with("gen_ema.")).map(|(_, t)| t.numel() as i64).sum();
     assert!(averaged > 0);

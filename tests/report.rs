@@ -21,6 +21,11 @@ fn quick_report_runs_end_to_end() {
     for section in ["## Data sources", "## Judges", "## Sign Language MNIST study", "## Kuzushiji-49 study", "## Beyond the studies", "## Reference rows", "## Targets", "stability over seeds", "[benchmarks.md](benchmarks.md)"] {
         assert!(md.contains(section), "REPORT.md lacks {section}");
     }
+    // K49's two CGAN rows side by side, and the WGAN-GP row (trained two at a time, in child processes).
+    for row in ["| k49 | cgan (study model) |", "| k49 | cgan (improved) |", "| k49 | cgan (study model, WGAN-GP) |"] {
+        assert!(md.contains(row), "REPORT.md lacks a row {row}");
+    }
+    assert!(!dir.path().join("runs/pending").read_dir().is_ok_and(|mut d| d.next().is_some()), "job files cleaned up");
     // Every figure the markdown links exists and is a PNG.
     let mut linked = 0;
     for line in md.lines().filter(|l| l.starts_with("![")) {

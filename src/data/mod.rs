@@ -150,6 +150,15 @@ impl Split {
         }
     }
 
+    /// The images at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Split {
+        Split {
+            images: self.images.select(ndarray::Axis(0), rows),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            styles: self.styles.as_ref().map(|s| rows.iter().map(|&i| s[i]).collect()),
+        }
+    }
+
     /// Pixel mean and standard deviation over the split, in 0..255 units.
     pub fn pixel_mean_std(&self) -> (f64, f64) {
         let flat = self.images.as_slice().expect("images are contiguous");

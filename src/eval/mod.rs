@@ -4,6 +4,7 @@
 //! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
 //!   diversity, memorization, style accuracy.
 
+pub mod anomaly;
 pub mod judge;
 pub mod metrics;
 
@@ -19,7 +20,7 @@ use tch::{Device, Tensor};
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 
-use crate::data::{Dataset, Split, PIXELS};
+use crate::data::{Dataset, Split};
 use crate::sample::{self, Samples, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::history;
@@ -168,15 +169,7 @@ fn subset(split: &Split, n: usize, seed: u64) -> Split {
     idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     idx.truncate(n);
     idx.sort_unstable();
-    let mut pixels = Vec::with_capacity(n * PIXELS);
-    for &i in &idx {
-        pixels.extend_from_slice(split.image(i));
-    }
-    Split {
-        images: ndarray::Array3::from_shape_vec((n, 28, 28), pixels).expect("n·784"),
-        labels: idx.iter().map(|&i| split.labels[i]).collect(),
-        styles: split.styles.as_ref().map(|s| idx.iter().map(|&i| s[i]).collect()),
-    }
+    split.select(&idx)
 }
 
 /// Measures `samples` of `data.experiment` with `judge`.
@@ -299,6 +292,44 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     };
     crate::train::run::write_atomic(&metrics_path, &serde_json::to_vec_pretty(&out).expect("json"))?;
     Ok(out)
+}
+
+/// The share of `samples` the judge assigns to each condition of `experiment`
+/// (its argmax): the class histogram an unconditional model's samples make.
+pub fn predicted_condition_shares(judge: &Judge, experiment: Experiment, samples: &Samples) -> Result<Vec<f64>> {
+    let probs = metrics::condition_probs(experiment, &judge.judge(samples.images.view()).probs);
+    let conditions = probs.size()[1] as usize;
+    let predicted = Vec::<i64>::try_from(probs.argmax(1, false))?;
+    let mut shares = vec![0.0; conditions];
+    for p in &predicted {
+        shares[*p as usize] += 1.0 / predicted.len().max(1) as f64;
+    }
+    Ok(shares)
+}
+
+/// Sampling temperatures of the CVAE's prior sweep ([`temperature_sweep`]).
+pub const SWEEP_TEMPERATURES: [f64; 6] = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
+
+/// A CVAE's samples measured at each sampling temperature: the fitted
+/// prior's noise scaled by T (the model's own latent source at T = 1; see
+/// [`sample::generate_at_temperature`]). The precision/recall trade-off:
+/// low T keeps samples near each condition's mode. (temperature, metrics) pairs.
+pub fn temperature_sweep(
+    model: &TrainedModel,
+    data: &TaskData,
+    judge: &Judge,
+    temperatures: &[f64],
+    opts: &EvalOptions,
+) -> Result<Vec<(f64, SampleMetrics)>> {
+    let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
+    let per_condition = opts.samples.div_ceil(conditions).max(1);
+    temperatures
+        .iter()
+        .map(|&t| {
+            let samples = model.sample_all_conditions_at(per_condition, opts.seed, t)?;
+            Ok((t, evaluate_samples(&samples, data, judge, opts)?))
+        })
+        .collect()
 }
 
 /// The last value of a column of a history.csv, if it has one.

@@ -8,8 +8,13 @@
 //! conditional batch norm: a scale and shift per condition, so the condition
 //! steers every stage, not only the input.
 //!
-//! Discriminator: conv 4×4 stride 2 (28→14), LeakyReLU 0.2 → conv 4×4 stride 2
-//! (14→7), LeakyReLU 0.2 → features φ(x) [b, 2·base·49] → dense → 1 score.
+//! Discriminator (DCGAN layout, the baseline): conv 4×4 stride 2 (28→14),
+//! LeakyReLU 0.2 → conv 4×4 stride 2 (14→7), LeakyReLU 0.2 → features φ(x)
+//! [b, 2·base·49] → dense → 1 score. Or, as an option, the "standard CNN" of
+//! Miyato et al. 2018 (SNGAN, table 3) cut to 28×28: 3×3 (base) → 4×4 stride 2
+//! (base) → 3×3 (2·base) → 4×4 stride 2 (2·base) → 3×3 (4·base), LeakyReLU 0.2
+//! after each, then a sum over the 7×7 positions: φ(x) [b, 4·base]. Five layers
+//! instead of two see a hand's shape, not only its local texture.
 //! It sees the condition either
 //! - tiled as extra input channels (the baseline; the weakest way), or
 //! - by projection (Miyato & Koyama 2018): score = ψ(φ(x)) + ⟨E c, φ(x)⟩, the
@@ -22,7 +27,7 @@
 //! WGAN-GP critic (the penalty is per-sample).
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use super::conv_cvae::tile_condition;
 use super::layers::{conv, dense, projection_score, ConditionalBatchNorm, Conv, Dense, Upsample, Upsampling};
@@ -36,6 +41,17 @@ pub enum DiscriminatorConditioning {
     Tiled,
     /// A projection of the condition's embedding onto the image features.
     Projection,
+}
+
+/// The discriminator's layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscriminatorLayout {
+    /// Two 4×4 stride-2 convolutions, features flattened (DCGAN).
+    #[default]
+    Dcgan,
+    /// SNGAN's standard CNN: five convolutions (3×3 and 4×4 stride 2 in turn), features summed over positions.
+    Standard,
 }
 
 /// How the generator's hidden layers see the condition (its input always has it).
@@ -58,6 +74,8 @@ pub struct ConvCganConfig {
     pub base_channels: i64,
     /// How the discriminator sees the condition.
     pub discriminator: DiscriminatorConditioning,
+    /// The discriminator's layers: DCGAN's two convolutions or SNGAN's five.
+    pub discriminator_layout: DiscriminatorLayout,
     /// Spectral normalisation on every discriminator layer.
     pub spectral_norm: bool,
     /// How the generator's hidden layers see the condition.
@@ -80,6 +98,7 @@ impl Default for ConvCganConfig {
             noise: 100,
             base_channels: 64,
             discriminator: DiscriminatorConditioning::Tiled,
+            discriminator_layout: DiscriminatorLayout::Dcgan,
             spectral_norm: false,
             generator_conditioning: GeneratorConditioning::Input,
             generator_upsampling: Upsampling::Transposed4,
@@ -97,6 +116,7 @@ impl ConvCganConfig {
             noise,
             base_channels,
             discriminator: DiscriminatorConditioning::Projection,
+            discriminator_layout: DiscriminatorLayout::Dcgan,
             spectral_norm: true,
             generator_conditioning: GeneratorConditioning::BatchNorm,
             generator_upsampling: Upsampling::ResizeConv,
@@ -179,8 +199,9 @@ impl Generator for ConvGenerator {
 
 #[derive(Debug)]
 pub struct ConvDiscriminator {
-    conv1: Conv,
-    conv2: Conv,
+    /// The convolutions, each followed by a LeakyReLU.
+    convs: Vec<Conv>,
+    layout: DiscriminatorLayout,
     out: Dense,
     /// Projection: the condition's embedding E c, one vector per condition in feature space.
     embed: Option<Dense>,
@@ -192,26 +213,53 @@ impl ConvDiscriminator {
     pub fn new(vs: &nn::Path, cfg: &ConvCganConfig, cond_dim: i64) -> Self {
         let base = cfg.base_channels;
         let sn = cfg.spectral_norm;
-        let features = 2 * base * 7 * 7;
         let projection = cfg.discriminator == DiscriminatorConditioning::Projection;
         let in_channels = if projection { 1 } else { 1 + cond_dim };
+        let (convs, features) = match cfg.discriminator_layout {
+            DiscriminatorLayout::Dcgan => (
+                vec![
+                    conv(&(vs / "conv1"), in_channels, base, 4, 2, 1, sn),
+                    conv(&(vs / "conv2"), base, 2 * base, 4, 2, 1, sn),
+                ],
+                2 * base * 7 * 7,
+            ),
+            DiscriminatorLayout::Standard => {
+                // (in, out, kernel, stride, padding): 28 → 28 → 14 → 14 → 7 → 7
+                let layers = [
+                    (in_channels, base, 3, 1, 1),
+                    (base, base, 4, 2, 1),
+                    (base, 2 * base, 3, 1, 1),
+                    (2 * base, 2 * base, 4, 2, 1),
+                    (2 * base, 4 * base, 3, 1, 1),
+                ];
+                let convs = layers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(cin, cout, k, s, p))| conv(&(vs / format!("conv{}", i + 1)), cin, cout, k, s, p, sn))
+                    .collect();
+                (convs, 4 * base)
+            }
+        };
         ConvDiscriminator {
-            conv1: conv(&(vs / "conv1"), in_channels, base, 4, 2, 1, sn),
-            conv2: conv(&(vs / "conv2"), base, 2 * base, 4, 2, 1, sn),
+            convs,
+            layout: cfg.discriminator_layout,
             out: dense(&(vs / "out"), features, 1, true, sn),
             embed: projection.then(|| dense(&(vs / "embed"), cond_dim, features, false, sn)),
             classifier: cfg.auxiliary_classifier.then(|| dense(&(vs / "classifier"), features, cond_dim, true, sn)),
         }
     }
 
-    /// φ(x): [b, 2·base·49]
+    /// φ(x): [b, 2·base·49] (DCGAN layout) or [b, 4·base] (standard layout)
     fn features(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor {
         let input = match self.embed {
             Some(_) => xs.shallow_clone(),
             None => Tensor::cat(&[xs, &tile_condition(cond)], 1),
         };
-        let h = super::leaky_relu_02(&self.conv1.forward_t(&input, train));
-        super::leaky_relu_02(&self.conv2.forward_t(&h, train)).flatten(1, -1)
+        let h = self.convs.iter().fold(input, |h, c| super::leaky_relu_02(&c.forward_t(&h, train)));
+        match self.layout {
+            DiscriminatorLayout::Dcgan => h.flatten(1, -1),
+            DiscriminatorLayout::Standard => h.sum_dim_intlist([2, 3].as_slice(), false, Kind::Float),
+        }
     }
 
     fn score(&self, features: &Tensor, cond: &Tensor, train: bool) -> Tensor {

@@ -43,8 +43,12 @@ pub struct LatentPrior {
     pub epoch: usize,
 }
 
+/// The Gaussian a (class, style) draws from: one per condition, and a single
+/// one for an unconditional model (its classes must not steer its samples).
 fn condition_index(spec: &ConditionSpec, class: u8, style: u8) -> usize {
-    if spec.has_style() {
+    if !spec.is_conditional() {
+        0
+    } else if spec.has_style() {
         class as usize * 2 + style as usize
     } else {
         class as usize
@@ -52,6 +56,9 @@ fn condition_index(spec: &ConditionSpec, class: u8, style: u8) -> usize {
 }
 
 fn num_conditions(spec: &ConditionSpec) -> usize {
+    if !spec.is_conditional() {
+        return 1;
+    }
     spec.classes() * if spec.has_style() { 2 } else { 1 }
 }
 

@@ -19,7 +19,7 @@ pub mod mlp_cvae;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
 
-pub use conv_cgan::ConvCganConfig;
+pub use conv_cgan::{ConvCganConfig, DiscriminatorLayout};
 pub use conv_cvae::ConvCvaeConfig;
 pub use latent_prior::LatentPrior;
 pub use likelihood::{Likelihood, PixelLikelihood};

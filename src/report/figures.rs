@@ -352,3 +352,38 @@ pub fn latent_traversal_grid(model: &TrainedModel, data: &TaskData, class: u8, s
     );
     plot::image_grid(images.view(), &GridSpec::new(&title, steps, steps))
 }
+
+/// Precision, recall and judge accuracy of a CVAE's samples against the
+/// sampling temperature ([`crate::eval::temperature_sweep`]).
+pub fn temperature_sweep_chart(sweep: &[(f64, crate::eval::SampleMetrics)], title: &str) -> Result<Figure> {
+    let series = [
+        Series::new("precision (%)", sweep.iter().map(|(t, m)| (*t, 100.0 * m.precision)).collect()),
+        Series::new("recall (%)", sweep.iter().map(|(t, m)| (*t, 100.0 * m.recall)).collect()),
+        Series::new("judge accuracy (%)", sweep.iter().map(|(t, m)| (*t, 100.0 * m.accuracy.overall)).collect()),
+    ];
+    plot::line_chart(title, "sampling temperature (noise scale)", "%", &series)
+}
+
+/// ROC curves of anomaly detectors, with the chance diagonal.
+pub fn roc_chart(detections: &[crate::eval::anomaly::Detection], title: &str) -> Result<Figure> {
+    let mut series: Vec<Series> = detections
+        .iter()
+        .map(|d| Series::new(&format!("{} (AUC {:.3})", d.name, d.auc()), d.curve()))
+        .collect();
+    series.push(Series::new("chance", vec![(0.0, 0.0), (1.0, 1.0)]));
+    plot::line_chart(title, "false positive rate", "true positive rate", &series)
+}
+
+/// `samples` of an unconditional model, `rows` × `cols`, unmarked (it was asked for no condition).
+pub fn unconditional_grid(samples: &Samples, rows: usize, cols: usize, title: &str) -> Result<Figure> {
+    let n = (rows * cols).min(samples.len());
+    let images = samples.images.slice(ndarray::s![..n, .., ..]);
+    plot::image_grid(images, &GridSpec::new(title, rows, cols))
+}
+
+/// The share of samples the judge assigns to each condition, with the even share as reference.
+pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Result<Figure> {
+    let labels: Vec<String> = (0..shares.len()).map(|c| condition_label(data, c)).collect();
+    let percent: Vec<f64> = shares.iter().map(|s| 100.0 * s).collect();
+    plot::bar_chart(title, "share of samples (%)", &labels, &percent, Some((100.0 / shares.len().max(1) as f64, "even share")))
+}

@@ -3,8 +3,10 @@
 //! `report/figures/` and writes `report/REPORT.md`.
 //!
 //! - [`figures`]: the figure functions (also used by the notebooks).
+//! - [`parallel`]: training several runs at once, a process each.
 
 pub mod figures;
+pub mod parallel;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,9 @@ pub struct ReportOptions {
     /// Samples per evaluation.
     pub eval_samples: usize,
     pub progress: ProgressMode,
+    /// Train the missing runs several at a time in child processes first
+    /// (None: one after the other, in this process).
+    pub parallel: Option<parallel::ParallelTraining>,
 }
 
 impl ReportOptions {
@@ -54,19 +59,127 @@ impl ReportOptions {
             device: crate::default_device(),
             eval_samples: if profile == Profile::Quick { 480 } else { 2400 },
             progress: ProgressMode::Auto,
+            parallel: None,
         }
     }
+}
+
+/// Which recipe a run of the report follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipe {
+    /// The profile's config ([`TrainConfig::new`]): for the CGAN, the improved
+    /// recipe on the sign tasks and the study's MLP CGAN on K49.
+    Profile,
+    /// K49's second CGAN: the improved conv CGAN ([`TrainConfig::improved_cgan`]).
+    Improved,
+    /// K49's study MLP CGAN trained with WGAN-GP as its paper prescribes ([`TrainConfig::with_wgan_gp`]).
+    WganGp,
+    /// The sign-letter CVAE's network as an unconditional VAE (the sign study's section 3).
+    Vae,
+    /// The same VAE trained without the letters of [`HELD_OUT_LETTERS`], which it is then asked to flag.
+    VaeHeldOut,
+}
+
+/// The letters the anomaly-detection VAE never sees: V, W, X, Y (the last four classes).
+pub const HELD_OUT_LETTERS: [u8; 4] = [20, 21, 22, 23];
+
+/// One run the report trains (or reuses) and evaluates.
+#[derive(Clone, Debug)]
+pub struct PlannedRun {
+    pub experiment: Experiment,
+    pub model: ModelKind,
+    pub recipe: Recipe,
+    pub seed: u64,
+    pub config: TrainConfig,
+}
+
+/// The name of a run in tables: the model, and for CGANs which recipe.
+pub fn run_label(experiment: Experiment, model: ModelKind, recipe: Recipe) -> String {
+    match (model, recipe, experiment) {
+        (_, Recipe::Vae, _) => "vae".into(),
+        (_, Recipe::VaeHeldOut, _) => "vae (V W X Y held out)".into(),
+        (ModelKind::Cvae, _, _) => "cvae".into(),
+        (_, Recipe::Profile, Experiment::K49) => "cgan (study model)".into(),
+        (_, Recipe::Profile | Recipe::Improved, _) => "cgan (improved)".into(),
+        (_, Recipe::WganGp, _) => "cgan (study model, WGAN-GP)".into(),
+    }
+}
+
+/// Every run of the report: per experiment the CVAE and the CGAN of the
+/// profile, and for K49 also the improved conv CGAN (beside the study's MLP
+/// CGAN) and the study's CGAN with WGAN-GP (first seed only). The stability
+/// experiments get every seed.
+pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
+    let mut runs = Vec::new();
+    for exp in Experiment::ALL {
+        let mut recipes = vec![(ModelKind::Cvae, Recipe::Profile), (ModelKind::Cgan, Recipe::Profile)];
+        if exp == Experiment::K49 {
+            recipes.extend([(ModelKind::Cgan, Recipe::Improved), (ModelKind::Cgan, Recipe::WganGp)]);
+        }
+        if exp == Experiment::SignLetter {
+            recipes.extend([(ModelKind::Cvae, Recipe::Vae), (ModelKind::Cvae, Recipe::VaeHeldOut)]);
+        }
+        for (model, recipe) in recipes {
+            let every_seed = opts.stability_experiments.contains(&exp) && matches!(recipe, Recipe::Profile | Recipe::Improved);
+            let seeds = if every_seed { &opts.seeds[..] } else { &opts.seeds[..1] };
+            for &seed in seeds {
+                let base = match recipe {
+                    Recipe::Profile => TrainConfig::new(exp, model, opts.profile),
+                    Recipe::Improved => TrainConfig::improved_cgan(exp, opts.profile),
+                    Recipe::WganGp => TrainConfig::new(exp, model, opts.profile).with_wgan_gp(),
+                    Recipe::Vae => TrainConfig { unconditional: true, ..TrainConfig::new(exp, model, opts.profile) },
+                    Recipe::VaeHeldOut => TrainConfig {
+                        unconditional: true,
+                        held_out_classes: HELD_OUT_LETTERS.to_vec(),
+                        ..TrainConfig::new(exp, model, opts.profile)
+                    },
+                };
+                let config = base.set(&[format!("seed={seed}")])?;
+                runs.push(PlannedRun { experiment: exp, model, recipe, seed, config });
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Train images of `exp` (the rotation task holds every image four times).
+fn exp_train_len(exp: Experiment, ds: &Dataset) -> usize {
+    if exp == Experiment::SignRotation { 4 * ds.train.len() } else { ds.train.len() }
+}
+
+/// A rough cost of training `cfg` on `train_images` images, to start the longest runs first.
+fn estimated_cost(cfg: &TrainConfig, train_images: usize) -> f64 {
+    let per_image = match &cfg.architecture {
+        crate::model::Architecture::ConvCvae(_) | crate::model::Architecture::ConvCgan(_) => 10.0,
+        crate::model::Architecture::MlpCgan(_) => 3.0 * cfg.discriminator_steps as f64,
+        crate::model::Architecture::MlpCvae(_) => 0.3,
+    };
+    let images = cfg.max_train_images.unwrap_or(usize::MAX).min(train_images);
+    per_image * (cfg.epochs * images) as f64
 }
 
 /// One trained and evaluated run.
 pub struct RunResult {
     pub experiment: Experiment,
     pub model: ModelKind,
+    pub recipe: Recipe,
     pub seed: u64,
     pub run: PathBuf,
     pub history: Vec<train::EpochRecord>,
     pub metrics: RunMetrics,
     pub parameters: String,
+}
+
+impl RunResult {
+    /// The run's name in tables ([`run_label`]).
+    pub fn label(&self) -> String {
+        run_label(self.experiment, self.model, self.recipe)
+    }
+
+    /// K49's study MLP CGAN (with either loss), held to the study model's targets.
+    pub fn is_study_cgan(&self) -> bool {
+        self.experiment == Experiment::K49 && self.model == ModelKind::Cgan && self.recipe != Recipe::Improved
+    }
 }
 
 /// The accuracy bar a default-profile CVAE (and improved CGAN) must reach; see [`targets`].
@@ -93,40 +206,45 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         ..EvalOptions::default()
     };
 
-    // Train (or reuse) and evaluate every run.
+    // Train (or reuse) and evaluate every run; the missing ones first, in parallel when asked.
+    let planned = plan(opts)?;
+    if let Some(parallel) = &opts.parallel {
+        let mut configs: Vec<&PlannedRun> = planned.iter().collect();
+        let cost = |p: &PlannedRun| estimated_cost(&p.config, exp_train_len(p.experiment, dataset(p.experiment)));
+        configs.sort_by(|a, b| cost(b).total_cmp(&cost(a)));
+        let configs: Vec<TrainConfig> = configs.into_iter().map(|p| p.config.clone()).collect();
+        parallel::train_all(&configs, parallel, &opts.runs_root, &opts.data)?;
+    }
     let mut results = Vec::new();
-    for exp in Experiment::ALL {
-        for model in [ModelKind::Cvae, ModelKind::Cgan] {
-            let seeds = if opts.stability_experiments.contains(&exp) { &opts.seeds[..] } else { &opts.seeds[..1] };
-            for &seed in seeds {
-                let cfg = TrainConfig::new(exp, model, opts.profile).set(&[format!("seed={seed}")])?;
-                let data = exp.prepare(dataset(exp));
-                let train_opts = TrainOptions {
-                    runs_root: opts.runs_root.clone(),
-                    resume: true,
-                    device: opts.device,
-                    progress: opts.progress,
-                    ..TrainOptions::default()
-                };
-                let outcome = train::train(&cfg, &data, &train_opts)?;
-                let metrics = eval::evaluate_run(&outcome.run.path, dataset(exp), &eval_opts, opts.device)?;
-                let meta = outcome.run.read_meta()?;
-                eprintln!(
-                    "report: {exp} {model} seed {seed}: accuracy {:.1} %, FD {:.2}",
-                    100.0 * metrics.metrics.accuracy.overall,
-                    metrics.metrics.frechet_distance
-                );
-                results.push(RunResult {
-                    experiment: exp,
-                    model,
-                    seed,
-                    run: outcome.run.path.clone(),
-                    history: outcome.history,
-                    metrics,
-                    parameters: meta.parameters_text,
-                });
-            }
-        }
+    for p in &planned {
+        let (exp, model, seed) = (p.experiment, p.model, p.seed);
+        let data = exp.prepare(dataset(exp));
+        let train_opts = TrainOptions {
+            runs_root: opts.runs_root.clone(),
+            resume: true,
+            device: opts.device,
+            progress: opts.progress,
+            ..TrainOptions::default()
+        };
+        let outcome = train::train(&p.config, &data, &train_opts)?;
+        let metrics = eval::evaluate_run(&outcome.run.path, dataset(exp), &eval_opts, opts.device)?;
+        let meta = outcome.run.read_meta()?;
+        eprintln!(
+            "report: {exp} {} seed {seed}: accuracy {:.1} %, FD {:.2}",
+            run_label(exp, model, p.recipe),
+            100.0 * metrics.metrics.accuracy.overall,
+            metrics.metrics.frechet_distance
+        );
+        results.push(RunResult {
+            experiment: exp,
+            model,
+            recipe: p.recipe,
+            seed,
+            run: outcome.run.path.clone(),
+            history: outcome.history,
+            metrics,
+            parameters: meta.parameters_text,
+        });
     }
 
     let mut md = String::new();
@@ -147,9 +265,13 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         references.push((exp, eval::reference_rows(&data, judge(exp), opts.eval_samples, &eval_opts)?));
     }
     write_references(&mut md, &references, opts.eval_samples);
-    let first = |exp: Experiment, model: ModelKind| {
-        results.iter().find(|r| r.experiment == exp && r.model == model && r.seed == opts.seeds[0]).expect("trained above")
+    let first_of = |exp: Experiment, model: ModelKind, recipe: Recipe| {
+        results
+            .iter()
+            .find(|r| r.experiment == exp && r.model == model && r.recipe == recipe && r.seed == opts.seeds[0])
+            .expect("trained above")
     };
+    let first = |exp: Experiment, model: ModelKind| first_of(exp, model, Recipe::Profile);
     let mut fig = FigureWriter { dir: &figures_dir, md: &mut md };
 
     // ---- Sign Language MNIST study ----
@@ -199,12 +321,44 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         fig.add("sign-letter-cvae-reconstructions", "CVAE: test images and reconstructions", &figures::reconstruction_grid(&m, &data, 10)?)?;
     }
 
+    // ---- CVAE vs VAE (the sign study's section 3) ----
+    write_vae_comparison(
+        &mut fig,
+        &Experiment::SignLetter.prepare(&sign),
+        judge(Experiment::SignLetter),
+        [first(Experiment::SignLetter, ModelKind::Cvae), first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::Vae)],
+        first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::VaeHeldOut),
+        &Experiment::SignRotation.prepare(&sign),
+        &eval_opts,
+        opts.device,
+    )?;
+
     // ---- Quality vs training time of the conv CVAE (sign-letter) ----
     {
         let r = first(Experiment::SignLetter, ModelKind::Cvae);
         let m = TrainedModel::load(&r.run, opts.device)?;
         let points = figures::snapshot_accuracy(&m, judge(Experiment::SignLetter))?;
         write_tradeoff(&mut fig, &m, &r.history, &points, sign.train.len())?;
+    }
+
+    // ---- Sampling temperature (CVAE, fitted prior) ----
+    fig.md.push_str(
+        "\n## Sampling temperature: the CVAEs' precision/recall trade-off\n\nz from the fitted per-condition prior with its \
+         standard normal noise scaled by the temperature T (T = 1 is how every other CVAE number here is sampled). Low T \
+         draws near each condition's mode: more precise, less diverse.\n\n",
+    );
+    for exp in [Experiment::SignLetter, Experiment::K49] {
+        let data = exp.prepare(dataset(exp));
+        let mut m = TrainedModel::load(&first(exp, ModelKind::Cvae).run, opts.device)?;
+        m.ensure_latent_prior(&data)?;
+        let sweep = eval::temperature_sweep(&m, &data, judge(exp), &eval::SWEEP_TEMPERATURES, &eval_opts)?;
+        fig.add(&format!("{exp}-cvae-temperature"), &format!("{exp} CVAE: precision, recall and accuracy against the sampling temperature ({})", m.latent_source()),
+            &figures::temperature_sweep_chart(&sweep, &format!("{exp} CVAE: sampling temperature"))?)?;
+        fig.md.push_str("| T | accuracy | Fréchet distance | precision | recall | diversity / real |\n|---:|---:|---:|---:|---:|---:|\n");
+        for (t, sm) in &sweep {
+            let _ = writeln!(fig.md, "| {t} | {:.1} % | {:.1} | {:.3} | {:.3} | {:.2} |", 100.0 * sm.accuracy.overall, sm.frechet_distance, sm.precision, sm.recall, diversity_ratio(sm));
+        }
+        fig.md.push('\n');
     }
 
     // ---- K49 study ----
@@ -224,6 +378,16 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     }
     fig.add("k49-cvae-interpolation", "CVAE latent interpolation from class 0 (a) to class 1 (i)",
         &figures::interpolation_grid(&m_cvae, &k49_data, 0, 1, 8, 4, 20)?)?;
+    fig.md.push_str(
+        "\nBeyond the study: the improved conv CGAN (projection discriminator with spectral norm, conditional batch \
+         norm generator, weight average, hinge loss) on the same task, and the study's MLP CGAN trained with WGAN-GP.\n\n",
+    );
+    for (recipe, tag, what) in [(Recipe::Improved, "cgan-improved", "improved conv CGAN"), (Recipe::WganGp, "cgan-wgan-gp", "study MLP CGAN, WGAN-GP")] {
+        let r = first_of(Experiment::K49, ModelKind::Cgan, recipe);
+        let m = TrainedModel::load(&r.run, opts.device)?;
+        fig.add(&format!("k49-{tag}-loss"), &format!("{what}: losses over epochs"), &figures::gan_loss_chart(&r.history, &format!("K49 {what}: losses"))?)?;
+        fig.add(&format!("k49-{tag}-styles"), &format!("{what}: samples per class and style"), &figures::style_grid(&m, &k49_data, 12, 4, 19)?)?;
+    }
 
     // ---- Beyond the studies ----
     fig.md.push_str("\n## Beyond the studies\n\n");
@@ -266,6 +430,84 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     let path = opts.out_dir.join("REPORT.md");
     crate::train::run::write_atomic(&path, md.as_bytes())?;
     Ok(path)
+}
+
+/// The sign study's section 3: the CVAE beside an unconditional VAE of the
+/// same network (their samples as the letter judge sees them), and the VAE's
+/// use as an anomaly detector: letters it never saw, and rotated hands.
+#[allow(clippy::too_many_arguments)]
+fn write_vae_comparison(
+    fig: &mut FigureWriter,
+    letters: &crate::task::TaskData,
+    judge: &Judge,
+    [cvae, vae]: [&RunResult; 2],
+    held_out: &RunResult,
+    rotations: &crate::task::TaskData,
+    eval_opts: &EvalOptions,
+    device: Device,
+) -> Result<()> {
+    use crate::eval::anomaly::{self, Detection};
+    fig.md.push_str(
+        "\n## CVAE vs VAE (the sign study's section 3)\n\nThe same network trained twice on sign-letter: as the CVAE, \
+         told the letter, and as an unconditional VAE, whose condition input is held at zero. Asked for a letter, the CVAE \
+         draws it; the VAE can only draw whatever its latent code lands on, so the letter judge's histogram of its samples \
+         shows which letters it covers. Both sample z from a fitted prior (the VAE's: one Gaussian for all images).\n\n",
+    );
+    let vae_model = {
+        let mut m = TrainedModel::load(&vae.run, device)?;
+        m.ensure_latent_prior(letters)?;
+        m
+    };
+    let samples = vae_model.sample_all_conditions(eval_opts.samples.div_ceil(24), eval_opts.seed)?;
+    fig.add("sign-letter-vae-samples", &format!("VAE samples ({})", vae_model.latent_source()),
+        &figures::unconditional_grid(&samples, 6, 12, "unconditional VAE: samples")?)?;
+    let shares = eval::predicted_condition_shares(judge, Experiment::SignLetter, &samples)?;
+    fig.add("sign-letter-vae-letter-shares", "The letters the judge sees in the VAE's samples",
+        &figures::condition_share_chart(letters, &shares, "VAE samples: the letter judge's verdicts")?)?;
+    let covered = shares.iter().filter(|&&s| s >= 0.01).count();
+    let largest = shares.iter().copied().fold(0.0, f64::max);
+    fig.md.push_str("| model | letter drawn as asked | letters with ≥ 1 % of samples | largest letter share | Fréchet distance | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    let c = &cvae.metrics.metrics;
+    let _ = writeln!(fig.md, "| CVAE | {:.1} % | 24 asked | {:.1} % (even) | {:.1} | {:.3} | {:.3} |", 100.0 * c.accuracy.overall, 100.0 / 24.0, c.frechet_distance, c.precision, c.recall);
+    let v = &vae.metrics.metrics;
+    let _ = writeln!(fig.md, "| VAE | - (no condition) | {covered} of 24 | {:.1} % | {:.1} | {:.3} | {:.3} |\n", 100.0 * largest, v.frechet_distance, v.precision, v.recall);
+
+    // Anomaly detection by reconstruction error.
+    let held_model = TrainedModel::load(&held_out.run, device)?;
+    let is_held = |l: &u8| HELD_OUT_LETTERS.contains(l);
+    let rows = |keep: &dyn Fn(&u8) -> bool| -> Vec<usize> { (0..letters.test.len()).filter(|&i| keep(&letters.test.labels[i])).collect() };
+    let seen = letters.test.select(&rows(&|l| !is_held(l)));
+    let unseen = letters.test.select(&rows(&is_held));
+    // Upright test hands against the same hands rotated by 90, 180 or 270 degrees.
+    let n = letters.test.len().min(rotations.test.len() / 4);
+    let upright: Vec<usize> = (0..n).map(|i| 4 * i).collect();
+    let turned: Vec<usize> = (0..n).map(|i| 4 * i + 1 + i % 3).collect();
+    let detections = [
+        Detection {
+            name: "letters V W X Y, never seen".into(),
+            normal: anomaly::reconstruction_scores(&held_model, &seen)?,
+            anomalous: anomaly::reconstruction_scores(&held_model, &unseen)?,
+        },
+        Detection {
+            name: "rotated hands".into(),
+            normal: anomaly::reconstruction_scores(&vae_model, &rotations.test.select(&upright))?,
+            anomalous: anomaly::reconstruction_scores(&vae_model, &rotations.test.select(&turned))?,
+        },
+    ];
+    fig.md.push_str(
+        "The study's example use of a VAE: anomaly detection by reconstruction error (the reconstruction negative \
+         log-likelihood of the posterior mean). Two tests on the real test split: a VAE trained without the letters V, W, X, Y \
+         scores test images of those letters against test images of the other 20; and the VAE trained on every letter \
+         scores upright test hands against the same hands rotated by 90, 180 or 270°.\n\n",
+    );
+    fig.add("sign-letter-vae-anomaly-roc", "VAE anomaly detection by reconstruction error: ROC curves",
+        &figures::roc_chart(&detections, "VAE anomaly detection: ROC")?)?;
+    fig.md.push_str("| anomalies | normal images | anomalous images | mean score, normal | mean score, anomalous | ROC AUC |\n|---|---:|---:|---:|---:|---:|\n");
+    for d in &detections {
+        let _ = writeln!(fig.md, "| {} | {} | {} | {:.1} | {:.1} | {:.3} |", d.name, d.normal.len(), d.anomalous.len(), anomaly::mean(&d.normal), anomaly::mean(&d.anomalous), d.auc());
+    }
+    fig.md.push('\n');
+    Ok(())
 }
 
 /// The sign-letter CVAE's judge accuracy (fixed-noise snapshots) against
@@ -501,17 +743,17 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
             (ModelKind::Cgan, Some(h)) => format!("D {:.3}, G {:.3}", h.d_loss.unwrap_or(f64::NAN), h.g_loss.unwrap_or(f64::NAN)),
             _ => "-".into(),
         };
-        let _ = writeln!(md, "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} |", r.experiment, r.model, r.metrics.architecture, r.parameters, r.history.len(), secs, rate, loss);
+        let _ = writeln!(md, "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} |", r.experiment, r.label(), r.metrics.architecture, r.parameters, r.history.len(), secs, rate, loss);
     }
 
     md.push_str("\n## Metrics (seed ");
     let _ = writeln!(md, "{}; {} samples per run, judged)\n", opts.seeds[0], opts.eval_samples);
     md.push_str("| experiment | model | accuracy | balanced | confidence | Fréchet distance | precision | recall | diversity (real) | memorized | style accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
     for r in results.iter().filter(|r| r.seed == opts.seeds[0]) {
-        let mut rows = vec![(r.model.to_string(), &r.metrics.metrics)];
+        let mut rows = vec![(r.label(), &r.metrics.metrics)];
         if let Some(standard) = &r.metrics.standard_prior_metrics {
-            rows[0].0 = format!("{} (fitted prior)", r.model);
-            rows.push((format!("{} (z ~ N(0, I))", r.model), standard));
+            rows[0].0 = format!("{} (fitted prior)", r.label());
+            rows.push((format!("{} (z ~ N(0, I))", r.label()), standard));
         }
         for (label, m) in rows {
             let _ = writeln!(
@@ -544,13 +786,21 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
         );
     }
     md.push_str("| experiment | model | seeds | accuracy | Fréchet distance | precision | recall | train time (s) |\n|---|---|---:|---|---|---|---|---|\n");
-    for exp in Experiment::ALL {
-        for model in [ModelKind::Cvae, ModelKind::Cgan] {
-            let rs: Vec<&RunResult> = results.iter().filter(|r| r.experiment == exp && r.model == model).collect();
+    let mut groups: Vec<(Experiment, ModelKind, Recipe)> = Vec::new();
+    for r in results {
+        if !groups.contains(&(r.experiment, r.model, r.recipe)) {
+            groups.push((r.experiment, r.model, r.recipe));
+        }
+    }
+    for (exp, model, recipe) in groups {
+        {
+            let rs: Vec<&RunResult> =
+                results.iter().filter(|r| r.experiment == exp && r.model == model && r.recipe == recipe).collect();
             let col = |f: &dyn Fn(&RunResult) -> f64| mean_spread(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
             let _ = writeln!(
                 md,
-                "| {exp} | {model} | {} | {} | {} | {} | {} | {} |",
+                "| {exp} | {} | {} | {} | {} | {} | {} | {} |",
+                run_label(exp, model, recipe),
                 rs.len(),
                 col(&|r| r.metrics.metrics.accuracy.overall),
                 col(&|r| r.metrics.metrics.frechet_distance),
@@ -566,8 +816,8 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
          prior). FD targets are the Fréchet distance of the real test set blurred with the σ named, from the reference rows.\n\n\
          | experiment | model | measure | measured | target | met |\n|---|---|---|---:|---:|---|\n",
     );
-    for r in results.iter().filter(|r| r.seed == opts.seeds[0]) {
-        let t = targets(r.experiment, r.model, r.model == ModelKind::Cgan && r.experiment == Experiment::K49);
+    for r in results.iter().filter(|r| r.seed == opts.seeds[0] && !matches!(r.recipe, Recipe::Vae | Recipe::VaeHeldOut)) {
+        let t = targets(r.experiment, r.model, r.is_study_cgan());
         let m = &r.metrics.metrics;
         let blurred_fd = |sigma: f64| {
             references.iter().find(|(e, _)| *e == r.experiment).and_then(|(_, rows)| {
@@ -599,7 +849,7 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
             rows.push(("active units".into(), active.to_string(), bar.to_string(), active >= bar));
         }
         for (measure, measured, target, met) in rows {
-            let _ = writeln!(md, "| {} | {} | {measure} | {measured} | {target} | {} |", r.experiment, r.model, if met { "yes" } else { "**no**" });
+            let _ = writeln!(md, "| {} | {} | {measure} | {measured} | {target} | {} |", r.experiment, r.label(), if met { "yes" } else { "**no**" });
         }
     }
     if opts.profile != Profile::Default {

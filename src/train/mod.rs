@@ -71,8 +71,7 @@ pub struct TrainOutcome {
 pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<TrainOutcome> {
     cfg.validate()?;
     let run = RunDir::for_config(&opts.runs_root, cfg);
-    let mut data = data.clone();
-    data.truncate(cfg.max_train_images.unwrap_or(usize::MAX), cfg.max_test_images.unwrap_or(usize::MAX));
+    let data = cfg.training_data(data);
 
     tch::manual_seed(cfg.seed as i64);
     let mut built = cfg.build(data.spec.dim(), opts.device);
@@ -348,7 +347,7 @@ impl GanObjective {
         GanObjective {
             loss: cfg.gan_loss,
             gradient_penalty_weight: cfg.gradient_penalty_weight,
-            spec: cfg.experiment.condition_spec(),
+            spec: cfg.condition_spec(),
         }
     }
 
