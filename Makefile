@@ -59,7 +59,10 @@ $(TORCH_STAMP):
 build: $(TORCH_STAMP)
 	cargo build --all-targets
 
+# Formatting and lints are part of the tests (rustfmt.toml; clippy denies every warning).
 test: build
+	cargo fmt --check
+	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test --no-fail-fast
 	$(MAKE) --no-print-directory notebooks NOTEBOOK_PROFILE=quick INPLACE=
 

@@ -18,19 +18,11 @@ pub enum Error {
 
     /// A CSV problem; `line` is the 1-based line of the file (line 1 is the header).
     #[error("{path}, line {line}: {message}")]
-    Csv {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Csv { path: PathBuf, line: usize, message: String },
 
     /// An npz/npy problem; `array` names the array inside the archive.
     #[error("{path}, array `{array}`: {message}")]
-    Npz {
-        path: PathBuf,
-        array: String,
-        message: String,
-    },
+    Npz { path: PathBuf, array: String, message: String },
 
     /// A file whose format is wrong as a whole (not a zip, unreadable CSV, ...).
     #[error("{path}: {message}")]
@@ -41,11 +33,7 @@ pub enum Error {
     Mismatch { message: String },
 
     #[error("{path}: checksum mismatch (md5 {actual}, expected {expected})")]
-    Checksum {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    Checksum { path: PathBuf, expected: String, actual: String },
 
     #[error("download of {url} failed: {message}")]
     Download { url: String, message: String },

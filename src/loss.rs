@@ -33,7 +33,13 @@ pub fn kl_monte_carlo(mean: &Tensor, logvar: &Tensor, draws: i64) -> Tensor {
 }
 
 /// The negative ELBO per image with a β weight on the KL term: (total, bce, kl).
-pub fn cvae_loss(logits: &Tensor, targets: &Tensor, mean: &Tensor, logvar: &Tensor, beta: f64) -> (Tensor, Tensor, Tensor) {
+pub fn cvae_loss(
+    logits: &Tensor,
+    targets: &Tensor,
+    mean: &Tensor,
+    logvar: &Tensor,
+    beta: f64,
+) -> (Tensor, Tensor, Tensor) {
     let bce = bce_logits_per_image(logits, targets);
     let kl = kl_per_image(mean, logvar);
     let total = &bce + &kl * beta;

@@ -269,7 +269,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .zip(&styles)
                     .map(|(&c, &s)| {
                         let name = condgen::report::figures::condition_label(&data, c as usize);
-                        if model.spec.has_style() { format!("{name} {}", if s == 1 { "thick" } else { "thin" }) } else { name }
+                        if model.spec.has_style() {
+                            format!("{name} {}", if s == 1 { "thick" } else { "thin" })
+                        } else {
+                            name
+                        }
                     })
                     .collect();
                 let title = format!("{} samples, epoch {}", model.config.architecture.name(), model.epoch);
@@ -362,8 +366,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data::npz::write(
                 &out,
                 &[
-                    ("originals", data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: originals.as_slice().unwrap() }),
-                    ("reconstructions", data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: recon.as_slice().unwrap() }),
+                    (
+                        "originals",
+                        data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: originals.as_slice().unwrap() },
+                    ),
+                    (
+                        "reconstructions",
+                        data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: recon.as_slice().unwrap() },
+                    ),
                 ],
             )?;
             println!("{k} test images and their reconstructions -> {}", out.display());
@@ -384,7 +394,8 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
     let mut cfg = match &args.full_config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let cfg: TrainConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a complete configuration", path.display()))?;
+            let cfg: TrainConfig = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a complete configuration", path.display()))?;
             cfg.validate()?;
             anyhow::ensure!(
                 cfg.experiment == args.experiment && cfg.model() == args.model && cfg.profile == args.profile,
@@ -462,27 +473,47 @@ fn print_metrics(m: &condgen::eval::RunMetrics) {
         ("conditional accuracy", pct(s.accuracy.overall)),
         ("balanced accuracy", pct(s.accuracy.balanced)),
         ("mean judge confidence", pct(s.accuracy.mean_confidence)),
-        ("Fréchet distance (judge features)", format!("{:.3} vs {} real test images", s.frechet_distance, s.real_reference_images)),
+        (
+            "Fréchet distance (judge features)",
+            format!("{:.3} vs {} real test images", s.frechet_distance, s.real_reference_images),
+        ),
         ("precision / recall (k=3)", format!("{} / {}", pct(s.precision), pct(s.recall))),
         ("within-class diversity", format!("{:.3} (real {:.3})", s.diversity_samples, s.diversity_real)),
-        ("memorized share", format!("{} (threshold {:.3}, {} train images)", pct(s.memorization_share), s.memorization_threshold, s.memorization_reference_images)),
+        (
+            "memorized share",
+            format!(
+                "{} (threshold {:.3}, {} train images)",
+                pct(s.memorization_share),
+                s.memorization_threshold,
+                s.memorization_reference_images
+            ),
+        ),
         ("style accuracy", s.style_accuracy.map_or("-".into(), pct)),
         ("CVAE test loss per image", m.cvae_test_loss.map_or("-".into(), |v| format!("{v:.3}"))),
     ];
     let mut rows = rows;
     if let Some(n) = &m.standard_prior_metrics {
-        rows.push(("with z ~ N(0, I): accuracy / style", format!("{} / {}", pct(n.accuracy.overall), n.style_accuracy.map_or("-".into(), pct))));
+        rows.push((
+            "with z ~ N(0, I): accuracy / style",
+            format!("{} / {}", pct(n.accuracy.overall), n.style_accuracy.map_or("-".into(), pct)),
+        ));
         rows.push(("with z ~ N(0, I): Fréchet / recall", format!("{:.3} / {}", n.frechet_distance, pct(n.recall))));
     }
     if let (Some(active), Some(kl)) = (m.cvae_active_units, &m.cvae_kl_per_dim) {
-        rows.push(("CVAE active units (test split)", format!("{active} of {} (posterior-mean variance > 0.01)", kl.len())));
+        rows.push((
+            "CVAE active units (test split)",
+            format!("{active} of {} (posterior-mean variance > 0.01)", kl.len()),
+        ));
     }
     for (k, v) in rows {
         println!("  {k:<36} {v}");
     }
     if let Some(kl) = &m.cvae_kl_per_dim {
         // Latent order, 16 a line; a collapsed dimension shows 0.00.
-        println!("  CVAE KL per latent dimension on the test split (nats per image, total {:.3}):", kl.iter().sum::<f64>());
+        println!(
+            "  CVAE KL per latent dimension on the test split (nats per image, total {:.3}):",
+            kl.iter().sum::<f64>()
+        );
         for (i, chunk) in kl.chunks(16).enumerate() {
             let values: Vec<String> = chunk.iter().map(|v| format!("{v:.2}")).collect();
             println!("    z{:<4} {}", i * 16, values.join(" "));

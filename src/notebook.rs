@@ -50,7 +50,10 @@ impl Workspace {
             Ok(v) if !v.trim().is_empty() => parse_profile(v.trim())?,
             _ => Profile::Default,
         };
-        let runs = std::env::var_os(ENV_RUNS).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| root.join("runs"));
+        let runs = std::env::var_os(ENV_RUNS)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("runs"));
         let mut data = DataOptions::from_env();
         if data.root.is_relative() && std::env::var_os(crate::data::ENV_DATA).is_none() {
             data.root = root.join(&data.root);
@@ -60,7 +63,8 @@ impl Workspace {
 
     /// One row per setting: profile, folders, device, threads, data sources.
     pub fn describe(&self) -> Result<Table> {
-        let mut keys = vec!["profile", "project", "runs", "device", "CUDA available", "torch threads", "data directory"];
+        let mut keys =
+            vec!["profile", "project", "runs", "device", "CUDA available", "torch threads", "data directory"];
         let mut values = vec![
             self.profile.to_string(),
             self.root.display().to_string(),
@@ -131,7 +135,13 @@ impl Workspace {
 
     /// The profile's run of `experiment` × `model` with another seed, trained
     /// or reused, and judged.
-    pub fn train_and_evaluate(&self, experiment: Experiment, model: ModelKind, seed: u64, dataset: &Dataset) -> Result<(Trained, RunMetrics)> {
+    pub fn train_and_evaluate(
+        &self,
+        experiment: Experiment,
+        model: ModelKind,
+        seed: u64,
+        dataset: &Dataset,
+    ) -> Result<(Trained, RunMetrics)> {
         let mut cfg = self.config(experiment, model);
         cfg.seed = seed;
         let trained = self.train_or_load(&cfg, &experiment.prepare(dataset))?;
@@ -162,9 +172,13 @@ impl Trained {
 pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
     let samples: Vec<(&str, &SampleMetrics)> = rows.iter().map(|(n, r)| (*n, &r.metrics)).collect();
     let mut df = sample_metrics_table(&samples)?.0;
-    df.with_column(Column::new("architecture".into(), rows.iter().map(|(_, r)| r.architecture.clone()).collect::<Vec<_>>()))?;
+    df.with_column(Column::new(
+        "architecture".into(),
+        rows.iter().map(|(_, r)| r.architecture.clone()).collect::<Vec<_>>(),
+    ))?;
     df.with_column(Column::new("epoch".into(), rows.iter().map(|(_, r)| r.epoch as u64).collect::<Vec<_>>()))?;
-    let loss: Vec<Option<f64>> = rows.iter().map(|(_, r)| r.cvae_test_loss.map(|v| (v * 100.0).round() / 100.0)).collect();
+    let loss: Vec<Option<f64>> =
+        rows.iter().map(|(_, r)| r.cvae_test_loss.map(|v| (v * 100.0).round() / 100.0)).collect();
     df.with_column(Column::new("test loss".into(), loss))?;
     Ok(Table(df))
 }
@@ -214,7 +228,8 @@ pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Tabl
     let spread = |runs: &[(RunMetrics, f64)], f: &dyn Fn(&(RunMetrics, f64)) -> f64| {
         crate::report::mean_spread(&runs.iter().map(f).collect::<Vec<f64>>())
     };
-    let col = |f: &dyn Fn(&(RunMetrics, f64)) -> f64| groups.iter().map(|(_, runs)| spread(runs, f)).collect::<Vec<String>>();
+    let col =
+        |f: &dyn Fn(&(RunMetrics, f64)) -> f64| groups.iter().map(|(_, runs)| spread(runs, f)).collect::<Vec<String>>();
     let df = df!(
         "runs" => groups.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
         "seeds" => groups.iter().map(|(_, r)| r.len() as u32).collect::<Vec<_>>(),
@@ -285,7 +300,10 @@ fn parse_profile(name: &str) -> Result<Profile> {
 
 /// The nearest folder at or above `start` holding condgen's Cargo.toml.
 pub fn project_root(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find(|dir| {
-        std::fs::read_to_string(dir.join("Cargo.toml")).map(|t| t.contains("name = \"condgen\"")).unwrap_or(false)
-    }).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml")).map(|t| t.contains("name = \"condgen\"")).unwrap_or(false)
+        })
+        .map(Path::to_path_buf)
 }

@@ -36,7 +36,18 @@ impl Adam {
         let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let scratch = params.iter().map(|_| None).collect();
-        Adam { learning_rate, beta1: betas.0, beta2: betas.1, eps: 1e-8, step: 0, fused_cpu: true, params, exp_avg, exp_avg_sq, scratch }
+        Adam {
+            learning_rate,
+            beta1: betas.0,
+            beta2: betas.1,
+            eps: 1e-8,
+            step: 0,
+            fused_cpu: true,
+            params,
+            exp_avg,
+            exp_avg_sq,
+            scratch,
+        }
     }
 
     /// Trainable variables of `vs` whose names start with `prefix`.
@@ -94,7 +105,7 @@ impl Adam {
                 // m ← β1·m + (1 − β1)·g
                 let _ = m.lerp_(&g, 1.0 - self.beta1);
                 // v ← β2·v + (1 − β2)·g²
-                let _ = w.copy_(&g);
+                w.copy_(&g);
                 let _ = w.g_mul_(&g);
                 let _ = v.lerp_(w, 1.0 - self.beta2);
                 // p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε), the step size folded into the divisor
@@ -115,7 +126,8 @@ impl Adam {
             named.push((format!("exp_avg.{name}"), m.to_device(tch::Device::Cpu)));
             named.push((format!("exp_avg_sq.{name}"), v.to_device(tch::Device::Cpu)));
         }
-        Tensor::write_safetensors(&named, path).map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+        Tensor::write_safetensors(&named, path)
+            .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
     }
 
     /// Restores the state written by [`Adam::save`] for the same parameters.
@@ -157,9 +169,8 @@ struct AdamCoefficients {
 /// is not a contiguous f32 CPU tensor of the parameter's size.
 fn fused_cpu_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, c: &AdamCoefficients) -> bool {
     let n = p.numel();
-    let usable = |t: &Tensor| {
-        t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n
-    };
+    let usable =
+        |t: &Tensor| t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n;
     if !(usable(p) && usable(g) && usable(m) && usable(v)) {
         return false;
     }

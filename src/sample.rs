@@ -102,7 +102,11 @@ impl TrainedModel {
             return Ok(());
         }
         if data.experiment != self.experiment() {
-            return Err(Error::Config(format!("a {} run cannot fit its prior on {} data", self.experiment(), data.experiment)));
+            return Err(Error::Config(format!(
+                "a {} run cannot fit its prior on {} data",
+                self.experiment(),
+                data.experiment
+            )));
         }
         // The same training images the run saw (quick runs see a slice; held-out classes are left out).
         let train = self.config.training_data(data).train;
@@ -127,12 +131,21 @@ impl TrainedModel {
     /// `temperature` ([`generate_at_temperature`]).
     pub fn sample_all_conditions_at(&self, per_condition: usize, seed: u64, temperature: f64) -> Result<Samples> {
         let (classes, styles) = condition_lists(&self.spec, per_condition);
-        generate_at_temperature(&self.built, &self.spec, self.latent_prior.as_ref(), temperature, &classes, &styles, seed)
+        generate_at_temperature(
+            &self.built,
+            &self.spec,
+            self.latent_prior.as_ref(),
+            temperature,
+            &classes,
+            &styles,
+            seed,
+        )
     }
 
     /// How this model's samples are drawn, for tables and captions.
     pub fn latent_source(&self) -> &'static str {
         match (&self.built.net, &self.latent_prior) {
+            (Net::Cvae(_), Some(_)) if !self.spec.is_conditional() => LATENT_FITTED_POOLED,
             (Net::Cvae(_), Some(_)) => LATENT_FITTED,
             (Net::Cvae(_), None) => LATENT_STANDARD,
             (Net::Gan { .. }, _) => "noise N(0, I)",
@@ -155,6 +168,8 @@ pub fn to_u8_images(xs: &Tensor) -> Array3<u8> {
 
 /// Caption of CVAE samples drawn from the fitted per-condition prior.
 pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
+/// Caption of an unconditional VAE's samples drawn from its fitted prior (one Gaussian for all images).
+pub const LATENT_FITTED_POOLED: &str = "z from the fitted prior (one Gaussian)";
 /// Caption of CVAE samples drawn from the training prior N(0, I).
 pub const LATENT_STANDARD: &str = "z from N(0, I)";
 
@@ -235,8 +250,8 @@ pub fn sample_all_conditions(built: &Built, spec: &ConditionSpec, per_condition:
 /// Every condition repeated `per_condition` times: (classes, styles).
 fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Vec<u8>, Vec<u8>) {
     let (classes, styles) = spec.all_conditions();
-    let classes = classes.iter().flat_map(|&c| std::iter::repeat(c).take(per_condition)).collect();
-    let styles = styles.iter().flat_map(|&s| std::iter::repeat(s).take(per_condition)).collect();
+    let classes = classes.iter().flat_map(|&c| std::iter::repeat_n(c, per_condition)).collect();
+    let styles = styles.iter().flat_map(|&s| std::iter::repeat_n(s, per_condition)).collect();
     (classes, styles)
 }
 

@@ -210,11 +210,7 @@ impl TaskData {
     /// Images of one split as float tensor [n, 1, 28, 28] in [0, 1].
     pub fn images_tensor(split: &Split, device: Device) -> Tensor {
         let flat = split.images.as_slice().expect("contiguous");
-        Tensor::from_slice(flat)
-            .view([split.len() as i64, 1, 28, 28])
-            .to_kind(Kind::Float)
-            .to_device(device)
-            / 255.0
+        Tensor::from_slice(flat).view([split.len() as i64, 1, 28, 28]).to_kind(Kind::Float).to_device(device) / 255.0
     }
 }
 

@@ -17,7 +17,13 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn flop_counter_matches_a_hand_count_on_a_tiny_config() {
-    let cfg = ConvCvaeConfig { encoder_filters: [2, 3, 4], latent: 5, dense_channels: 6, decoder_filters: [7, 8], ..Default::default() };
+    let cfg = ConvCvaeConfig {
+        encoder_filters: [2, 3, 4],
+        latent: 5,
+        dense_channels: 6,
+        decoder_filters: [7, 8],
+        ..Default::default()
+    };
     // cond 1 → 2 input channels; spatial 28 → 13 → 6 → 2 (3×3, stride 2, no padding).
     let by_hand = [
         ("enc.conv0", 13 * 13 * 2 * 2 * 9), // 6,084
@@ -66,8 +72,7 @@ fn flop_counter_agrees_with_the_models_weights() {
     let built = condgen::model::Architecture::ConvCvae(cfg.clone()).build(24, tch::Device::Cpu);
     let vars = built.vs.variables();
     let weight = |name: &str| vars[&format!("{name}.weight")].numel() as i64;
-    let positions =
-        [("enc.conv0", 13 * 13), ("enc.conv1", 6 * 6), ("enc.conv2", 2 * 2), ("enc.out", 1), ("dec.in", 1)];
+    let positions = [("enc.conv0", 13 * 13), ("enc.conv1", 6 * 6), ("enc.conv2", 2 * 2), ("enc.out", 1), ("dec.in", 1)];
     let inputs = [("dec.up1", 7 * 7), ("dec.up2", 14 * 14), ("dec.out", 28 * 28)];
     let expected: i64 = positions.iter().chain(&inputs).map(|(n, p)| weight(n) * p).sum();
     assert_eq!(bench::conv_cvae_forward_macs(&cfg, 24), expected);

@@ -130,7 +130,8 @@ fn every_recipe_option_builds_and_keeps_the_average_out_of_training() {
     assert!((1..=5).all(|i| names.contains_key(&format!("disc.conv{i}.weight"))), "five convolutions built");
     assert!(!names.contains_key("disc.conv6.weight"));
     // The average's variables are not trainable, and not counted as parameters.
-    let averaged: i64 = built.vs.variables().iter().filter(|(n, _)| n.starts_with("gen_ema.")).map(|(_, t)| t.numel() as i64).sum();
+    let averaged: i64 =
+        built.vs.variables().iter().filter(|(n, _)| n.starts_with("gen_ema.")).map(|(_, t)| t.numel() as i64).sum();
     assert!(averaged > 0);
     assert!(built.vs.variables().iter().filter(|(n, _)| n.starts_with("gen_ema.")).all(|(_, t)| !t.requires_grad()));
     assert_eq!(built.parameter_count(""), built.parameter_count("gen.") + built.parameter_count("disc."));
@@ -145,9 +146,17 @@ fn a_tiny_improved_run_uses_its_condition() {
     let ds = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
     let data = Experiment::SignLetter.prepare(&ds);
     let cfg = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Quick);
-    assert!(matches!(&cfg.architecture, Architecture::ConvCgan(c) if c.generator_ema > 0.0), "quick sign CGAN is the recipe");
+    assert!(
+        matches!(&cfg.architecture, Architecture::ConvCgan(c) if c.generator_ema > 0.0),
+        "quick sign CGAN is the recipe"
+    );
     assert_eq!(cfg.gan_loss, GanLoss::Hinge);
-    let opts = TrainOptions { runs_root: root.path().to_path_buf(), device: Device::Cpu, progress: ProgressMode::Lines, ..Default::default() };
+    let opts = TrainOptions {
+        runs_root: root.path().to_path_buf(),
+        device: Device::Cpu,
+        progress: ProgressMode::Lines,
+        ..Default::default()
+    };
     let outcome = train::train(&cfg, &data, &opts).unwrap();
     let model = condgen::sample::TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
     let generator = model.built.net.sampling_generator().unwrap();
@@ -170,7 +179,10 @@ fn profiles_set_the_study_and_the_wgan_gp_settings() {
     assert_eq!(paper.gan_loss, GanLoss::Bce);
     // WGAN-GP as prescribed: 5 critic steps, Adam (0, 0.9), lr 1e-4; no batch norm in the MLP critic.
     let w = paper.with_wgan_gp();
-    assert_eq!((w.gan_loss, w.discriminator_steps, w.learning_rate, w.adam_betas), (GanLoss::WganGp, 5, 1e-4, [0.0, 0.9]));
+    assert_eq!(
+        (w.gan_loss, w.discriminator_steps, w.learning_rate, w.adam_betas),
+        (GanLoss::WganGp, 5, 1e-4, [0.0, 0.9])
+    );
     assert_eq!(w.epochs, paper.epochs);
     w.validate().unwrap();
     // The improved conv CGAN also serves K49.

@@ -70,7 +70,8 @@ fn continuous_bernoulli_log_normaliser_matches_hand_values() {
     assert!((edge[2] - 40f64.ln()).abs() < 1e-5 && (edge[3] - 40f64.ln()).abs() < 1e-5, "{edge:?}");
     // Finite gradients, also at λ = ½ where the exact form is 0/0.
     let xs = Tensor::from_slice(&[0.0f32, 0.05, 3.0, -20.0]).set_requires_grad(true);
-    let grads = Tensor::run_backward(&[loss::continuous_bernoulli_log_normaliser(&xs).sum(Kind::Float)], &[&xs], false, false);
+    let grads =
+        Tensor::run_backward(&[loss::continuous_bernoulli_log_normaliser(&xs).sum(Kind::Float)], &[&xs], false, false);
     assert_eq!(grads[0].isfinite().all().to_kind(Kind::Int64).int64_value(&[]), 1, "{:?}", grads[0]);
     assert!(scalar(&grads[0].get(0)).abs() < 1e-6, "log C is flat at λ = ½");
 }
@@ -88,7 +89,10 @@ fn continuous_bernoulli_is_a_density_and_its_mean_is_not_lambda() {
         let targets = Tensor::from_slice(&xs).to_kind(Kind::Float).view([n as i64, 1, 1, 1]);
         // nll_per_image over single-pixel images is the batch mean; take each image alone.
         let density: Vec<f64> = (0..n as i64)
-            .map(|i| (-scalar(&loss::continuous_bernoulli_nll_per_image(&logits.narrow(0, i, 1), &targets.narrow(0, i, 1)))).exp())
+            .map(|i| {
+                (-scalar(&loss::continuous_bernoulli_nll_per_image(&logits.narrow(0, i, 1), &targets.narrow(0, i, 1))))
+                    .exp()
+            })
             .collect();
         let h = 1.0 / (n - 1) as f64;
         let trapezoid = |f: &dyn Fn(usize) -> f64| h * ((0..n).map(f).sum::<f64>() - 0.5 * (f(0) + f(n - 1)));
@@ -103,7 +107,9 @@ fn continuous_bernoulli_is_a_density_and_its_mean_is_not_lambda() {
     let got = scalar(&loss::continuous_bernoulli_mean(&Tensor::from_slice(&[logit(0.2) as f32])).get(0));
     assert!((got - by_hand).abs() < 1e-6, "{got} vs {by_hand}");
     // Continuous across the Taylor hand-over (|logit| = 1), monotone, in (0, 1).
-    let t = loss::continuous_bernoulli_mean(&Tensor::from_slice(&[-30.0f32, -5.0, -1.0001, -0.9999, 0.0, 0.9999, 1.0001, 5.0, 30.0]));
+    let t = loss::continuous_bernoulli_mean(&Tensor::from_slice(&[
+        -30.0f32, -5.0, -1.0001, -0.9999, 0.0, 0.9999, 1.0001, 5.0, 30.0,
+    ]));
     let m = Vec::<f64>::try_from(&t.to_kind(Kind::Double)).unwrap();
     assert!((m[2] - m[3]).abs() < 1e-4 && (m[5] - m[6]).abs() < 1e-4, "{m:?}");
     assert!(m.windows(2).all(|w| w[0] < w[1]) && m[0] > 0.0 && m[8] < 1.0, "{m:?}");
@@ -155,7 +161,8 @@ fn free_bits_clamp_each_dimension_and_stop_its_gradient() {
     let logits = Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let images = Tensor::full([2, 1, 28, 28], 0.5, (Kind::Float, Device::Cpu));
     let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &mean, &logvar);
-    let free = CvaeObjective { likelihood: &lik, kl_weight: 1.0, free_bits: 0.5 }.terms(&logits, &images, &mean, &logvar);
+    let free =
+        CvaeObjective { likelihood: &lik, kl_weight: 1.0, free_bits: 0.5 }.terms(&logits, &images, &mean, &logvar);
     let expected_kl: f64 = Vec::<f64>::try_from(&dims.to_kind(Kind::Double)).unwrap().iter().map(|k| k.max(0.5)).sum();
     assert!((scalar(&free.0) - scalar(&free.1) - expected_kl).abs() < 1e-4);
     assert!((scalar(&free.2) - scalar(&plain.2)).abs() < 1e-9, "the reported KL stays the plain one");
@@ -276,7 +283,13 @@ fn every_decoder_option_gives_28x28_images_and_counts_its_macs() {
 #[test]
 fn default_conv_cvae_keeps_the_studys_variables() {
     let _serial = common::serial();
-    let cfg = ConvCvaeConfig { encoder_filters: [8, 4, 8], latent: 6, dense_channels: 5, decoder_filters: [7, 3], ..Default::default() };
+    let cfg = ConvCvaeConfig {
+        encoder_filters: [8, 4, 8],
+        latent: 6,
+        dense_channels: 5,
+        decoder_filters: [7, 3],
+        ..Default::default()
+    };
     assert_eq!(cfg.decoder_upsampling, DecoderUpsampling::Transposed3);
     let built = Architecture::ConvCvae(cfg).build(2, Device::Cpu);
     let mut shapes: Vec<(String, Vec<i64>)> =
@@ -354,8 +367,14 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
     .unwrap();
     assert_eq!((cfg.kl_warmup_epochs, cfg.free_bits, cfg.likelihood), (2, 0.25, Likelihood::ContinuousBernoulli));
     let Architecture::ConvCvae(arch) = &cfg.architecture else { panic!("conv") };
-    assert_eq!((arch.decoder_upsampling, arch.condition_embedding, arch.condition_every_stage), (DecoderUpsampling::ResizeConv, 16, true));
-    assert_eq!(set(&["likelihood=gaussian", "architecture.decoder_upsampling=transposed4"]).unwrap().likelihood, Likelihood::Gaussian);
+    assert_eq!(
+        (arch.decoder_upsampling, arch.condition_embedding, arch.condition_every_stage),
+        (DecoderUpsampling::ResizeConv, 16, true)
+    );
+    assert_eq!(
+        set(&["likelihood=gaussian", "architecture.decoder_upsampling=transposed4"]).unwrap().likelihood,
+        Likelihood::Gaussian
+    );
 
     for bad in [
         &["free_bits=-0.5"][..],
@@ -405,7 +424,10 @@ fn history_csv_carries_the_collapse_diagnostics() {
     std::fs::write(&path, history::to_csv(&records).unwrap()).unwrap();
     let df = history::read_csv(&path).unwrap();
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    assert!(names.contains(&"test_active_units".to_string()) && names.contains(&"test_kl_per_dim".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"test_active_units".to_string()) && names.contains(&"test_kl_per_dim".to_string()),
+        "{names:?}"
+    );
     assert_eq!(history::last_collapse_diagnostics(&path), Some((3, vec![0.0001, 3.25, 1.75, 0.0])));
     assert_eq!(history::parse_kl_per_dim("0.5;x"), None);
     assert!(records[1].summary(2).contains("active units 3/4"), "{}", records[1].summary(2));
@@ -436,7 +458,12 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
         )
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let opts = TrainOptions { runs_root: root.path().to_path_buf(), device: Device::Cpu, progress: ProgressMode::Lines, ..Default::default() };
+    let opts = TrainOptions {
+        runs_root: root.path().to_path_buf(),
+        device: Device::Cpu,
+        progress: ProgressMode::Lines,
+        ..Default::default()
+    };
     let outcome = train::train(&cfg, &data, &opts).unwrap();
     let last = outcome.history.last().unwrap();
     let latent = match &cfg.architecture {

@@ -2,9 +2,9 @@
 
 mod common;
 
+use common::*;
 use condgen::data::{self, k49, npz, rot90, sign, standin, DataOptions, DataSource, DatasetKind};
 use condgen::{Error, Experiment};
-use common::*;
 
 // ---------- Sign Language MNIST CSV ----------
 
@@ -175,8 +175,11 @@ fn k49_bad_inputs_name_file_and_array() {
     );
     expect_npz_error(
         |d| {
-            npz::write(&d.join(k49::TRAIN_IMAGES), &[("images", npz::NpzArray::U8 { shape: vec![10, 28, 28], data: &[0; 7840] })])
-                .unwrap()
+            npz::write(
+                &d.join(k49::TRAIN_IMAGES),
+                &[("images", npz::NpzArray::U8 { shape: vec![10, 28, 28], data: &[0; 7840] })],
+            )
+            .unwrap()
         },
         "`arr_0`: not in the archive (it holds: images.npy)",
     );
@@ -202,12 +205,18 @@ fn k49_bad_inputs_name_file_and_array() {
     );
     expect_npz_error(
         |d| {
-            npz::write(&d.join(k49::TRAIN_LABELS), &[("arr_0", npz::NpzArray::U8 { shape: vec![10], data: &[0, 1, 2, 3, 49, 0, 0, 0, 0, 0] })])
-                .unwrap()
+            npz::write(
+                &d.join(k49::TRAIN_LABELS),
+                &[("arr_0", npz::NpzArray::U8 { shape: vec![10], data: &[0, 1, 2, 3, 49, 0, 0, 0, 0, 0] })],
+            )
+            .unwrap()
         },
         "element 4: label 49 outside the class map",
     );
-    expect_npz_error(|d| std::fs::remove_file(d.join(k49::TEST_LABELS)).unwrap(), "k49-test-labels.npz: file not found");
+    expect_npz_error(
+        |d| std::fs::remove_file(d.join(k49::TEST_LABELS)).unwrap(),
+        "k49-test-labels.npz: file not found",
+    );
 }
 
 #[test]
@@ -233,7 +242,7 @@ fn rot90_matches_numpy_counter_clockwise() {
     let mut img = [0u8; 784];
     img[27] = 255; // (row 0, col 27)
     img[28 + 27] = 100; // (row 1, col 27)
-    // np.rot90(img, 1): the top-right corner goes to the top-left.
+                        // np.rot90(img, 1): the top-right corner goes to the top-left.
     let r1 = rot90(&img, 1);
     assert_eq!((r1[0], r1[1]), (255, 100));
     // k = 2: bottom-left; k = 3: bottom-right, the dim pixel to its left... above it.

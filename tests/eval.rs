@@ -16,7 +16,8 @@ fn frechet_distance_is_zero_for_a_set_with_itself_and_grows_with_blur() {
     assert!(metrics::frechet_distance(&a, &a) < 1e-6);
     // Two Gaussians: N(0, I) vs N(1·e1, I) in 8-d → distance ≈ 1.
     let b = Tensor::randn([20_000, 8], (Kind::Float, Device::Cpu));
-    let c = Tensor::randn([20_000, 8], (Kind::Float, Device::Cpu)) + Tensor::from_slice(&[1f32, 0., 0., 0., 0., 0., 0., 0.]);
+    let c = Tensor::randn([20_000, 8], (Kind::Float, Device::Cpu))
+        + Tensor::from_slice(&[1f32, 0., 0., 0., 0., 0., 0., 0.]);
     let d = metrics::frechet_distance(&b, &c);
     assert!((d - 1.0).abs() < 0.05, "{d}");
     // Scale: N(0, I) vs N(0, 4I) → Σ (1 + 4 − 2·2) = 8 · 1 = 8.

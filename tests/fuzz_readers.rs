@@ -45,8 +45,23 @@ fn seed_npz(n: usize) -> Vec<u8> {
 }
 
 const HOSTILE: &[&[u8]] = &[
-    b"-1", b"256", b"99999999999999999999", b"1e308", b"NaN", b"\"", b",,", b"\r\n", b"\n", b"\0", b"\xff\xfe",
-    b"(1000000000000,)", b"(1000000, 1000000, 1000000)", b"'descr': '<f8'", b"'fortran_order': True", b"{", b"}",
+    b"-1",
+    b"256",
+    b"99999999999999999999",
+    b"1e308",
+    b"NaN",
+    b"\"",
+    b",,",
+    b"\r\n",
+    b"\n",
+    b"\0",
+    b"\xff\xfe",
+    b"(1000000000000,)",
+    b"(1000000, 1000000, 1000000)",
+    b"'descr': '<f8'",
+    b"'fortran_order': True",
+    b"{",
+    b"}",
 ];
 
 /// One random mutation of `input`, biased towards the part after `protect` bytes

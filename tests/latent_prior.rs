@@ -42,7 +42,8 @@ fn fits_each_condition_to_its_own_codes() {
         styles: None,
     };
     let codes = tch::no_grad(|| {
-        cvae.encode(&TaskData::images_tensor(&part, Device::Cpu), &spec.encode(&part.labels, None, Device::Cpu), false).0
+        cvae.encode(&TaskData::images_tensor(&part, Device::Cpu), &spec.encode(&part.labels, None, Device::Cpu), false)
+            .0
     });
     let expected = codes.mean_dim(0i64, false, Kind::Float);
     let got = prior.means.get(1);

@@ -53,10 +53,9 @@ fn faithful_parameter_counts() {
 #[test]
 fn gan_output_shapes() {
     let _serial = common::serial();
-    for (arch, dim) in [
-        (Architecture::ConvCgan(ConvCganConfig::default()), 4),
-        (Architecture::MlpCgan(MlpCganConfig::default()), 50),
-    ] {
+    for (arch, dim) in
+        [(Architecture::ConvCgan(ConvCganConfig::default()), 4), (Architecture::MlpCgan(MlpCganConfig::default()), 50)]
+    {
         let built = arch.build(dim as usize, Device::Cpu);
         let Net::Gan { generator, discriminator, .. } = &built.net else { panic!("a GAN") };
         let noise = Tensor::randn([5, generator.noise_dim()], (Kind::Float, Device::Cpu));
@@ -133,8 +132,9 @@ fn cvae_learns_a_tiny_fixed_batch() {
 fn cgan_learns_a_tiny_fixed_batch() {
     let _serial = common::serial();
     tch::manual_seed(2);
-    let built = Architecture::MlpCgan(MlpCganConfig { noise: 8, generator_hidden: [32, 64], discriminator_hidden: [64, 32] })
-        .build(2, Device::Cpu);
+    let built =
+        Architecture::MlpCgan(MlpCganConfig { noise: 8, generator_hidden: [32, 64], discriminator_hidden: [64, 32] })
+            .build(2, Device::Cpu);
     let Net::Gan { generator, discriminator, .. } = &built.net else { unreachable!() };
     let ones = Tensor::ones([28, 14], (Kind::Float, Device::Cpu));
     let zeros = Tensor::zeros([28, 14], (Kind::Float, Device::Cpu));
@@ -209,7 +209,9 @@ fn fused_adam_matches_the_libtorch_op_path() {
     let init_big = Tensor::randn([300, 700], (Kind::Float, Device::Cpu));
     let init_small = Tensor::randn([37], (Kind::Float, Device::Cpu));
     let targets: Vec<(Tensor, Tensor)> = (0..5)
-        .map(|_| (Tensor::randn([300, 700], (Kind::Float, Device::Cpu)), Tensor::randn([37], (Kind::Float, Device::Cpu))))
+        .map(|_| {
+            (Tensor::randn([300, 700], (Kind::Float, Device::Cpu)), Tensor::randn([37], (Kind::Float, Device::Cpu)))
+        })
         .collect();
     let run = |fused: bool| {
         let vs = tch::nn::VarStore::new(Device::Cpu);
@@ -245,7 +247,8 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
     let images = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu));
     let conditions = spec.encode(&[0, 1, 2, 0, 1, 2], None, Device::Cpu);
     let weights = |built: &condgen::model::Built| -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = built.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+        let mut v: Vec<(String, Tensor)> =
+            built.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
@@ -258,8 +261,18 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
     let mut opt_d = Adam::for_prefix(&built.vs, "disc.", 1e-3, (0.5, 0.999));
     tch::manual_seed(7);
     for _ in 0..2 {
-        let objective = condgen::train::GanObjective { loss: condgen::train::GanLoss::Bce, gradient_penalty_weight: 10.0, spec };
-        condgen::train::gan_step(generator.as_ref(), discriminator.as_ref(), &mut opt_g, &mut opt_d, &images, &conditions, &objective, true);
+        let objective =
+            condgen::train::GanObjective { loss: condgen::train::GanLoss::Bce, gradient_penalty_weight: 10.0, spec };
+        condgen::train::gan_step(
+            generator.as_ref(),
+            discriminator.as_ref(),
+            &mut opt_g,
+            &mut opt_d,
+            &images,
+            &conditions,
+            &objective,
+            true,
+        );
     }
     let got = weights(&built);
     // The same two steps written plainly: D's weight gradients computed in the G step, then discarded.
@@ -278,7 +291,10 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
         let real = &images * 2.0 - 1.0;
         let noise = Tensor::randn([6, g2.noise_dim()], (Kind::Float, Device::Cpu));
         let fake = g2.generate(&noise, &conditions, true);
-        let d_loss = loss::gan_discriminator_loss(&d2.discriminate(&real, &conditions, true), &d2.discriminate(&fake.detach(), &conditions, true));
+        let d_loss = loss::gan_discriminator_loss(
+            &d2.discriminate(&real, &conditions, true),
+            &d2.discriminate(&fake.detach(), &conditions, true),
+        );
         ref_d.backward_step(&d_loss);
         let g_loss = loss::gan_generator_loss(&d2.discriminate(&fake, &conditions, true));
         ref_g.backward_step(&g_loss);
@@ -288,7 +304,8 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
         let diff = (a - b).abs().max().double_value(&[]);
         assert!(diff < 1e-6, "{name}: {diff}");
     }
-    let moved: f64 = got.iter().zip(&start).map(|((_, a), (_, b))| (a - b).abs().max().double_value(&[])).fold(0.0, f64::max);
+    let moved: f64 =
+        got.iter().zip(&start).map(|((_, a), (_, b))| (a - b).abs().max().double_value(&[])).fold(0.0, f64::max);
     assert!(moved > 1e-4, "the steps moved the weights: {moved}");
     assert!(discriminator_params_trainable(&built), "D is trainable again after the step");
 }
@@ -323,9 +340,15 @@ fn conv_cvae_mac_count_matches_a_hand_count() {
         + (512 + 24) * 7 * 7 * 512       // dec in
         + 512 * 128 * 9 * 7 * 7          // up1: each 7×7 input pixel through a 3×3 kernel
         + 128 * 64 * 9 * 14 * 14         // up2
-        + 64 * 9 * 28 * 28;              // out (stride 1)
+        + 64 * 9 * 28 * 28; // out (stride 1)
     assert_eq!(ConvCvaeConfig::default().forward_macs(24), hand);
-    let quarter = ConvCvaeConfig { encoder_filters: [64, 32, 64], latent: 64, dense_channels: 64, decoder_filters: [64, 32], ..Default::default() };
+    let quarter = ConvCvaeConfig {
+        encoder_filters: [64, 32, 64],
+        latent: 64,
+        dense_channels: 64,
+        decoder_filters: [64, 32],
+        ..Default::default()
+    };
     let ratio = hand as f64 / quarter.forward_macs(24) as f64;
     assert!((6.0..9.0).contains(&ratio), "quarter widths cost about a seventh: {ratio}");
 }

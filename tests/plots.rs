@@ -5,8 +5,8 @@
 
 use condgen::ndarray::Array3;
 use condgen::plot::{
-    bar_chart, image_grid, line_chart, side_by_side, Figure, GridLayout, GridSpec, Mark, Series,
-    CHART_HEIGHT, CHART_WIDTH,
+    bar_chart, image_grid, line_chart, side_by_side, Figure, GridLayout, GridSpec, Mark, Series, CHART_HEIGHT,
+    CHART_WIDTH,
 };
 use condgen::Error;
 
@@ -29,10 +29,9 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// Decodes the PNG and checks it is the size the figure claims.
 fn decode(fig: &Figure) -> condgen::image::RgbImage {
     assert!(!fig.png.is_empty());
-    let img =
-        condgen::image::load_from_memory_with_format(&fig.png, condgen::image::ImageFormat::Png)
-            .expect("a valid PNG")
-            .to_rgb8();
+    let img = condgen::image::load_from_memory_with_format(&fig.png, condgen::image::ImageFormat::Png)
+        .expect("a valid PNG")
+        .to_rgb8();
     assert_eq!((img.width(), img.height()), (fig.width, fig.height));
     img
 }
@@ -94,21 +93,14 @@ fn good_mark_frames_the_first_cell_in_red() {
     let imgs = images(4);
     let marks = [Mark::Good, Mark::Bad, Mark::None, Mark::None];
     let cells = strings(&["good", "bad", "plain", "plain"]);
-    let spec =
-        GridSpec { title: "Marked", marks: &marks, cell_labels: &cells, ..GridSpec::new("", 2, 2) };
+    let spec = GridSpec { title: "Marked", marks: &marks, cell_labels: &cells, ..GridSpec::new("", 2, 2) };
     let fig = image_grid(imgs.view(), &spec).unwrap();
     let img = decode(&fig);
     keep(&fig, "grid-marked.png");
     let layout = GridLayout::new(&spec, 28, 28).unwrap();
 
     let (x, y, w, h) = layout.cell(0);
-    let around = [
-        (x - 1, y - 1),
-        (x - 2, y + h / 2),
-        (x + w, y + h / 2),
-        (x + w / 2, y - 2),
-        (x + w / 2, y + h + 1),
-    ];
+    let around = [(x - 1, y - 1), (x - 2, y + h / 2), (x + w, y + h / 2), (x + w / 2, y - 2), (x + w / 2, y + h + 1)];
     for (px, py) in around {
         assert!(is_red(img.get_pixel(px, py)), "({px},{py}) is {:?}", img.get_pixel(px, py));
     }
@@ -146,9 +138,7 @@ fn grid_rejects_bad_specs_without_panicking() {
     assert!(image_grid(imgs.view(), &GridSpec { rows: 0, ..base }).is_err());
     assert!(image_grid(imgs.view(), &GridSpec { scale: 100_000, ..base }).is_err());
     assert!(image_grid(imgs.view(), &GridSpec { rows: 100_000, cols: 100_000, ..base }).is_err());
-    assert!(
-        image_grid(imgs.view(), &GridSpec { rows: usize::MAX, cols: usize::MAX, ..base }).is_err()
-    );
+    assert!(image_grid(imgs.view(), &GridSpec { rows: usize::MAX, cols: usize::MAX, ..base }).is_err());
     // Zero images is an empty (but valid) grid.
     let empty = image_grid(images(0).view(), &base).unwrap();
     decode(&empty);
@@ -216,14 +206,7 @@ fn line_chart_handles_one_point_nan_and_empty() {
 #[test]
 fn bar_chart_is_800_by_480() {
     let labels = strings(&["consonant/vowel", "letter", "rotation"]);
-    let fig = bar_chart(
-        "Classifier accuracy",
-        "accuracy",
-        &labels,
-        &[0.97, 0.91, 0.99],
-        Some((0.95, "95%")),
-    )
-    .unwrap();
+    let fig = bar_chart("Classifier accuracy", "accuracy", &labels, &[0.97, 0.91, 0.99], Some((0.95, "95%"))).unwrap();
     decode(&fig);
     keep(&fig, "bar-chart.png");
     assert_eq!((fig.width, fig.height), (800, 480));
@@ -236,8 +219,7 @@ fn bar_chart_is_800_by_480() {
     keep(&many, "bar-chart-49.png");
 
     // Negative values and all zeros work.
-    let neg =
-        bar_chart("neg", "d", &strings(&["a", "b"]), &[-1.0, 2.0], Some((0.5, "half"))).unwrap();
+    let neg = bar_chart("neg", "d", &strings(&["a", "b"]), &[-1.0, 2.0], Some((0.5, "half"))).unwrap();
     decode(&neg);
     keep(&neg, "bar-chart-neg.png");
     decode(&bar_chart("zeros", "d", &strings(&["a", "b"]), &[0.0, 0.0], None).unwrap());
@@ -286,10 +268,7 @@ fn save_writes_the_file_atomically() {
     let small = image_grid(images(1).view(), &GridSpec::new("", 1, 1)).unwrap();
     small.save(&path).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), small.png);
-    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("loss.png")]);
     #[cfg(unix)]
     {

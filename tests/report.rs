@@ -18,7 +18,17 @@ fn quick_report_runs_end_to_end() {
         .unwrap();
     assert!(status.success());
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
-    for section in ["## Data sources", "## Judges", "## Sign Language MNIST study", "## Kuzushiji-49 study", "## Beyond the studies", "## Reference rows", "## Targets", "stability over seeds", "[benchmarks.md](benchmarks.md)"] {
+    for section in [
+        "## Data sources",
+        "## Judges",
+        "## Sign Language MNIST study",
+        "## Kuzushiji-49 study",
+        "## Beyond the studies",
+        "## Reference rows",
+        "## Targets",
+        "stability over seeds",
+        "[benchmarks.md](benchmarks.md)",
+    ] {
         assert!(md.contains(section), "REPORT.md lacks {section}");
     }
     // K49's two CGAN rows side by side, and the WGAN-GP row (trained two at a time, in child processes).

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use condgen::data::{npz, DataOptions, DatasetKind, Dataset};
+use condgen::data::{npz, DataOptions, Dataset, DatasetKind};
 use condgen::model::{ModelKind, Net};
 use condgen::progress::ProgressMode;
 use condgen::sample::{self, TrainedModel};
@@ -34,7 +34,12 @@ fn task(exp: Experiment) -> TaskData {
 }
 
 fn options(root: &Path) -> TrainOptions {
-    TrainOptions { runs_root: root.to_path_buf(), device: Device::Cpu, progress: ProgressMode::Lines, ..Default::default() }
+    TrainOptions {
+        runs_root: root.to_path_buf(),
+        device: Device::Cpu,
+        progress: ProgressMode::Lines,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -58,7 +63,9 @@ fn every_experiment_trains_in_the_quick_profile() {
             assert!(meta.finished && meta.data_source.is_some() && meta.parameters > 0);
             for &e in &cfg.snapshot_epochs {
                 let snap = npz::read_u8(&run.snapshot_path(e), "images").unwrap();
-                let per = cfg.snapshot_per_condition * exp.condition_spec().classes() * if exp == Experiment::K49 { 2 } else { 1 };
+                let per = cfg.snapshot_per_condition
+                    * exp.condition_spec().classes()
+                    * if exp == Experiment::K49 { 2 } else { 1 };
                 assert_eq!(snap.shape, vec![per, 28, 28], "{exp} {model} snapshot {e}");
             }
             let hist = train::history::read_csv(&run.file("history.csv")).unwrap();
@@ -76,7 +83,8 @@ fn same_seed_gives_the_same_history() {
     let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
     let a = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
     let b = train::train(&cfg, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();
-    let strip = |h: &[train::EpochRecord]| h.iter().map(|r| (r.d_loss, r.g_loss, r.d_real, r.d_fake)).collect::<Vec<_>>();
+    let strip =
+        |h: &[train::EpochRecord]| h.iter().map(|r| (r.d_loss, r.g_loss, r.d_real, r.d_fake)).collect::<Vec<_>>();
     assert_eq!(strip(&a.history), strip(&b.history));
     let other = cfg.set(&["seed=1".into()]).unwrap();
     let c = train::train(&other, &data, &options(tempfile::tempdir().unwrap().path())).unwrap();

@@ -34,10 +34,16 @@ fn an_unconditional_vae_sees_zero_whatever_the_class() {
     assert_eq!(cond.size(), vec![3, 1]);
     assert_eq!(cond.abs().sum(tch::Kind::Float).double_value(&[]), 0.0);
 
-    let vae = TrainConfig { unconditional: true, ..TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Quick) };
+    let vae = TrainConfig {
+        unconditional: true,
+        ..TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Quick)
+    };
     assert!(vae.validate().is_ok());
     assert_eq!(vae.condition_spec(), ignored);
-    let gan = TrainConfig { unconditional: true, ..TrainConfig::new(Experiment::SignLetter, ModelKind::Cgan, Profile::Quick) };
+    let gan = TrainConfig {
+        unconditional: true,
+        ..TrainConfig::new(Experiment::SignLetter, ModelKind::Cgan, Profile::Quick)
+    };
     assert!(gan.validate().is_err(), "a CGAN needs its condition");
 }
 

@@ -816,7 +816,13 @@ struct CaseTimes {
 /// repeats, PyTorch first on odd ones) so load changes hit both alike; with
 /// `sgemm`, one SGEMM repeat per side follows every pair, so the FLOP/s
 /// comparison sees the same load too.
-fn measure_case(case: &Case, repeats: usize, seed: u64, reference: &mut Reference, sgemm: Option<&SgemmBench>) -> CaseTimes {
+fn measure_case(
+    case: &Case,
+    repeats: usize,
+    seed: u64,
+    reference: &mut Reference,
+    sgemm: Option<&SgemmBench>,
+) -> CaseTimes {
     let mut ours = CondgenCase::new(*case, seed);
     let mut theirs_ok = reference.with(|w| w.prepare(case)).is_some();
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -885,11 +891,7 @@ fn synthetic_split(n: usize, spec: ConditionSpec, seed: u64) -> Split {
     let classes = spec.classes() as u64;
     let labels = (0..n).map(|_| (rng.next() % classes) as u8).collect();
     let styles = spec.has_style().then(|| (0..n).map(|_| (rng.next() & 1) as u8).collect());
-    Split {
-        images: ndarray::Array3::from_shape_vec((n, SIDE, SIDE), pixels).expect("n·784 pixels"),
-        labels,
-        styles,
-    }
+    Split { images: ndarray::Array3::from_shape_vec((n, SIDE, SIDE), pixels).expect("n·784 pixels"), labels, styles }
 }
 
 /// tch's matmul on n×n f32 matrices, about 2 GFLOP per repeat (as the script's `Sgemm`).
@@ -1005,7 +1007,8 @@ fn pipeline(plan: &Plan, models: &[ModelResult], seed: u64) -> Vec<PipelineResul
             .map(|r| {
                 let start = Instant::now();
                 // As the training loops do: a new shuffled Batcher per epoch.
-                let batcher = Batcher::new(&split, spec, batch, Some((seed, r as u64)), Device::Cpu).drop_last(drop_last);
+                let batcher =
+                    Batcher::new(&split, spec, batch, Some((seed, r as u64)), Device::Cpu).drop_last(drop_last);
                 batches = batcher.num_batches();
                 for b in batcher {
                     black_box(b);

@@ -85,8 +85,8 @@ impl Worker {
                 break;
             }
         }
-        let value: Value =
-            serde_json::from_str(line.trim()).map_err(|e| format!("bad response from the PyTorch worker: {e}: {line}"))?;
+        let value: Value = serde_json::from_str(line.trim())
+            .map_err(|e| format!("bad response from the PyTorch worker: {e}: {line}"))?;
         if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
             return Err(err.to_string());
         }

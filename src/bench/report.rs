@@ -145,9 +145,11 @@ impl BenchReport {
                 model_label(r),
                 fmt_ms(r.condgen.median_step_seconds),
                 spread(&r.condgen.step_seconds),
-                r.pytorch
-                    .as_ref()
-                    .map_or("n/a".into(), |t| format!("{}{}", fmt_ms(t.median_step_seconds), spread(&t.step_seconds))),
+                r.pytorch.as_ref().map_or("n/a".into(), |t| format!(
+                    "{}{}",
+                    fmt_ms(t.median_step_seconds),
+                    spread(&t.step_seconds)
+                )),
                 fmt_int(r.condgen.images_per_second),
                 r.pytorch.as_ref().map_or("n/a".into(), |t| fmt_int(t.images_per_second)),
                 r.flops_per_image / 1e6,
@@ -181,7 +183,8 @@ impl BenchReport {
             }
             let _ = writeln!(s, "\n| model | condgen ms/step | PyTorch ms/step | ratio (PyTorch / condgen time) |");
             let _ = writeln!(s, "|---|---:|---:|---:|");
-            let mut rows: Vec<&ModelResult> = self.models.iter().filter(|r| r.model != super::BenchModel::ConvCvae).collect();
+            let mut rows: Vec<&ModelResult> =
+                self.models.iter().filter(|r| r.model != super::BenchModel::ConvCvae).collect();
             rows.extend(&self.sweep);
             rows.sort_by_key(|r| (r.model.id(), r.batch_size));
             for r in rows {
@@ -204,7 +207,8 @@ impl BenchReport {
             "Medians of repeats alternating between the sides: at the start of the run, and between the \
              repeats of each conv CVAE case (the yardstick of its FLOP/s, under the same load).\n"
         );
-        let _ = writeln!(s, "| when | condgen (tch `matmul`) GFLOP/s | PyTorch (`torch.matmul`) GFLOP/s | numpy GFLOP/s |");
+        let _ =
+            writeln!(s, "| when | condgen (tch `matmul`) GFLOP/s | PyTorch (`torch.matmul`) GFLOP/s | numpy GFLOP/s |");
         let _ = writeln!(s, "|---|---:|---:|---:|");
         let _ = writeln!(
             s,
@@ -259,7 +263,8 @@ impl BenchReport {
             "`condgen::data::Batcher` walking a synthetic split of K49 shape (one shuffled epoch per repeat, \
              new Batcher each time as the training loops do), time per batch against condgen's median step.\n"
         );
-        let _ = writeln!(s, "| model | batch | images | batches | Batcher ms/batch | step ms | share | target | met? |");
+        let _ =
+            writeln!(s, "| model | batch | images | batches | Batcher ms/batch | step ms | share | target | met? |");
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
         for q in &self.pipeline {
             let _ = writeln!(
@@ -288,7 +293,8 @@ impl BenchReport {
             fmt_met(m.peak_rss_mb.map(|x| x <= super::MEMORY_TARGET_MB))
         );
         if let Some(x) = self.bench_peak_rss_mb {
-            let _ = writeln!(s, "| this benchmark process (all models, conv CVAE at batch 256) | {} MB | | |", fmt_int(x));
+            let _ =
+                writeln!(s, "| this benchmark process (all models, conv CVAE at batch 256) | {} MB | | |", fmt_int(x));
         }
         if let Some(cmd) = &m.command {
             let _ = writeln!(
@@ -302,7 +308,11 @@ impl BenchReport {
             );
         }
         if let Some(d) = &m.data_source {
-            let _ = writeln!(s, "Data of the child run: {d}; {} train images.", m.train_images.map_or("?".into(), |n| fmt_int(n as f64)));
+            let _ = writeln!(
+                s,
+                "Data of the child run: {d}; {} train images.",
+                m.train_images.map_or("?".into(), |n| fmt_int(n as f64))
+            );
         }
         if let (Some(w), Some(t)) = (m.wall_seconds, m.train_seconds) {
             let _ = writeln!(
@@ -394,7 +404,8 @@ impl BenchReport {
         let _ = writeln!(s, "| torch (reference) | {} |", h.torch_version.as_deref().unwrap_or("n/a"));
         let _ = writeln!(s, "| python | {} |", h.python_version.as_deref().unwrap_or("n/a"));
         let _ = writeln!(s, "| numpy | {} |", h.numpy_version.as_deref().unwrap_or("not installed"));
-        let _ = writeln!(s, "| libtorch (condgen) | {} |", h.libtorch.as_deref().unwrap_or("as linked (LIBTORCH not set)"));
+        let _ =
+            writeln!(s, "| libtorch (condgen) | {} |", h.libtorch.as_deref().unwrap_or("as linked (LIBTORCH not set)"));
         let _ = writeln!(s, "| condgen | {} ({} build) |", h.condgen_version, h.build);
         let _ = writeln!(
             s,

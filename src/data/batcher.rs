@@ -103,11 +103,8 @@ impl Iterator for Batcher<'_> {
         }
         self.position += b;
         let b = b as i64;
-        let images = Tensor::from_slice(&self.pixels)
-            .view([b, 1, 28, 28])
-            .to_device(self.device)
-            .to_kind(Kind::Float)
-            / 255.0;
+        let images =
+            Tensor::from_slice(&self.pixels).view([b, 1, 28, 28]).to_device(self.device).to_kind(Kind::Float) / 255.0;
         let conditions = Tensor::from_slice(&self.conditions).view([b, dim as i64]).to_device(self.device);
         let labels = Tensor::from_slice(&self.labels).to_device(self.device);
         Some(Batch { images, conditions, labels })

@@ -111,7 +111,11 @@ pub fn read_class_map(dir: &Path) -> Result<Vec<String>> {
         }
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != 3 || cells[0].trim().parse::<usize>() != Ok(names.len()) {
-            return Err(Error::csv(&path, i + 1, format!("expected `{},<codepoint>,<char>`, got `{line}`", names.len())));
+            return Err(Error::csv(
+                &path,
+                i + 1,
+                format!("expected `{},<codepoint>,<char>`, got `{line}`", names.len()),
+            ));
         }
         names.push(cells[2].trim().to_string());
     }
@@ -174,9 +178,7 @@ pub fn read_split(images_path: &Path, labels_path: &Path, num_classes: usize) ->
 /// Foreground pixel count (pixels ≥ 128) of every image. images: [n, 28, 28].
 pub fn foreground_counts(images: &Array3<u8>) -> Vec<u32> {
     let flat = images.as_slice().expect("images are contiguous");
-    flat.chunks_exact(PIXELS)
-        .map(|img| img.iter().filter(|&&p| p >= FOREGROUND_THRESHOLD).count() as u32)
-        .collect()
+    flat.chunks_exact(PIXELS).map(|img| img.iter().filter(|&&p| p >= FOREGROUND_THRESHOLD).count() as u32).collect()
 }
 
 /// Median foreground count of each class (mean of the two middle values for an
@@ -217,4 +219,3 @@ pub fn assign_styles(train: &mut Split, test: &mut Split, num_classes: usize) ->
     test.styles = Some(style_labels(&test_counts, &test.labels, &medians));
     medians
 }
-

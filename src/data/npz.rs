@@ -55,14 +55,22 @@ pub fn read_u8(path: &Path, name: &str) -> Result<U8Array> {
         return Err(Error::npz(
             path,
             name,
-            format!("the archive entry claims {compressed} compressed bytes in a file of {file_len}: truncated or corrupt"),
+            format!(
+                "the archive entry claims {compressed} compressed bytes in a file of {file_len}: truncated or corrupt"
+            ),
         ));
     }
-    let header = NpyHeader::from_reader(&mut entry)
-        .map_err(|e| Error::npz(path, name, format!("bad npy header: {e}")))?;
+    let header =
+        NpyHeader::from_reader(&mut entry).map_err(|e| Error::npz(path, name, format!("bad npy header: {e}")))?;
     match header.dtype() {
         DType::Plain(t) if t.type_char() == TypeChar::Uint && t.size_field() == 1 => {}
-        other => return Err(Error::npz(path, name, format!("dtype is `{}`, expected uint8 (`|u1`)", other.descr().trim_matches('\'')))),
+        other => {
+            return Err(Error::npz(
+                path,
+                name,
+                format!("dtype is `{}`, expected uint8 (`|u1`)", other.descr().trim_matches('\'')),
+            ))
+        }
     }
     if header.order() != Order::C {
         return Err(Error::npz(path, name, "Fortran-ordered array, expected C order"));
@@ -81,9 +89,7 @@ pub fn read_u8(path: &Path, name: &str) -> Result<U8Array> {
         ));
     }
     let mut data = vec![0u8; elements as usize];
-    entry
-        .read_exact(&mut data)
-        .map_err(|e| Error::npz(path, name, format!("truncated or corrupt data: {e}")))?;
+    entry.read_exact(&mut data).map_err(|e| Error::npz(path, name, format!("truncated or corrupt data: {e}")))?;
     Ok(U8Array { shape: shape.iter().map(|&d| d as usize).collect(), data })
 }
 
@@ -107,17 +113,35 @@ pub fn write(path: &Path, arrays: &[(&str, NpzArray<'_>)]) -> Result<()> {
         for (name, array) in arrays {
             match array {
                 NpzArray::U8 { shape, data } => {
-                    let mut w = npz.array::<u8>(name, options).map_err(io_err)?.default_dtype().shape(shape).begin_nd().map_err(io_err)?;
+                    let mut w = npz
+                        .array::<u8>(name, options)
+                        .map_err(io_err)?
+                        .default_dtype()
+                        .shape(shape)
+                        .begin_nd()
+                        .map_err(io_err)?;
                     w.extend(data.iter().copied()).map_err(io_err)?;
                     w.finish().map_err(io_err)?;
                 }
                 NpzArray::I64 { shape, data } => {
-                    let mut w = npz.array::<i64>(name, options).map_err(io_err)?.default_dtype().shape(shape).begin_nd().map_err(io_err)?;
+                    let mut w = npz
+                        .array::<i64>(name, options)
+                        .map_err(io_err)?
+                        .default_dtype()
+                        .shape(shape)
+                        .begin_nd()
+                        .map_err(io_err)?;
                     w.extend(data.iter().copied()).map_err(io_err)?;
                     w.finish().map_err(io_err)?;
                 }
                 NpzArray::F32 { shape, data } => {
-                    let mut w = npz.array::<f32>(name, options).map_err(io_err)?.default_dtype().shape(shape).begin_nd().map_err(io_err)?;
+                    let mut w = npz
+                        .array::<f32>(name, options)
+                        .map_err(io_err)?
+                        .default_dtype()
+                        .shape(shape)
+                        .begin_nd()
+                        .map_err(io_err)?;
                     w.extend(data.iter().copied()).map_err(io_err)?;
                     w.finish().map_err(io_err)?;
                 }

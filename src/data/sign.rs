@@ -17,8 +17,8 @@ pub const TEST_FILE: &str = "sign_mnist_test.csv";
 
 /// The 24 letter classes, in class-index order.
 pub const LETTERS: [&str; 24] = [
-    "A", "B", "C", "D", "E", "F", "G", "H", "I", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T",
-    "U", "V", "W", "X", "Y",
+    "A", "B", "C", "D", "E", "F", "G", "H", "I", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X",
+    "Y",
 ];
 
 /// Letter classes that are vowels (A, E, I, O, U).
@@ -82,10 +82,12 @@ pub fn read_csv(path: &Path) -> Result<Split> {
     let df = match parsed {
         Ok(df) => df,
         // polars says what failed but not always where: find the line ourselves.
-        Err(e) => return Err(locate_problem(path, body).unwrap_or_else(|| Error::Format {
-            path: path.to_path_buf(),
-            message: format!("cannot parse as CSV: {e}"),
-        })),
+        Err(e) => {
+            return Err(locate_problem(path, body).unwrap_or_else(|| Error::Format {
+                path: path.to_path_buf(),
+                message: format!("cannot parse as CSV: {e}"),
+            }))
+        }
     };
     match split_from_frame(&df) {
         Some(split) => Ok(split),

@@ -18,19 +18,19 @@ pub const DEFAULT_SEED: u64 = 2024;
 
 /// Sign Language MNIST per-letter counts (A..Y without J), train and test.
 pub const SIGN_TRAIN_COUNTS: [usize; 24] = [
-    1126, 1010, 1144, 1196, 957, 1204, 1090, 1013, 1162, 1114, 1241, 1055, 1151, 1196, 1088, 1279, 1294, 1199,
-    1186, 1161, 1082, 1225, 1164, 1118,
+    1126, 1010, 1144, 1196, 957, 1204, 1090, 1013, 1162, 1114, 1241, 1055, 1151, 1196, 1088, 1279, 1294, 1199, 1186,
+    1161, 1082, 1225, 1164, 1118,
 ];
 pub const SIGN_TEST_COUNTS: [usize; 24] = [
-    331, 432, 310, 245, 498, 247, 348, 436, 288, 331, 209, 394, 291, 246, 347, 164, 144, 246, 248, 266, 346,
-    206, 267, 332,
+    331, 432, 310, 245, 498, 247, 348, 436, 288, 331, 209, 394, 291, 246, 347, 164, 144, 246, 248, 266, 346, 206, 267,
+    332,
 ];
 
 /// Kuzushiji-49 per-class test counts (the real ones, sum 38,547).
 pub const K49_TEST_COUNTS: [usize; 49] = [
-    1000, 1000, 1000, 126, 1000, 1000, 1000, 1000, 767, 1000, 1000, 1000, 1000, 678, 629, 1000, 418, 1000, 1000,
-    1000, 1000, 1000, 336, 399, 1000, 1000, 836, 1000, 1000, 324, 1000, 498, 280, 552, 1000, 1000, 260, 1000,
-    1000, 1000, 1000, 1000, 348, 390, 68, 64, 1000, 1000, 574,
+    1000, 1000, 1000, 126, 1000, 1000, 1000, 1000, 767, 1000, 1000, 1000, 1000, 678, 629, 1000, 418, 1000, 1000, 1000,
+    1000, 1000, 336, 399, 1000, 1000, 836, 1000, 1000, 324, 1000, 498, 280, 552, 1000, 1000, 260, 1000, 1000, 1000,
+    1000, 1000, 348, 390, 68, 64, 1000, 1000, 574,
 ];
 /// Size of the real K49 train split.
 pub const K49_TRAIN_SIZE: usize = 232_365;
@@ -38,10 +38,8 @@ pub const K49_TRAIN_SIZE: usize = 232_365;
 /// K49 train counts: the test counts scaled to 232,365 images (K49's imbalance).
 pub fn k49_train_counts() -> Vec<usize> {
     let test_total: usize = K49_TEST_COUNTS.iter().sum();
-    let mut counts: Vec<usize> = K49_TEST_COUNTS
-        .iter()
-        .map(|&c| ((c * K49_TRAIN_SIZE) as f64 / test_total as f64).round() as usize)
-        .collect();
+    let mut counts: Vec<usize> =
+        K49_TEST_COUNTS.iter().map(|&c| ((c * K49_TRAIN_SIZE) as f64 / test_total as f64).round() as usize).collect();
     // Rounding loses a few images; give them to the first classes.
     let mut missing = K49_TRAIN_SIZE - counts.iter().sum::<usize>();
     for c in counts.iter_mut() {
@@ -91,7 +89,7 @@ fn generate_split<F>(seed: u64, split_id: u64, counts: &[usize], render: &F) -> 
 where
     F: Fn(&mut ChaCha8Rng, u8, &mut [u8]) + Sync,
 {
-    let mut labels: Vec<u8> = counts.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat(c as u8).take(n)).collect();
+    let mut labels: Vec<u8> = counts.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat_n(c as u8, n)).collect();
     let mut order_rng = ChaCha8Rng::seed_from_u64(mix(seed, split_id, u64::MAX));
     shuffle(&mut labels, &mut order_rng);
     let n = labels.len();
@@ -171,8 +169,10 @@ fn draw_polyline(canvas: &mut [f32], points: &[Point], radius: f32) {
     for seg in points.windows(2) {
         let ((x0, y0), (x1, y1)) = (seg[0], seg[1]);
         let reach = radius + 1.0;
-        let (lo_x, hi_x) = ((x0.min(x1) - reach).floor().max(0.0) as usize, (x0.max(x1) + reach).ceil().min(27.0) as usize);
-        let (lo_y, hi_y) = ((y0.min(y1) - reach).floor().max(0.0) as usize, (y0.max(y1) + reach).ceil().min(27.0) as usize);
+        let (lo_x, hi_x) =
+            ((x0.min(x1) - reach).floor().max(0.0) as usize, (x0.max(x1) + reach).ceil().min(27.0) as usize);
+        let (lo_y, hi_y) =
+            ((y0.min(y1) - reach).floor().max(0.0) as usize, (y0.max(y1) + reach).ceil().min(27.0) as usize);
         if lo_x > hi_x || lo_y > hi_y {
             continue;
         }
@@ -248,9 +248,7 @@ impl HandPrototype {
         let palm = (rng.gen_range(11.0..17.0), rng.gen_range(15.0..20.0));
         let palm_radius = (rng.gen_range(4.5..7.0), rng.gen_range(4.0..6.0));
         let n = rng.gen_range(1..=4);
-        let fingers = (0..n)
-            .map(|_| (rng.gen_range(-2.6f32..-0.5), rng.gen_range(6.0..12.0)))
-            .collect();
+        let fingers = (0..n).map(|_| (rng.gen_range(-2.6f32..-0.5), rng.gen_range(6.0..12.0))).collect();
         let thumb = rng.gen_bool(0.6).then(|| (rng.gen_range(-0.3f32..0.9), rng.gen_range(4.0..8.0)));
         HandPrototype { palm, palm_radius, fingers, thumb }
     }

@@ -12,9 +12,7 @@ pub fn overview(ds: &Dataset) -> Result<DataFrame> {
     let stats: Vec<(f64, f64)> = splits.iter().map(|(_, s)| s.pixel_mean_std()).collect();
     let thick: Vec<Option<f64>> = splits
         .iter()
-        .map(|(_, s)| {
-            s.styles.as_ref().map(|st| st.iter().map(|&v| v as f64).sum::<f64>() / st.len().max(1) as f64)
-        })
+        .map(|(_, s)| s.styles.as_ref().map(|st| st.iter().map(|&v| v as f64).sum::<f64>() / st.len().max(1) as f64))
         .collect();
     let df = df!(
         "dataset" => splits.iter().map(|_| ds.kind.title()).collect::<Vec<_>>(),

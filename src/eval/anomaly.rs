@@ -46,7 +46,8 @@ pub fn roc_auc(normal: &[f64], anomalous: &[f64]) -> f64 {
         return f64::NAN;
     }
     // Rank all scores together (average ranks for ties), then U from the anomalous ranks.
-    let mut all: Vec<(f64, bool)> = normal.iter().map(|&s| (s, false)).chain(anomalous.iter().map(|&s| (s, true))).collect();
+    let mut all: Vec<(f64, bool)> =
+        normal.iter().map(|&s| (s, false)).chain(anomalous.iter().map(|&s| (s, true))).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum = 0.0;
     let mut i = 0;

@@ -217,7 +217,12 @@ impl Judge {
     /// `data` must be the judge's own task (letters, rotations or K49 classes).
     pub fn train(kind: JudgeKind, data: &TaskData, cfg: &JudgeConfig, device: Device) -> Result<Judge> {
         if data.experiment != kind.task() {
-            return Err(Error::Config(format!("the {} judge learns {}, not {}", kind.name(), kind.task(), data.experiment)));
+            return Err(Error::Config(format!(
+                "the {} judge learns {}, not {}",
+                kind.name(),
+                kind.task(),
+                data.experiment
+            )));
         }
         tch::manual_seed(cfg.seed as i64);
         let vs = nn::VarStore::new(device);

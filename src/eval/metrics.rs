@@ -41,11 +41,12 @@ pub fn conditional_accuracy(probs: &Tensor, labels: &[i64]) -> ConditionalAccura
     let c = probs.size()[1] as usize;
     let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false).to_device(Device::Cpu)).unwrap_or_default();
     let lab = Tensor::from_slice(labels).to_device(probs.device());
-    let conf: Vec<f64> = Vec::<f32>::try_from(probs.gather(1, &lab.unsqueeze(1), false).squeeze_dim(1).to_device(Device::Cpu))
-        .unwrap_or_default()
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let conf: Vec<f64> =
+        Vec::<f32>::try_from(probs.gather(1, &lab.unsqueeze(1), false).squeeze_dim(1).to_device(Device::Cpu))
+            .unwrap_or_default()
+            .into_iter()
+            .map(f64::from)
+            .collect();
     let (mut hits, mut totals) = (vec![0usize; c], vec![0usize; c]);
     for (&p, &l) in pred.iter().zip(labels) {
         totals[l as usize] += 1;
@@ -136,7 +137,8 @@ pub fn within_class_diversity(features: &Tensor, labels: &[i64]) -> f64 {
     let classes: std::collections::BTreeSet<i64> = labels.iter().copied().collect();
     let mut means = Vec::new();
     for c in classes {
-        let idx: Vec<i64> = labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i as i64).take(500).collect();
+        let idx: Vec<i64> =
+            labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i as i64).take(500).collect();
         if idx.len() < 2 {
             continue;
         }

@@ -173,7 +173,12 @@ fn subset(split: &Split, n: usize, seed: u64) -> Split {
 }
 
 /// Measures `samples` of `data.experiment` with `judge`.
-pub fn evaluate_samples(samples: &Samples, data: &TaskData, judge: &Judge, opts: &EvalOptions) -> Result<SampleMetrics> {
+pub fn evaluate_samples(
+    samples: &Samples,
+    data: &TaskData,
+    judge: &Judge,
+    opts: &EvalOptions,
+) -> Result<SampleMetrics> {
     if samples.is_empty() {
         return Err(Error::Config("no samples to evaluate".into()));
     }
@@ -397,7 +402,8 @@ pub fn gaussian_blur(images: &ndarray::Array3<u8>, sigma: f64) -> ndarray::Array
     let total: f32 = taps.iter().sum();
     let kernel = Tensor::from_slice(&taps.iter().map(|t| t / total).collect::<Vec<_>>());
     let n = images.shape()[0] as i64;
-    let xs = Tensor::from_slice(images.as_slice().expect("contiguous")).view([n, 1, 28, 28]).to_kind(tch::Kind::Float) / 255.0;
+    let xs = Tensor::from_slice(images.as_slice().expect("contiguous")).view([n, 1, 28, 28]).to_kind(tch::Kind::Float)
+        / 255.0;
     let k = 2 * radius + 1;
     let blurred = tch::no_grad(|| {
         let padded = xs.replication_pad2d([radius, radius, radius, radius]);

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;
 
-pub use super::layers::Upsampling as DecoderUpsampling;
 use super::layers::Upsample;
+pub use super::layers::Upsampling as DecoderUpsampling;
 use super::Cvae;
 
 /// Architecture of the convolutional CVAE. Defaults are the study's.

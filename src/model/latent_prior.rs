@@ -117,8 +117,7 @@ impl LatentPrior {
     /// eps: [n, latent] ~ N(0, I) → z: [n, latent], z_i = μ_c + L_c · ε_i
     pub fn transform(&self, spec: &ConditionSpec, classes: &[u8], styles: &[u8], eps: &Tensor) -> Tensor {
         let device = eps.device();
-        let index: Vec<i64> =
-            classes.iter().zip(styles).map(|(&c, &s)| condition_index(spec, c, s) as i64).collect();
+        let index: Vec<i64> = classes.iter().zip(styles).map(|(&c, &s)| condition_index(spec, c, s) as i64).collect();
         let index = Tensor::from_slice(&index).to_device(device);
         let mean = self.means.to_device(device).index_select(0, &index);
         let factor = self.cholesky.to_device(device).index_select(0, &index);
@@ -162,7 +161,8 @@ impl LatentPrior {
                 cholesky.size()
             )));
         }
-        let counts: Vec<i64> = Vec::try_from(counts.to_kind(Kind::Int64)).map_err(|e: tch::TchError| bad(e.to_string()))?;
+        let counts: Vec<i64> =
+            Vec::try_from(counts.to_kind(Kind::Int64)).map_err(|e: tch::TchError| bad(e.to_string()))?;
         let epoch = epoch.to_kind(Kind::Int64).int64_value(&[0]).max(0) as usize;
         Ok(LatentPrior { means: means.to_kind(Kind::Float), cholesky: cholesky.to_kind(Kind::Float), counts, epoch })
     }

@@ -36,8 +36,8 @@ impl SpectralNorm {
         let mut u = vs.zeros_no_train("sn_u", &[size[0]]);
         let mut v = vs.zeros_no_train("sn_v", &[cols]);
         tch::no_grad(|| {
-            let _ = u.copy_(&unit(&Tensor::randn([size[0]], (Kind::Float, weight.device()))));
-            let _ = v.copy_(&unit(&Tensor::randn([cols], (Kind::Float, weight.device()))));
+            u.copy_(&unit(&Tensor::randn([size[0]], (Kind::Float, weight.device()))));
+            v.copy_(&unit(&Tensor::randn([cols], (Kind::Float, weight.device()))));
         });
         SpectralNorm { u, v }
     }
@@ -51,8 +51,8 @@ impl SpectralNorm {
                 let v = unit(&mat.tr().mv(&self.u));
                 let u = unit(&mat.mv(&v));
                 // Shallow handles share storage: the copies update the saved variables.
-                let _ = self.u.shallow_clone().copy_(&u);
-                let _ = self.v.shallow_clone().copy_(&v);
+                self.u.shallow_clone().copy_(&u);
+                self.v.shallow_clone().copy_(&v);
             }
             (self.u.copy(), self.v.copy())
         });
@@ -180,7 +180,6 @@ pub enum Upsampling {
     ResizeConv,
 }
 
-
 /// One ×2 upsampling layer of a decoder or generator.
 #[derive(Debug)]
 pub enum Upsample {
@@ -218,4 +217,3 @@ impl Upsample {
         }
     }
 }
-

@@ -256,7 +256,7 @@ impl WeightAverage {
         tch::no_grad(|| {
             for (avg, live) in &self.pairs {
                 let mut avg = avg.shallow_clone();
-                let _ = avg.copy_(live);
+                avg.copy_(live);
             }
         });
     }
@@ -292,7 +292,7 @@ pub fn fmt_count(n: i64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -4,8 +4,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::canvas::{
-    draw_text, draw_text_vcenter, fmt_number, font, line_height, max_text_width, text_width,
-    truncate_to_width, Area, Canvas,
+    draw_text, draw_text_vcenter, fmt_number, font, line_height, max_text_width, text_width, truncate_to_width, Area,
+    Canvas,
 };
 use super::{image_error, Figure};
 use crate::{Error, Result};
@@ -62,10 +62,7 @@ fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
 }
 
 /// Draws the title centred at the top of `root` and returns the area below it.
-fn titled<'a>(
-    root: &Area<'a>,
-    title: &str,
-) -> std::result::Result<Area<'a>, Box<dyn std::error::Error>> {
+fn titled<'a>(root: &Area<'a>, title: &str) -> std::result::Result<Area<'a>, Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     if title.is_empty() {
         return Ok(root.margin(10, 0, 0, 0));
@@ -83,28 +80,14 @@ fn titled<'a>(
 /// An error when there is nothing finite to draw. Series with an empty name
 /// stay out of the legend. 800×480 pixels.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Figure> {
-    let finite = || {
-        series
-            .iter()
-            .flat_map(|s| s.points.iter().copied())
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-    };
+    let finite =
+        || series.iter().flat_map(|s| s.points.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
     if finite().next().is_none() {
         return Err(image_error(format!("line chart `{title}`: no finite points to draw")));
     }
-    let fold = |f: fn(f64, f64) -> f64, init: f64, pick: fn((f64, f64)) -> f64| {
-        finite().map(pick).fold(init, f)
-    };
-    let (x0, x1) = padded(
-        fold(f64::min, f64::INFINITY, |p| p.0),
-        fold(f64::max, f64::NEG_INFINITY, |p| p.0),
-        0.02,
-    );
-    let (y0, y1) = padded(
-        fold(f64::min, f64::INFINITY, |p| p.1),
-        fold(f64::max, f64::NEG_INFINITY, |p| p.1),
-        0.06,
-    );
+    let fold = |f: fn(f64, f64) -> f64, init: f64, pick: fn((f64, f64)) -> f64| finite().map(pick).fold(init, f);
+    let (x0, x1) = padded(fold(f64::min, f64::INFINITY, |p| p.0), fold(f64::max, f64::NEG_INFINITY, |p| p.0), 0.02);
+    let (y0, y1) = padded(fold(f64::min, f64::INFINITY, |p| p.1), fold(f64::max, f64::NEG_INFINITY, |p| p.1), 0.06);
     if !(x1 - x0).is_finite() || !(y1 - y0).is_finite() {
         return Err(image_error(format!("line chart `{title}`: values too large to draw")));
     }
@@ -201,21 +184,14 @@ pub fn bar_chart(
 ) -> Result<Figure> {
     if labels.len() != values.len() {
         return Err(Error::Mismatch {
-            message: format!(
-                "bar chart `{title}`: {} labels for {} values",
-                labels.len(),
-                values.len()
-            ),
+            message: format!("bar chart `{title}`: {} labels for {} values", labels.len(), values.len()),
         });
     }
     if values.is_empty() {
         return Err(image_error(format!("bar chart `{title}`: no values to draw")));
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(image_error(format!(
-            "bar chart `{title}`: value {i} ({}) is not finite",
-            labels[i]
-        )));
+        return Err(image_error(format!("bar chart `{title}`: value {i} ({}) is not finite", labels[i])));
     }
     if let Some((r, _)) = reference {
         if !r.is_finite() {
@@ -242,14 +218,9 @@ pub fn bar_chart(
     let max_label = max_text_width(labels, TICK_SIZE)?;
     let upright = max_label as f64 + 6.0 <= pitch;
     const MAX_ROTATED: u32 = 140;
-    let x_area =
-        if upright { line_height(TICK_SIZE) + 14 } else { max_label.min(MAX_ROTATED) + 16 };
+    let x_area = if upright { line_height(TICK_SIZE) + 14 } else { max_label.min(MAX_ROTATED) + 16 };
     // Side-turned labels are one line tall; skip some when bars are thinner.
-    let every = if upright {
-        1
-    } else {
-        ((line_height(TICK_SIZE) as f64) / pitch).ceil().max(1.0) as usize
-    };
+    let every = if upright { 1 } else { ((line_height(TICK_SIZE) as f64) / pitch).ceil().max(1.0) as usize };
     let shown: Vec<String> = labels
         .iter()
         .map(|l| if upright { Ok(l.clone()) } else { truncate_to_width(l, TICK_SIZE, MAX_ROTATED) })
@@ -288,10 +259,7 @@ pub fn bar_chart(
 
         if let Some((r, label)) = reference {
             let red = RGBColor(200, 20, 20);
-            chart.draw_series(LineSeries::new(
-                vec![(-0.5, r), (n as f64 - 0.5, r)],
-                red.stroke_width(2),
-            ))?;
+            chart.draw_series(LineSeries::new(vec![(-0.5, r), (n as f64 - 0.5, r)], red.stroke_width(2)))?;
             let (px, py) = chart.backend_coord(&(n as f64 - 0.5, r));
             draw_text_vcenter(root, label, TICK_SIZE, red, (px + 6, py), HPos::Left)?;
         }
@@ -317,14 +285,7 @@ pub fn bar_chart(
             for (i, &v) in values.iter().enumerate() {
                 let (px, py) = chart.backend_coord(&(i as f64, v));
                 let y_top = if v >= 0.0 { py - 3 - line_height(size) as i32 } else { py + 3 };
-                draw_text(
-                    root,
-                    &fmt_number(v),
-                    size,
-                    RGBColor(40, 40, 40),
-                    (px, y_top),
-                    HPos::Center,
-                )?;
+                draw_text(root, &fmt_number(v), size, RGBColor(40, 40, 40), (px, y_top), HPos::Center)?;
             }
         }
         Ok(())

@@ -21,15 +21,13 @@ pub fn side_by_side(figures: &[(&str, &Figure)]) -> Result<Figure> {
         return Err(image_error("side_by_side: no figures to place"));
     }
     let images = figures.iter().map(|(_, f)| f.to_rgb()).collect::<Result<Vec<_>>>()?;
-    let caption_height =
-        if figures.iter().any(|(c, _)| !c.is_empty()) { line_height(CAPTION_SIZE) + 8 } else { 0 };
+    let caption_height = if figures.iter().any(|(c, _)| !c.is_empty()) { line_height(CAPTION_SIZE) + 8 } else { 0 };
     // A caption wider than its figure widens the figure's slot.
     let mut slots = Vec::with_capacity(figures.len());
     for ((caption, _), img) in figures.iter().zip(&images) {
         slots.push(img.width().max(text_width(caption, CAPTION_SIZE)? + 8) as u64);
     }
-    let width =
-        2 * MARGIN as u64 + slots.iter().sum::<u64>() + GAP as u64 * (slots.len() as u64 - 1);
+    let width = 2 * MARGIN as u64 + slots.iter().sum::<u64>() + GAP as u64 * (slots.len() as u64 - 1);
     let tallest = images.iter().map(|i| i.height() as u64).max().unwrap_or(0);
     let height = 2 * MARGIN as u64 + caption_height as u64 + tallest;
     let width = u32::try_from(width).map_err(|_| image_error("side_by_side: figure too wide"))?;
@@ -46,14 +44,7 @@ pub fn side_by_side(figures: &[(&str, &Figure)]) -> Result<Figure> {
     }
     canvas.draw(|root| {
         for ((caption, _), &cx) in figures.iter().zip(&centres) {
-            draw_text(
-                root,
-                caption,
-                CAPTION_SIZE,
-                RGBColor(0, 0, 0),
-                (cx, MARGIN as i32),
-                HPos::Center,
-            )?;
+            draw_text(root, caption, CAPTION_SIZE, RGBColor(0, 0, 0), (cx, MARGIN as i32), HPos::Center)?;
         }
         Ok(())
     })?;

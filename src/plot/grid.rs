@@ -5,9 +5,7 @@ use ndarray::ArrayView3;
 use plotters::style::text_anchor::HPos;
 use plotters::style::RGBColor;
 
-use super::canvas::{
-    draw_text, draw_text_vcenter, line_height, max_text_width, text_width, Canvas, DrawResult,
-};
+use super::canvas::{draw_text, draw_text_vcenter, line_height, max_text_width, text_width, Canvas, DrawResult};
 use super::{image_error, Figure};
 use crate::{Error, Result};
 
@@ -52,16 +50,7 @@ pub struct GridSpec<'a> {
 impl<'a> GridSpec<'a> {
     /// A grid with no labels or marks, at scale 3.
     pub fn new(title: &'a str, rows: usize, cols: usize) -> GridSpec<'a> {
-        GridSpec {
-            title,
-            rows,
-            cols,
-            row_labels: &[],
-            col_labels: &[],
-            cell_labels: &[],
-            marks: &[],
-            scale: 3,
-        }
+        GridSpec { title, rows, cols, row_labels: &[], col_labels: &[], cell_labels: &[], marks: &[], scale: 3 }
     }
 }
 
@@ -102,30 +91,17 @@ impl GridLayout {
     pub fn new(spec: &GridSpec, img_height: usize, img_width: usize) -> Result<GridLayout> {
         check_spec(spec)?;
         if img_height == 0 || img_width == 0 {
-            return Err(image_error(format!(
-                "grid `{}`: images are {img_height}x{img_width}",
-                spec.title
-            )));
+            return Err(image_error(format!("grid `{}`: images are {img_height}x{img_width}", spec.title)));
         }
         let too_big = || image_error(format!("grid `{}` would be too large", spec.title));
-        let cell_width = u32::try_from(img_width)
-            .ok()
-            .and_then(|w| w.checked_mul(spec.scale))
-            .ok_or_else(too_big)?;
-        let cell_height = u32::try_from(img_height)
-            .ok()
-            .and_then(|h| h.checked_mul(spec.scale))
-            .ok_or_else(too_big)?;
+        let cell_width = u32::try_from(img_width).ok().and_then(|w| w.checked_mul(spec.scale)).ok_or_else(too_big)?;
+        let cell_height = u32::try_from(img_height).ok().and_then(|h| h.checked_mul(spec.scale)).ok_or_else(too_big)?;
 
         let title_height = if spec.title.is_empty() { 0 } else { line_height(TITLE_SIZE) + 8 };
         let col_header = if spec.col_labels.is_empty() { 0 } else { line_height(LABEL_SIZE) + 4 };
-        let caption_height =
-            if spec.cell_labels.is_empty() { 0 } else { line_height(CAPTION_SIZE) + 4 };
-        let row_header = if spec.row_labels.is_empty() {
-            0
-        } else {
-            max_text_width(spec.row_labels, LABEL_SIZE)? + LABEL_GAP
-        };
+        let caption_height = if spec.cell_labels.is_empty() { 0 } else { line_height(CAPTION_SIZE) + 4 };
+        let row_header =
+            if spec.row_labels.is_empty() { 0 } else { max_text_width(spec.row_labels, LABEL_SIZE)? + LABEL_GAP };
         // Columns widen to fit their labels and captions rather than clip them.
         let content_width = cell_width
             .max(max_text_width(spec.col_labels, LABEL_SIZE)?)
@@ -136,12 +112,8 @@ impl GridLayout {
         let grid_width = (spec.cols as u64).saturating_mul(pitch_x) - GAP as u64;
         let grid_height = (spec.rows as u64).saturating_mul(pitch_y) - GAP as u64;
         let title_width = text_width(spec.title, TITLE_SIZE)? as u64;
-        let width = (row_header as u64)
-            .saturating_add(grid_width)
-            .max(title_width)
-            .saturating_add(2 * MARGIN as u64);
-        let height = (title_height as u64 + col_header as u64 + 2 * MARGIN as u64)
-            .saturating_add(grid_height);
+        let width = (row_header as u64).saturating_add(grid_width).max(title_width).saturating_add(2 * MARGIN as u64);
+        let height = (title_height as u64 + col_header as u64 + 2 * MARGIN as u64).saturating_add(grid_height);
         if width > super::canvas::MAX_SIDE as u64 || height > super::canvas::MAX_SIDE as u64 {
             return Err(image_error(format!(
                 "grid `{}` would be {width}x{height} pixels; the limit is {} per side \
@@ -175,22 +147,14 @@ impl GridLayout {
             let v = origin as u64 + (k as u64).saturating_mul(pitch as u64);
             v.min(u32::MAX as u64) as u32
         };
-        (
-            at(self.origin.0, c, self.pitch.0),
-            at(self.origin.1, r, self.pitch.1),
-            self.cell_width,
-            self.cell_height,
-        )
+        (at(self.origin.0, c, self.pitch.0), at(self.origin.1, r, self.pitch.1), self.cell_width, self.cell_height)
     }
 }
 
 fn check_spec(spec: &GridSpec) -> Result<()> {
     let t = spec.title;
     if spec.rows == 0 || spec.cols == 0 {
-        return Err(image_error(format!(
-            "grid `{t}` has {} rows and {} columns",
-            spec.rows, spec.cols
-        )));
+        return Err(image_error(format!("grid `{t}` has {} rows and {} columns", spec.rows, spec.cols)));
     }
     if spec.scale == 0 {
         return Err(image_error(format!("grid `{t}`: scale must be at least 1")));
@@ -241,13 +205,7 @@ pub fn image_grid(images: ArrayView3<u8>, spec: &GridSpec) -> Result<Figure> {
         for y in 0..h {
             for x in 0..w {
                 let v = images[[i, y, x]];
-                canvas.fill_rect(
-                    x0 as i64 + x as i64 * s,
-                    y0 as i64 + y as i64 * s,
-                    s,
-                    s,
-                    [v, v, v],
-                );
+                canvas.fill_rect(x0 as i64 + x as i64 * s, y0 as i64 + y as i64 * s, s, s, [v, v, v]);
             }
         }
     }
@@ -264,14 +222,7 @@ pub fn image_grid(images: ArrayView3<u8>, spec: &GridSpec) -> Result<Figure> {
 fn draw_labels(root: &super::canvas::Area<'_>, spec: &GridSpec, layout: &GridLayout) -> DrawResult {
     let black = RGBColor(0, 0, 0);
     let grey = RGBColor(60, 60, 60);
-    draw_text(
-        root,
-        spec.title,
-        TITLE_SIZE,
-        black,
-        (layout.width as i32 / 2, MARGIN as i32),
-        HPos::Center,
-    )?;
+    draw_text(root, spec.title, TITLE_SIZE, black, (layout.width as i32 / 2, MARGIN as i32), HPos::Center)?;
     let (cw, ch) = (layout.cell_width as i32, layout.cell_height as i32);
     for (c, label) in spec.col_labels.iter().enumerate() {
         let (x, _, _, _) = layout.cell(c);

@@ -44,11 +44,7 @@ static FONT: Once = Once::new();
 /// plotters' "font unavailable", which becomes an [`Error::Image`].
 pub(crate) fn ensure_font() {
     FONT.call_once(|| {
-        let _ = plotters::style::register_font(
-            FONT_FAMILY,
-            plotters::style::FontStyle::Normal,
-            DEJAVU_SANS,
-        );
+        let _ = plotters::style::register_font(FONT_FAMILY, plotters::style::FontStyle::Normal, DEJAVU_SANS);
     });
 }
 
@@ -87,17 +83,15 @@ impl Figure {
 
     /// Wraps PNG bytes (e.g. a figure read back from disk), reading its size.
     pub fn from_png(png: Vec<u8>) -> Result<Figure> {
-        let (width, height) =
-            image::ImageReader::with_format(std::io::Cursor::new(&png), image::ImageFormat::Png)
-                .into_dimensions()
-                .map_err(image_error)?;
+        let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(&png), image::ImageFormat::Png)
+            .into_dimensions()
+            .map_err(image_error)?;
         Ok(Figure { png, width, height })
     }
 
     /// Decodes the PNG into RGB pixels (for composing figures).
     pub fn to_rgb(&self) -> Result<image::RgbImage> {
-        let img = image::load_from_memory_with_format(&self.png, image::ImageFormat::Png)
-            .map_err(image_error)?;
+        let img = image::load_from_memory_with_format(&self.png, image::ImageFormat::Png).map_err(image_error)?;
         Ok(img.to_rgb8())
     }
 

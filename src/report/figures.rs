@@ -61,7 +61,7 @@ pub fn samples_grid(
     judge: Option<&Judge>,
     title: &str,
 ) -> Result<Figure> {
-    let classes: Vec<u8> = conditions.iter().flat_map(|&c| std::iter::repeat(c).take(per_row)).collect();
+    let classes: Vec<u8> = conditions.iter().flat_map(|&c| std::iter::repeat_n(c, per_row)).collect();
     let styles = vec![0u8; classes.len()];
     let samples = model.generate(&classes, &styles, seed)?;
     let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).unwrap_or_default();
@@ -71,13 +71,19 @@ pub fn samples_grid(
 }
 
 /// K49: samples of the first `classes` classes, thin and thick side by side.
-pub fn style_grid(model: &TrainedModel, data: &TaskData, classes: usize, per_style: usize, seed: u64) -> Result<Figure> {
+pub fn style_grid(
+    model: &TrainedModel,
+    data: &TaskData,
+    classes: usize,
+    per_style: usize,
+    seed: u64,
+) -> Result<Figure> {
     let mut cls = Vec::new();
     let mut sty = Vec::new();
     for c in 0..classes as u8 {
         for s in [0u8, 1] {
-            cls.extend(std::iter::repeat(c).take(per_style));
-            sty.extend(std::iter::repeat(s).take(per_style));
+            cls.extend(std::iter::repeat_n(c, per_style));
+            sty.extend(std::iter::repeat_n(s, per_style));
         }
     }
     let samples = model.generate(&cls, &sty, seed)?;
@@ -85,11 +91,8 @@ pub fn style_grid(model: &TrainedModel, data: &TaskData, classes: usize, per_sty
     let col_labels: Vec<String> =
         (0..2 * per_style).map(|i| if i < per_style { "thin".to_string() } else { "thick".to_string() }).collect();
     let title = format!("{}: samples per class, thin | thick", model.config.architecture.name());
-    let spec = GridSpec {
-        row_labels: &row_labels,
-        col_labels: &col_labels,
-        ..GridSpec::new(&title, classes, 2 * per_style)
-    };
+    let spec =
+        GridSpec { row_labels: &row_labels, col_labels: &col_labels, ..GridSpec::new(&title, classes, 2 * per_style) };
     plot::image_grid(samples.images.view(), &spec)
 }
 
@@ -98,7 +101,8 @@ pub fn reconstruction_grid(model: &TrainedModel, data: &TaskData, n: usize) -> R
     let (orig, recon) = sample::reconstruct(&model.built, &model.spec, &data.test, n)?;
     let both = ndarray::concatenate(Axis(0), &[orig.view(), recon.view()]).expect("same image shape");
     let rows = ["original".to_string(), "reconstruction".to_string()];
-    let cols: Vec<String> = data.test.labels[..n.min(data.test.len())].iter().map(|&l| condition_label(data, l as usize)).collect();
+    let cols: Vec<String> =
+        data.test.labels[..n.min(data.test.len())].iter().map(|&l| condition_label(data, l as usize)).collect();
     let title = format!("{}: {n} test images and their reconstructions", model.config.architecture.name());
     let spec = GridSpec { row_labels: &rows, col_labels: &cols, ..GridSpec::new(&title, 2, n) };
     plot::image_grid(both.view(), &spec)
@@ -106,7 +110,15 @@ pub fn reconstruction_grid(model: &TrainedModel, data: &TaskData, n: usize) -> R
 
 /// CVAE: the decoder with z fixed while the condition moves linearly from
 /// class `a` to class `b` in `steps` steps; one row per z.
-pub fn interpolation_grid(model: &TrainedModel, data: &TaskData, a: u8, b: u8, steps: usize, rows: usize, seed: u64) -> Result<Figure> {
+pub fn interpolation_grid(
+    model: &TrainedModel,
+    data: &TaskData,
+    a: u8,
+    b: u8,
+    steps: usize,
+    rows: usize,
+    seed: u64,
+) -> Result<Figure> {
     let Net::Cvae(cvae) = &model.built.net else {
         return Err(crate::Error::Config("latent interpolation needs a CVAE".into()));
     };
@@ -155,7 +167,7 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
         if let Some(i) = data.test.labels.iter().position(|&l| l == c) {
             real.extend_from_slice(data.test.image(i));
         } else {
-            real.extend(std::iter::repeat(0u8).take(784));
+            real.extend(std::iter::repeat_n(0u8, 784));
         }
     }
     rows.push(Array3::from_shape_vec((classes, 28, 28), real).expect("classes·784"));
@@ -234,7 +246,7 @@ pub fn snapshot_accuracy(model: &TrainedModel, judge: &Judge) -> Result<Vec<(f64
         let snap = crate::data::npz::read_u8(&path, "images")?;
         let (classes, _) = model.spec.all_conditions();
         let per = model.config.snapshot_per_condition;
-        let labels: Vec<i64> = classes.iter().flat_map(|&c| std::iter::repeat(c as i64).take(per)).collect();
+        let labels: Vec<i64> = classes.iter().flat_map(|&c| std::iter::repeat_n(c as i64, per)).collect();
         let images = Array3::from_shape_vec((snap.shape[0], 28, 28), snap.data).expect("n·784");
         let probs = condition_probs(model.experiment(), &judge.judge(images.view()).probs);
         let acc = crate::eval::metrics::conditional_accuracy(&probs, &labels);
@@ -265,7 +277,7 @@ fn push_first_images(pixels: &mut Vec<u8>, split: &crate::data::Split, n: usize,
     for _ in 0..n {
         match found.next() {
             Some(i) => pixels.extend_from_slice(split.image(i)),
-            None => pixels.extend(std::iter::repeat(0u8).take(784)),
+            None => pixels.extend(std::iter::repeat_n(0u8, 784)),
         }
     }
 }
@@ -301,7 +313,11 @@ pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Res
     let spec = GridSpec {
         row_labels: &row_labels,
         col_labels: &col_labels,
-        ..GridSpec::new("Real train images: thin | thick (foreground pixels vs the class median)", classes, 2 * per_style)
+        ..GridSpec::new(
+            "Real train images: thin | thick (foreground pixels vs the class median)",
+            classes,
+            2 * per_style,
+        )
     };
     plot::image_grid(images.view(), &spec)
 }
@@ -318,14 +334,23 @@ pub fn rotation_grid(split: &crate::data::Split, n: usize) -> Result<Figure> {
     }
     let images = Array3::from_shape_vec((4 * n, 28, 28), pixels).expect("n·784");
     let rows: Vec<String> = ["0 deg", "90 deg", "180 deg", "270 deg"].iter().map(|s| s.to_string()).collect();
-    let spec = GridSpec { row_labels: &rows, ..GridSpec::new("The rotation task: the same images at 0, 90, 180, 270 deg", 4, n) };
+    let spec = GridSpec {
+        row_labels: &rows,
+        ..GridSpec::new("The rotation task: the same images at 0, 90, 180, 270 deg", 4, n)
+    };
     plot::image_grid(images.view(), &spec)
 }
 
 /// CVAE latent traversal: the decoder's output for condition `class` over an
 /// `steps`×`steps` grid of the first two latent dimensions in [-range, range]
 /// (every other dimension 0, the prior's mean).
-pub fn latent_traversal_grid(model: &TrainedModel, data: &TaskData, class: u8, steps: usize, range: f64) -> Result<Figure> {
+pub fn latent_traversal_grid(
+    model: &TrainedModel,
+    data: &TaskData,
+    class: u8,
+    steps: usize,
+    range: f64,
+) -> Result<Figure> {
     let Net::Cvae(cvae) = &model.built.net else {
         return Err(crate::Error::Config("a latent traversal needs a CVAE".into()));
     };
@@ -340,8 +365,8 @@ pub fn latent_traversal_grid(model: &TrainedModel, data: &TaskData, class: u8, s
         // Row r varies dimension 1 (top = +range), column c varies dimension 0.
         let z0 = axis.repeat([steps as i64]);
         let z1 = axis.flip([0]).repeat_interleave_self_int(steps as i64, None, None);
-        let _ = z.narrow(1, 0, 1).copy_(&z0.unsqueeze(1));
-        let _ = z.narrow(1, 1, 1).copy_(&z1.unsqueeze(1));
+        z.narrow(1, 0, 1).copy_(&z0.unsqueeze(1));
+        z.narrow(1, 1, 1).copy_(&z1.unsqueeze(1));
         let cond = model.spec.encode(&vec![class; n as usize], None, device);
         model.built.likelihood.mean(&cvae.decode(&z, &cond, false))
     });
@@ -366,10 +391,8 @@ pub fn temperature_sweep_chart(sweep: &[(f64, crate::eval::SampleMetrics)], titl
 
 /// ROC curves of anomaly detectors, with the chance diagonal.
 pub fn roc_chart(detections: &[crate::eval::anomaly::Detection], title: &str) -> Result<Figure> {
-    let mut series: Vec<Series> = detections
-        .iter()
-        .map(|d| Series::new(&format!("{} (AUC {:.3})", d.name, d.auc()), d.curve()))
-        .collect();
+    let mut series: Vec<Series> =
+        detections.iter().map(|d| Series::new(format!("{} (AUC {:.3})", d.name, d.auc()), d.curve())).collect();
     series.push(Series::new("chance", vec![(0.0, 0.0), (1.0, 1.0)]));
     plot::line_chart(title, "false positive rate", "true positive rate", &series)
 }
@@ -385,5 +408,11 @@ pub fn unconditional_grid(samples: &Samples, rows: usize, cols: usize, title: &s
 pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Result<Figure> {
     let labels: Vec<String> = (0..shares.len()).map(|c| condition_label(data, c)).collect();
     let percent: Vec<f64> = shares.iter().map(|s| 100.0 * s).collect();
-    plot::bar_chart(title, "share of samples (%)", &labels, &percent, Some((100.0 / shares.len().max(1) as f64, "even share")))
+    plot::bar_chart(
+        title,
+        "share of samples (%)",
+        &labels,
+        &percent,
+        Some((100.0 / shares.len().max(1) as f64, "even share")),
+    )
 }

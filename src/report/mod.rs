@@ -78,6 +78,15 @@ pub enum Recipe {
     Vae,
     /// The same VAE trained without the letters of [`HELD_OUT_LETTERS`], which it is then asked to flag.
     VaeHeldOut,
+    /// Row `i` of the CVAE remedies table ([`TrainConfig::cvae_ablation`]).
+    Ablation(usize),
+}
+
+impl Recipe {
+    /// A row of the report's main tables (the VAEs and the ablation have their own sections).
+    pub fn is_main(self) -> bool {
+        matches!(self, Recipe::Profile | Recipe::Improved | Recipe::WganGp)
+    }
 }
 
 /// The letters the anomaly-detection VAE never sees: V, W, X, Y (the last four classes).
@@ -98,6 +107,7 @@ pub fn run_label(experiment: Experiment, model: ModelKind, recipe: Recipe) -> St
     match (model, recipe, experiment) {
         (_, Recipe::Vae, _) => "vae".into(),
         (_, Recipe::VaeHeldOut, _) => "vae (V W X Y held out)".into(),
+        (_, Recipe::Ablation(i), _) => format!("cvae, remedies row {i}"),
         (ModelKind::Cvae, _, _) => "cvae".into(),
         (_, Recipe::Profile, Experiment::K49) => "cgan (study model)".into(),
         (_, Recipe::Profile | Recipe::Improved, _) => "cgan (improved)".into(),
@@ -118,9 +128,12 @@ pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
         }
         if exp == Experiment::SignLetter {
             recipes.extend([(ModelKind::Cvae, Recipe::Vae), (ModelKind::Cvae, Recipe::VaeHeldOut)]);
+            let rows = TrainConfig::cvae_ablation(exp, opts.profile).len();
+            recipes.extend((0..rows).map(|i| (ModelKind::Cvae, Recipe::Ablation(i))));
         }
         for (model, recipe) in recipes {
-            let every_seed = opts.stability_experiments.contains(&exp) && matches!(recipe, Recipe::Profile | Recipe::Improved);
+            let every_seed =
+                opts.stability_experiments.contains(&exp) && matches!(recipe, Recipe::Profile | Recipe::Improved);
             let seeds = if every_seed { &opts.seeds[..] } else { &opts.seeds[..1] };
             for &seed in seeds {
                 let base = match recipe {
@@ -133,6 +146,7 @@ pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
                         held_out_classes: HELD_OUT_LETTERS.to_vec(),
                         ..TrainConfig::new(exp, model, opts.profile)
                     },
+                    Recipe::Ablation(i) => TrainConfig::cvae_ablation(exp, opts.profile).swap_remove(i).1,
                 };
                 let config = base.set(&[format!("seed={seed}")])?;
                 runs.push(PlannedRun { experiment: exp, model, recipe, seed, config });
@@ -144,7 +158,11 @@ pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
 
 /// Train images of `exp` (the rotation task holds every image four times).
 fn exp_train_len(exp: Experiment, ds: &Dataset) -> usize {
-    if exp == Experiment::SignRotation { 4 * ds.train.len() } else { ds.train.len() }
+    if exp == Experiment::SignRotation {
+        4 * ds.train.len()
+    } else {
+        ds.train.len()
+    }
 }
 
 /// A rough cost of training `cfg` on `train_images` images, to start the longest runs first.
@@ -287,38 +305,114 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let m = TrainedModel::load(&vowel_run.run, opts.device)?;
         let data = Experiment::SignVowel.prepare(&sign);
         let j = Some(judge(Experiment::SignVowel));
-        fig.add(&format!("sign-vowel-{tag}-consonant"), &format!("{tag}: consonant samples (sign-vowel)"),
-            &figures::samples_grid(&m, &data, &[0], 10, 11, j, &format!("{}: consonant samples", m.config.architecture.name()))?)?;
-        fig.add(&format!("sign-vowel-{tag}-vowel"), &format!("{tag}: vowel samples (sign-vowel)"),
-            &figures::samples_grid(&m, &data, &[1], 10, 12, j, &format!("{}: vowel samples", m.config.architecture.name()))?)?;
+        fig.add(
+            &format!("sign-vowel-{tag}-consonant"),
+            &format!("{tag}: consonant samples (sign-vowel)"),
+            &figures::samples_grid(
+                &m,
+                &data,
+                &[0],
+                10,
+                11,
+                j,
+                &format!("{}: consonant samples", m.config.architecture.name()),
+            )?,
+        )?;
+        fig.add(
+            &format!("sign-vowel-{tag}-vowel"),
+            &format!("{tag}: vowel samples (sign-vowel)"),
+            &figures::samples_grid(
+                &m,
+                &data,
+                &[1],
+                10,
+                12,
+                j,
+                &format!("{}: vowel samples", m.config.architecture.name()),
+            )?,
+        )?;
 
         let letter_run = first(Experiment::SignLetter, model);
         let m = TrainedModel::load(&letter_run.run, opts.device)?;
         let data = Experiment::SignLetter.prepare(&sign);
         let j = Some(judge(Experiment::SignLetter));
         let all: Vec<u8> = (0..24).collect();
-        fig.add(&format!("sign-letter-{tag}-all"), &format!("{tag}: one row per letter"),
-            &figures::samples_grid(&m, &data, &all, 8, 13, j, &format!("{}: one row per letter", m.config.architecture.name()))?)?;
-        fig.add(&format!("sign-letter-{tag}-C"), &format!("{tag}: letter C"),
-            &figures::samples_grid(&m, &data, &[2], 10, 14, j, &format!("{}: letter C", m.config.architecture.name()))?)?;
-        fig.add(&format!("sign-letter-{tag}-Q"), &format!("{tag}: letter Q"),
-            &figures::samples_grid(&m, &data, &[15], 10, 15, j, &format!("{}: letter Q", m.config.architecture.name()))?)?;
+        fig.add(
+            &format!("sign-letter-{tag}-all"),
+            &format!("{tag}: one row per letter"),
+            &figures::samples_grid(
+                &m,
+                &data,
+                &all,
+                8,
+                13,
+                j,
+                &format!("{}: one row per letter", m.config.architecture.name()),
+            )?,
+        )?;
+        fig.add(
+            &format!("sign-letter-{tag}-C"),
+            &format!("{tag}: letter C"),
+            &figures::samples_grid(&m, &data, &[2], 10, 14, j, &format!("{}: letter C", m.config.architecture.name()))?,
+        )?;
+        fig.add(
+            &format!("sign-letter-{tag}-Q"),
+            &format!("{tag}: letter Q"),
+            &figures::samples_grid(
+                &m,
+                &data,
+                &[15],
+                10,
+                15,
+                j,
+                &format!("{}: letter Q", m.config.architecture.name()),
+            )?,
+        )?;
 
         let rot_run = first(Experiment::SignRotation, model);
         let m = TrainedModel::load(&rot_run.run, opts.device)?;
         let data = Experiment::SignRotation.prepare(&sign);
         let j = Some(judge(Experiment::SignRotation));
-        fig.add(&format!("sign-rotation-{tag}-all"), &format!("{tag}: the four rotation angles"),
-            &figures::samples_grid(&m, &data, &[0, 1, 2, 3], 8, 16, j, &format!("{}: the four rotation angles", m.config.architecture.name()))?)?;
-        fig.add(&format!("sign-rotation-{tag}-90"), &format!("{tag}: 90° only"),
-            &figures::samples_grid(&m, &data, &[1], 10, 17, j, &format!("{}: 90 deg only", m.config.architecture.name()))?)?;
+        fig.add(
+            &format!("sign-rotation-{tag}-all"),
+            &format!("{tag}: the four rotation angles"),
+            &figures::samples_grid(
+                &m,
+                &data,
+                &[0, 1, 2, 3],
+                8,
+                16,
+                j,
+                &format!("{}: the four rotation angles", m.config.architecture.name()),
+            )?,
+        )?;
+        fig.add(
+            &format!("sign-rotation-{tag}-90"),
+            &format!("{tag}: 90° only"),
+            &figures::samples_grid(
+                &m,
+                &data,
+                &[1],
+                10,
+                17,
+                j,
+                &format!("{}: 90 deg only", m.config.architecture.name()),
+            )?,
+        )?;
     }
     {
         let m = TrainedModel::load(&first(Experiment::SignLetter, ModelKind::Cvae).run, opts.device)?;
         let data = Experiment::SignLetter.prepare(&sign);
-        fig.add("sign-letter-cvae-interpolation", "CVAE latent interpolation: the condition moves from A to B with z fixed",
-            &figures::interpolation_grid(&m, &data, 0, 1, 8, 4, 18)?)?;
-        fig.add("sign-letter-cvae-reconstructions", "CVAE: test images and reconstructions", &figures::reconstruction_grid(&m, &data, 10)?)?;
+        fig.add(
+            "sign-letter-cvae-interpolation",
+            "CVAE latent interpolation: the condition moves from A to B with z fixed",
+            &figures::interpolation_grid(&m, &data, 0, 1, 8, 4, 18)?,
+        )?;
+        fig.add(
+            "sign-letter-cvae-reconstructions",
+            "CVAE: test images and reconstructions",
+            &figures::reconstruction_grid(&m, &data, 10)?,
+        )?;
     }
 
     // ---- CVAE vs VAE (the sign study's section 3) ----
@@ -326,12 +420,19 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         &mut fig,
         &Experiment::SignLetter.prepare(&sign),
         judge(Experiment::SignLetter),
-        [first(Experiment::SignLetter, ModelKind::Cvae), first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::Vae)],
+        [
+            first(Experiment::SignLetter, ModelKind::Cvae),
+            first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::Vae),
+        ],
         first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::VaeHeldOut),
         &Experiment::SignRotation.prepare(&sign),
         &eval_opts,
         opts.device,
     )?;
+
+    // ---- The CVAE's remedies for posterior collapse, one at a time ----
+    let ablation: Vec<&RunResult> = results.iter().filter(|r| matches!(r.recipe, Recipe::Ablation(_))).collect();
+    write_cvae_ablation(fig.md, &ablation, &TrainConfig::cvae_ablation(Experiment::SignLetter, opts.profile));
 
     // ---- Quality vs training time of the conv CVAE (sign-letter) ----
     {
@@ -352,11 +453,25 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let mut m = TrainedModel::load(&first(exp, ModelKind::Cvae).run, opts.device)?;
         m.ensure_latent_prior(&data)?;
         let sweep = eval::temperature_sweep(&m, &data, judge(exp), &eval::SWEEP_TEMPERATURES, &eval_opts)?;
-        fig.add(&format!("{exp}-cvae-temperature"), &format!("{exp} CVAE: precision, recall and accuracy against the sampling temperature ({})", m.latent_source()),
-            &figures::temperature_sweep_chart(&sweep, &format!("{exp} CVAE: sampling temperature"))?)?;
+        fig.add(
+            &format!("{exp}-cvae-temperature"),
+            &format!(
+                "{exp} CVAE: precision, recall and accuracy against the sampling temperature ({})",
+                m.latent_source()
+            ),
+            &figures::temperature_sweep_chart(&sweep, &format!("{exp} CVAE: sampling temperature"))?,
+        )?;
         fig.md.push_str("| T | accuracy | Fréchet distance | precision | recall | diversity / real |\n|---:|---:|---:|---:|---:|---:|\n");
         for (t, sm) in &sweep {
-            let _ = writeln!(fig.md, "| {t} | {:.1} % | {:.1} | {:.3} | {:.3} | {:.2} |", 100.0 * sm.accuracy.overall, sm.frechet_distance, sm.precision, sm.recall, diversity_ratio(sm));
+            let _ = writeln!(
+                fig.md,
+                "| {t} | {:.1} % | {:.1} | {:.3} | {:.3} | {:.2} |",
+                100.0 * sm.accuracy.overall,
+                sm.frechet_distance,
+                sm.precision,
+                sm.recall,
+                diversity_ratio(sm)
+            );
         }
         fig.md.push('\n');
     }
@@ -366,27 +481,60 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     let k49_data = Experiment::K49.prepare(&k49);
     let cvae = first(Experiment::K49, ModelKind::Cvae);
     let cgan = first(Experiment::K49, ModelKind::Cgan);
-    fig.add("k49-cvae-loss", "CVAE loss over epochs (BCE and KL parts)", &figures::cvae_loss_chart(&cvae.history, "K49 MLP CVAE: loss per image")?)?;
+    fig.add(
+        "k49-cvae-loss",
+        "CVAE loss over epochs (BCE and KL parts)",
+        &figures::cvae_loss_chart(&cvae.history, "K49 MLP CVAE: loss per image")?,
+    )?;
     let m_cvae = TrainedModel::load(&cvae.run, opts.device)?;
     let m_cgan = TrainedModel::load(&cgan.run, opts.device)?;
-    fig.add("k49-cvae-reconstructions", "10 originals vs 10 reconstructions", &figures::reconstruction_grid(&m_cvae, &k49_data, 10)?)?;
-    fig.add("k49-cgan-loss", "CGAN generator and discriminator losses over epochs", &figures::gan_loss_chart(&cgan.history, "K49 MLP CGAN: losses")?)?;
+    fig.add(
+        "k49-cvae-reconstructions",
+        "10 originals vs 10 reconstructions",
+        &figures::reconstruction_grid(&m_cvae, &k49_data, 10)?,
+    )?;
+    fig.add(
+        "k49-cgan-loss",
+        "CGAN generator and discriminator losses over epochs",
+        &figures::gan_loss_chart(&cgan.history, "K49 MLP CGAN: losses")?,
+    )?;
     for (m, tag) in [(&m_cvae, "cvae"), (&m_cgan, "cgan")] {
-        fig.add(&format!("k49-{tag}-real-vs-fake"), &format!("{tag}: real vs fake at epochs {:?}", m.config.snapshot_epochs),
-            &figures::real_vs_fake_grid(m, &k49_data, &m.config.snapshot_epochs, 12)?)?;
-        fig.add(&format!("k49-{tag}-styles"), &format!("{tag}: samples per class and style"), &figures::style_grid(m, &k49_data, 12, 4, 19)?)?;
+        fig.add(
+            &format!("k49-{tag}-real-vs-fake"),
+            &format!("{tag}: real vs fake at epochs {:?}", m.config.snapshot_epochs),
+            &figures::real_vs_fake_grid(m, &k49_data, &m.config.snapshot_epochs, 12)?,
+        )?;
+        fig.add(
+            &format!("k49-{tag}-styles"),
+            &format!("{tag}: samples per class and style"),
+            &figures::style_grid(m, &k49_data, 12, 4, 19)?,
+        )?;
     }
-    fig.add("k49-cvae-interpolation", "CVAE latent interpolation from class 0 (a) to class 1 (i)",
-        &figures::interpolation_grid(&m_cvae, &k49_data, 0, 1, 8, 4, 20)?)?;
+    fig.add(
+        "k49-cvae-interpolation",
+        "CVAE latent interpolation from class 0 (a) to class 1 (i)",
+        &figures::interpolation_grid(&m_cvae, &k49_data, 0, 1, 8, 4, 20)?,
+    )?;
     fig.md.push_str(
         "\nBeyond the study: the improved conv CGAN (projection discriminator with spectral norm, conditional batch \
          norm generator, weight average, hinge loss) on the same task, and the study's MLP CGAN trained with WGAN-GP.\n\n",
     );
-    for (recipe, tag, what) in [(Recipe::Improved, "cgan-improved", "improved conv CGAN"), (Recipe::WganGp, "cgan-wgan-gp", "study MLP CGAN, WGAN-GP")] {
+    for (recipe, tag, what) in [
+        (Recipe::Improved, "cgan-improved", "improved conv CGAN"),
+        (Recipe::WganGp, "cgan-wgan-gp", "study MLP CGAN, WGAN-GP"),
+    ] {
         let r = first_of(Experiment::K49, ModelKind::Cgan, recipe);
         let m = TrainedModel::load(&r.run, opts.device)?;
-        fig.add(&format!("k49-{tag}-loss"), &format!("{what}: losses over epochs"), &figures::gan_loss_chart(&r.history, &format!("K49 {what}: losses"))?)?;
-        fig.add(&format!("k49-{tag}-styles"), &format!("{what}: samples per class and style"), &figures::style_grid(&m, &k49_data, 12, 4, 19)?)?;
+        fig.add(
+            &format!("k49-{tag}-loss"),
+            &format!("{what}: losses over epochs"),
+            &figures::gan_loss_chart(&r.history, &format!("K49 {what}: losses"))?,
+        )?;
+        fig.add(
+            &format!("k49-{tag}-styles"),
+            &format!("{what}: samples per class and style"),
+            &figures::style_grid(&m, &k49_data, 12, 4, 19)?,
+        )?;
     }
 
     // ---- Beyond the studies ----
@@ -397,27 +545,49 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         for model in [ModelKind::Cvae, ModelKind::Cgan] {
             let r = first(exp, model);
             let title = format!("{exp} {}: per-class judge accuracy", model.name());
-            panels.push((model.name(), figures::per_class_accuracy_chart(&data, &r.metrics.metrics.accuracy.per_class, &title, Some(quality_bar(exp)))?));
+            panels.push((
+                model.name(),
+                figures::per_class_accuracy_chart(
+                    &data,
+                    &r.metrics.metrics.accuracy.per_class,
+                    &title,
+                    Some(quality_bar(exp)),
+                )?,
+            ));
         }
         let refs: Vec<(&str, &Figure)> = panels.iter().map(|(n, f)| (*n, f)).collect();
-        fig.add(&format!("{exp}-per-class-accuracy"), &format!("{exp}: per-class accuracy, CVAE | CGAN"), &plot::side_by_side(&refs)?)?;
+        fig.add(
+            &format!("{exp}-per-class-accuracy"),
+            &format!("{exp}: per-class accuracy, CVAE | CGAN"),
+            &plot::side_by_side(&refs)?,
+        )?;
         // CVAE vs CGAN on the same conditions and noise seed.
         let conds: Vec<u8> = (0..data.spec.classes().min(10) as u8).collect();
         let mut grids = Vec::new();
         for model in [ModelKind::Cvae, ModelKind::Cgan] {
             let m = TrainedModel::load(&first(exp, model).run, opts.device)?;
-            grids.push((model.name(), figures::samples_grid(&m, &data, &conds, 6, 21, Some(judge(exp)), &format!("{exp} {}", model.name()))?));
+            grids.push((
+                model.name(),
+                figures::samples_grid(&m, &data, &conds, 6, 21, Some(judge(exp)), &format!("{exp} {}", model.name()))?,
+            ));
         }
         let refs: Vec<(&str, &Figure)> = grids.iter().map(|(n, f)| (*n, f)).collect();
-        fig.add(&format!("{exp}-cvae-vs-cgan"), &format!("{exp}: CVAE | CGAN on the same conditions"), &plot::side_by_side(&refs)?)?;
+        fig.add(
+            &format!("{exp}-cvae-vs-cgan"),
+            &format!("{exp}: CVAE | CGAN on the same conditions"),
+            &plot::side_by_side(&refs)?,
+        )?;
         // Judge accuracy of the fixed-noise snapshots over epochs.
         let mut series = Vec::new();
         for model in [ModelKind::Cvae, ModelKind::Cgan] {
             let m = TrainedModel::load(&first(exp, model).run, opts.device)?;
             series.push(plot::Series::new(model.name(), figures::snapshot_accuracy(&m, judge(exp))?));
         }
-        fig.add(&format!("{exp}-accuracy-over-epochs"), &format!("{exp}: judge accuracy of the fixed-noise snapshots over epochs"),
-            &plot::line_chart(&format!("{exp}: snapshot accuracy"), "epoch", "judge accuracy (%)", &series)?)?;
+        fig.add(
+            &format!("{exp}-accuracy-over-epochs"),
+            &format!("{exp}: judge accuracy of the fixed-noise snapshots over epochs"),
+            &plot::line_chart(&format!("{exp}: snapshot accuracy"), "epoch", "judge accuracy (%)", &series)?,
+        )?;
     }
 
     write_tables(&mut md, &results, opts, &references);
@@ -459,23 +629,46 @@ fn write_vae_comparison(
         m
     };
     let samples = vae_model.sample_all_conditions(eval_opts.samples.div_ceil(24), eval_opts.seed)?;
-    fig.add("sign-letter-vae-samples", &format!("VAE samples ({})", vae_model.latent_source()),
-        &figures::unconditional_grid(&samples, 6, 12, "unconditional VAE: samples")?)?;
+    fig.add(
+        "sign-letter-vae-samples",
+        &format!("VAE samples ({})", vae_model.latent_source()),
+        &figures::unconditional_grid(&samples, 6, 12, "unconditional VAE: samples")?,
+    )?;
     let shares = eval::predicted_condition_shares(judge, Experiment::SignLetter, &samples)?;
-    fig.add("sign-letter-vae-letter-shares", "The letters the judge sees in the VAE's samples",
-        &figures::condition_share_chart(letters, &shares, "VAE samples: the letter judge's verdicts")?)?;
+    fig.add(
+        "sign-letter-vae-letter-shares",
+        "The letters the judge sees in the VAE's samples",
+        &figures::condition_share_chart(letters, &shares, "VAE samples: the letter judge's verdicts")?,
+    )?;
     let covered = shares.iter().filter(|&&s| s >= 0.01).count();
     let largest = shares.iter().copied().fold(0.0, f64::max);
     fig.md.push_str("| model | letter drawn as asked | letters with ≥ 1 % of samples | largest letter share | Fréchet distance | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|\n");
     let c = &cvae.metrics.metrics;
-    let _ = writeln!(fig.md, "| CVAE | {:.1} % | 24 asked | {:.1} % (even) | {:.1} | {:.3} | {:.3} |", 100.0 * c.accuracy.overall, 100.0 / 24.0, c.frechet_distance, c.precision, c.recall);
+    let _ = writeln!(
+        fig.md,
+        "| CVAE | {:.1} % | 24 asked | {:.1} % (even) | {:.1} | {:.3} | {:.3} |",
+        100.0 * c.accuracy.overall,
+        100.0 / 24.0,
+        c.frechet_distance,
+        c.precision,
+        c.recall
+    );
     let v = &vae.metrics.metrics;
-    let _ = writeln!(fig.md, "| VAE | - (no condition) | {covered} of 24 | {:.1} % | {:.1} | {:.3} | {:.3} |\n", 100.0 * largest, v.frechet_distance, v.precision, v.recall);
+    let _ = writeln!(
+        fig.md,
+        "| VAE | - (no condition) | {covered} of 24 | {:.1} % | {:.1} | {:.3} | {:.3} |\n",
+        100.0 * largest,
+        v.frechet_distance,
+        v.precision,
+        v.recall
+    );
 
     // Anomaly detection by reconstruction error.
     let held_model = TrainedModel::load(&held_out.run, device)?;
     let is_held = |l: &u8| HELD_OUT_LETTERS.contains(l);
-    let rows = |keep: &dyn Fn(&u8) -> bool| -> Vec<usize> { (0..letters.test.len()).filter(|&i| keep(&letters.test.labels[i])).collect() };
+    let rows = |keep: &dyn Fn(&u8) -> bool| -> Vec<usize> {
+        (0..letters.test.len()).filter(|&i| keep(&letters.test.labels[i])).collect()
+    };
     let seen = letters.test.select(&rows(&|l| !is_held(l)));
     let unseen = letters.test.select(&rows(&is_held));
     // Upright test hands against the same hands rotated by 90, 180 or 270 degrees.
@@ -500,14 +693,66 @@ fn write_vae_comparison(
          scores test images of those letters against test images of the other 20; and the VAE trained on every letter \
          scores upright test hands against the same hands rotated by 90, 180 or 270°.\n\n",
     );
-    fig.add("sign-letter-vae-anomaly-roc", "VAE anomaly detection by reconstruction error: ROC curves",
-        &figures::roc_chart(&detections, "VAE anomaly detection: ROC")?)?;
+    fig.add(
+        "sign-letter-vae-anomaly-roc",
+        "VAE anomaly detection by reconstruction error: ROC curves",
+        &figures::roc_chart(&detections, "VAE anomaly detection: ROC")?,
+    )?;
     fig.md.push_str("| anomalies | normal images | anomalous images | mean score, normal | mean score, anomalous | ROC AUC |\n|---|---:|---:|---:|---:|---:|\n");
     for d in &detections {
-        let _ = writeln!(fig.md, "| {} | {} | {} | {:.1} | {:.1} | {:.3} |", d.name, d.normal.len(), d.anomalous.len(), anomaly::mean(&d.normal), anomaly::mean(&d.anomalous), d.auc());
+        let _ = writeln!(
+            fig.md,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.3} |",
+            d.name,
+            d.normal.len(),
+            d.anomalous.len(),
+            anomaly::mean(&d.normal),
+            anomaly::mean(&d.anomalous),
+            d.auc()
+        );
     }
     fig.md.push('\n');
     Ok(())
+}
+
+/// The table of the CVAE's remedies: each option alone, then together, on one budget.
+fn write_cvae_ablation(md: &mut String, rows: &[&RunResult], variants: &[(&str, TrainConfig)]) {
+    let Some(first) = variants.first() else { return };
+    let _ = writeln!(
+        md,
+        "\n## Ending the posterior collapse: the CVAE's remedies one at a time (sign-letter)\n\nEach row is the \
+         sign-letter conv CVAE of this profile trained for {} epochs (the same budget for every row) with the option \
+         named; samples from the fitted per-condition prior unless the column says N(0, I). Active units: latent \
+         dimensions whose posterior mean varies across the test images (Cov > 0.01; Burda et al. 2016). The test \
+         loss is the negative ELBO in nats per image under the row's own likelihood: comparable between rows of the \
+         same likelihood only (the Gaussian and continuous Bernoulli are densities).\n",
+        first.1.epochs
+    );
+    md.push_str("| remedy | accuracy | accuracy, z ~ N(0, I) | Fréchet distance | precision | recall | diversity / real | active units | KL (nats) | test loss | train time (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let Recipe::Ablation(i) = r.recipe else { continue };
+        let name = variants.get(i).map_or("?", |v| v.0);
+        let m = &r.metrics.metrics;
+        let standard = r
+            .metrics
+            .standard_prior_metrics
+            .as_ref()
+            .map_or("-".into(), |s| format!("{:.1} %", 100.0 * s.accuracy.overall));
+        let last = r.history.last();
+        let _ = writeln!(
+            md,
+            "| {name} | {:.1} % | {standard} | {:.1} | {:.3} | {:.3} | {:.2} | {} | {} | {} | {:.0} |",
+            100.0 * m.accuracy.overall,
+            m.frechet_distance,
+            m.precision,
+            m.recall,
+            diversity_ratio(m),
+            r.metrics.cvae_active_units.map_or("-".into(), |a| a.to_string()),
+            last.and_then(|h| h.test_kl).map_or("-".into(), |v| format!("{v:.1}")),
+            r.metrics.cvae_test_loss.map_or("-".into(), |v| format!("{v:.1}")),
+            r.history.iter().map(|h| h.seconds).sum::<f64>()
+        );
+    }
 }
 
 /// The sign-letter CVAE's judge accuracy (fixed-noise snapshots) against
@@ -530,14 +775,19 @@ fn write_tradeoff(
     let bar = 100.0 * quality_bar(Experiment::SignLetter);
     let last_minute = curve.last().map_or(1.0, |p| p.0);
     let series = [
-        plot::Series::new(&format!("{} ({})", model.config.profile, arch_label(arch)), curve.clone()),
+        plot::Series::new(format!("{} ({})", model.config.profile, arch_label(arch)), curve.clone()),
         plot::Series::new("quality bar", vec![(0.0, bar), (last_minute, bar)]),
     ];
     fig.md.push_str("\n## Quality vs training time: the sign-letter conv CVAE\n\n");
     fig.add(
         "sign-letter-cvae-quality-vs-minutes",
         "Judge accuracy of the fixed-noise snapshots (8 per letter) against training minutes",
-        &plot::line_chart("sign-letter CVAE: accuracy vs training minutes", "training minutes", "judge accuracy (%)", &series)?,
+        &plot::line_chart(
+            "sign-letter CVAE: accuracy vs training minutes",
+            "training minutes",
+            "judge accuracy (%)",
+            &series,
+        )?,
     )?;
     let _ = writeln!(
         fig.md,
@@ -550,10 +800,16 @@ fn write_tradeoff(
         per_epoch,
         100.0 * per_epoch / paper_flops
     );
-    fig.md.push_str("| epoch | training minutes | share of paper compute | snapshot accuracy |\n|---:|---:|---:|---:|\n");
+    fig.md
+        .push_str("| epoch | training minutes | share of paper compute | snapshot accuracy |\n|---:|---:|---:|---:|\n");
     for &(e, acc) in points {
         let e = e as usize;
-        let _ = writeln!(fig.md, "| {e} | {:.1} | {:.1} % | {acc:.1} % |", minutes_at(e), 100.0 * per_epoch * e as f64 / paper_flops);
+        let _ = writeln!(
+            fig.md,
+            "| {e} | {:.1} | {:.1} % | {acc:.1} % |",
+            minutes_at(e),
+            100.0 * per_epoch * e as f64 / paper_flops
+        );
     }
     fig.md.push('\n');
     Ok(())
@@ -593,7 +849,9 @@ fn write_header(md: &mut String, opts: &ReportOptions, sign: &Dataset, k49: &Dat
     let _ = writeln!(md, "- Sign Language MNIST tasks: {}", sign.source);
     let _ = writeln!(md, "- Kuzushiji-49 task: {}", k49.source);
     if !k49.source.is_real() {
-        md.push_str("\n**The K49 results are not Kuzushiji-49 results**: they come from the data source named above.\n");
+        md.push_str(
+            "\n**The K49 results are not Kuzushiji-49 results**: they come from the data source named above.\n",
+        );
     }
     if !sign.source.is_real() {
         md.push_str("\n**The Sign Language MNIST results come from a stand-in**, not the real dataset.\n");
@@ -601,7 +859,9 @@ fn write_header(md: &mut String, opts: &ReportOptions, sign: &Dataset, k49: &Dat
 }
 
 fn write_judges(md: &mut String, judges: &[Judge]) {
-    md.push_str("\n## Judges\n\nSmall CNNs trained by condgen on the real train split only; accuracy on the test split.\n\n");
+    md.push_str(
+        "\n## Judges\n\nSmall CNNs trained by condgen on the real train split only; accuracy on the test split.\n\n",
+    );
     md.push_str("| judge | data | train images | epochs | test accuracy |\n|---|---|---:|---:|---:|\n");
     for j in judges {
         let _ = writeln!(
@@ -730,26 +990,46 @@ pub fn targets(experiment: Experiment, model: ModelKind, study_model: bool) -> T
     }
 }
 
-fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, references: &[(Experiment, Vec<eval::ReferenceRow>)]) {
+fn write_tables(
+    md: &mut String,
+    results: &[RunResult],
+    opts: &ReportOptions,
+    references: &[(Experiment, Vec<eval::ReferenceRow>)],
+) {
     md.push_str("\n## Architectures, training time and final losses (seed ");
     let _ = writeln!(md, "{})\n", opts.seeds[0]);
     md.push_str("| experiment | model | parameters | epochs | train time (s) | images/s | final loss |\n|---|---|---|---:|---:|---:|---|\n");
-    for r in results.iter().filter(|r| r.seed == opts.seeds[0]) {
+    for r in results.iter().filter(|r| r.seed == opts.seeds[0] && r.recipe.is_main()) {
         let secs: f64 = r.history.iter().map(|h| h.seconds).sum();
         let rate = r.history.iter().map(|h| h.images_per_second).sum::<f64>() / r.history.len().max(1) as f64;
         let last = r.history.last();
         let loss = match (r.model, last) {
-            (ModelKind::Cvae, Some(h)) => format!("train {:.2}, test {:.2}", h.loss.unwrap_or(f64::NAN), h.test_loss.unwrap_or(f64::NAN)),
-            (ModelKind::Cgan, Some(h)) => format!("D {:.3}, G {:.3}", h.d_loss.unwrap_or(f64::NAN), h.g_loss.unwrap_or(f64::NAN)),
+            (ModelKind::Cvae, Some(h)) => {
+                format!("train {:.2}, test {:.2}", h.loss.unwrap_or(f64::NAN), h.test_loss.unwrap_or(f64::NAN))
+            }
+            (ModelKind::Cgan, Some(h)) => {
+                format!("D {:.3}, G {:.3}", h.d_loss.unwrap_or(f64::NAN), h.g_loss.unwrap_or(f64::NAN))
+            }
             _ => "-".into(),
         };
-        let _ = writeln!(md, "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} |", r.experiment, r.label(), r.metrics.architecture, r.parameters, r.history.len(), secs, rate, loss);
+        let _ = writeln!(
+            md,
+            "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} |",
+            r.experiment,
+            r.label(),
+            r.metrics.architecture,
+            r.parameters,
+            r.history.len(),
+            secs,
+            rate,
+            loss
+        );
     }
 
     md.push_str("\n## Metrics (seed ");
     let _ = writeln!(md, "{}; {} samples per run, judged)\n", opts.seeds[0], opts.eval_samples);
     md.push_str("| experiment | model | accuracy | balanced | confidence | Fréchet distance | precision | recall | diversity (real) | memorized | style accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
-    for r in results.iter().filter(|r| r.seed == opts.seeds[0]) {
+    for r in results.iter().filter(|r| r.seed == opts.seeds[0] && r.recipe.is_main()) {
         let mut rows = vec![(r.label(), &r.metrics.metrics)];
         if let Some(standard) = &r.metrics.standard_prior_metrics {
             rows[0].0 = format!("{} (fitted prior)", r.label());
@@ -759,8 +1039,17 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
             let _ = writeln!(
                 md,
                 "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.3} | {:.3} | {:.3} | {:.3} ({:.3}) | {:.2} % | {} |",
-                r.experiment, label, 100.0 * m.accuracy.overall, 100.0 * m.accuracy.balanced, 100.0 * m.accuracy.mean_confidence,
-                m.frechet_distance, m.precision, m.recall, m.diversity_samples, m.diversity_real, 100.0 * m.memorization_share,
+                r.experiment,
+                label,
+                100.0 * m.accuracy.overall,
+                100.0 * m.accuracy.balanced,
+                100.0 * m.accuracy.mean_confidence,
+                m.frechet_distance,
+                m.precision,
+                m.recall,
+                m.diversity_samples,
+                m.diversity_real,
+                100.0 * m.memorization_share,
                 m.style_accuracy.map_or("-".to_string(), |v| format!("{:.1} %", 100.0 * v))
             );
         }
@@ -787,7 +1076,7 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
     }
     md.push_str("| experiment | model | seeds | accuracy | Fréchet distance | precision | recall | train time (s) |\n|---|---|---:|---|---|---|---|---|\n");
     let mut groups: Vec<(Experiment, ModelKind, Recipe)> = Vec::new();
-    for r in results {
+    for r in results.iter().filter(|r| r.recipe.is_main()) {
         if !groups.contains(&(r.experiment, r.model, r.recipe)) {
             groups.push((r.experiment, r.model, r.recipe));
         }
@@ -816,7 +1105,7 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
          prior). FD targets are the Fréchet distance of the real test set blurred with the σ named, from the reference rows.\n\n\
          | experiment | model | measure | measured | target | met |\n|---|---|---|---:|---:|---|\n",
     );
-    for r in results.iter().filter(|r| r.seed == opts.seeds[0] && !matches!(r.recipe, Recipe::Vae | Recipe::VaeHeldOut)) {
+    for r in results.iter().filter(|r| r.seed == opts.seeds[0] && r.recipe.is_main()) {
         let t = targets(r.experiment, r.model, r.is_study_cgan());
         let m = &r.metrics.metrics;
         let blurred_fd = |sigma: f64| {
@@ -825,7 +1114,8 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
             })
         };
         let pct = |v: f64| format!("{:.1} %", 100.0 * v);
-        let mut rows: Vec<(String, String, String, bool)> = vec![("accuracy".into(), pct(m.accuracy.overall), pct(t.accuracy), m.accuracy.overall >= t.accuracy)];
+        let mut rows: Vec<(String, String, String, bool)> =
+            vec![("accuracy".into(), pct(m.accuracy.overall), pct(t.accuracy), m.accuracy.overall >= t.accuracy)];
         if let Some(w) = t.worst_condition {
             rows.push(("worst condition".into(), pct(worst_condition(m)), pct(w), worst_condition(m) >= w));
         }
@@ -837,19 +1127,35 @@ fn write_tables(md: &mut String, results: &[RunResult], opts: &ReportOptions, re
             rows.push(("style accuracy".into(), pct(style), pct(bar), style >= bar));
         }
         if let Some(fd) = t.frechet_blur.and_then(|sigma| blurred_fd(sigma).map(|fd| (sigma, fd))) {
-            rows.push((format!("Fréchet distance (≤ blurred σ = {} px)", fd.0), format!("{:.1}", m.frechet_distance), format!("{:.1}", fd.1), m.frechet_distance <= fd.1));
+            rows.push((
+                format!("Fréchet distance (≤ blurred σ = {} px)", fd.0),
+                format!("{:.1}", m.frechet_distance),
+                format!("{:.1}", fd.1),
+                m.frechet_distance <= fd.1,
+            ));
         }
         if let Some(bar) = t.recall {
             rows.push(("recall".into(), format!("{:.3}", m.recall), format!("{bar:.1}"), m.recall >= bar));
         }
         if let Some(bar) = t.diversity {
-            rows.push(("diversity / real".into(), format!("{:.2}", diversity_ratio(m)), format!("{bar:.1}"), diversity_ratio(m) >= bar));
+            rows.push((
+                "diversity / real".into(),
+                format!("{:.2}", diversity_ratio(m)),
+                format!("{bar:.1}"),
+                diversity_ratio(m) >= bar,
+            ));
         }
         if let (Some(bar), Some(active)) = (t.active_units, r.metrics.cvae_active_units) {
             rows.push(("active units".into(), active.to_string(), bar.to_string(), active >= bar));
         }
         for (measure, measured, target, met) in rows {
-            let _ = writeln!(md, "| {} | {} | {measure} | {measured} | {target} | {} |", r.experiment, r.label(), if met { "yes" } else { "**no**" });
+            let _ = writeln!(
+                md,
+                "| {} | {} | {measure} | {measured} | {target} | {} |",
+                r.experiment,
+                r.label(),
+                if met { "yes" } else { "**no**" }
+            );
         }
     }
     if opts.profile != Profile::Default {

@@ -50,7 +50,12 @@ pub fn is_finished(runs_root: &Path, cfg: &TrainConfig) -> Result<bool> {
 /// Trains every unfinished config of `configs`, `parallel.jobs` at a time, in
 /// the given order (put the longest first). Returns when all are done; the
 /// first failure is returned after the others have finished.
-pub fn train_all(configs: &[TrainConfig], parallel: &ParallelTraining, runs_root: &Path, data: &DataOptions) -> Result<()> {
+pub fn train_all(
+    configs: &[TrainConfig],
+    parallel: &ParallelTraining,
+    runs_root: &Path,
+    data: &DataOptions,
+) -> Result<()> {
     let mut pending = Vec::new();
     for cfg in configs {
         if !is_finished(runs_root, cfg)? && !pending.contains(&cfg) {

@@ -65,10 +65,7 @@ impl EpochRecord {
         } else {
             format!("D {} G {} D(x) {} D(G(z)) {}", f(self.d_loss), f(self.g_loss), f(self.d_real), f(self.d_fake))
         };
-        format!(
-            "epoch {}/{epochs}: {losses} | {:.1}s, {:.0} img/s",
-            self.epoch, self.seconds, self.images_per_second
-        )
+        format!("epoch {}/{epochs}: {losses} | {:.1}s, {:.0} img/s", self.epoch, self.seconds, self.images_per_second)
     }
 }
 
@@ -96,7 +93,7 @@ pub fn to_frame(history: &[EpochRecord]) -> Result<DataFrame> {
     let empty: Vec<String> = df
         .columns()
         .iter()
-        .filter(|c| c.len() > 0 && c.null_count() == c.len())
+        .filter(|c| !c.is_empty() && c.null_count() == c.len())
         .map(|c| c.name().to_string())
         .collect();
     Ok(df.drop_many(empty))

@@ -23,8 +23,8 @@ pub use run::{RunDir, RunMeta};
 
 use crate::data::{Batcher, Split};
 use crate::loss;
-use crate::model::{Architecture, Built, Cvae, Discriminator, Generator, Net, WeightAverage, DISC, GEN, GEN_AVERAGE};
 use crate::model::PixelLikelihood;
+use crate::model::{Architecture, Built, Cvae, Discriminator, Generator, Net, WeightAverage, DISC, GEN, GEN_AVERAGE};
 use crate::optim::Adam;
 use crate::progress::{Progress, ProgressMode};
 use crate::sample;
@@ -94,7 +94,10 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
             optimizers.load(&dir)?;
             history = run.read_state(p.epoch)?.history;
             if history.len() != p.epoch {
-                return Err(Error::Checkpoint { path: dir, message: "history does not match the checkpoint epoch".into() });
+                return Err(Error::Checkpoint {
+                    path: dir,
+                    message: "history does not match the checkpoint epoch".into(),
+                });
             }
             if p.epoch >= cfg.epochs {
                 eprintln!("reusing the finished run {} ({} epochs)", run.path.display(), p.epoch);
@@ -105,7 +108,9 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         Some(_) => {
             return Err(Error::Checkpoint {
                 path: run.path.clone(),
-                message: "a run of this configuration exists; pass --resume to continue or reuse it, or remove the folder".into(),
+                message:
+                    "a run of this configuration exists; pass --resume to continue or reuse it, or remove the folder"
+                        .into(),
             })
         }
         None => {
@@ -200,10 +205,10 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         }
         let state = run::CheckpointState { epoch, history: history.clone() };
         run.write_checkpoint(&state, |dir| {
-            built.vs.save(dir.join(run::MODEL_FILE)).map_err(|e| Error::Checkpoint {
-                path: dir.join(run::MODEL_FILE),
-                message: e.to_string(),
-            })?;
+            built
+                .vs
+                .save(dir.join(run::MODEL_FILE))
+                .map_err(|e| Error::Checkpoint { path: dir.join(run::MODEL_FILE), message: e.to_string() })?;
             optimizers.save(dir)
         })?;
         meta.epochs_completed = epoch;
@@ -239,7 +244,9 @@ impl Optimizers {
     fn new(built: &Built, cfg: &TrainConfig) -> Self {
         let betas = (cfg.adam_betas[0], cfg.adam_betas[1]);
         match built.net {
-            Net::Cvae(_) => Optimizers { main: Adam::for_prefix(&built.vs, "", cfg.learning_rate, betas), discriminator: None },
+            Net::Cvae(_) => {
+                Optimizers { main: Adam::for_prefix(&built.vs, "", cfg.learning_rate, betas), discriminator: None }
+            }
             Net::Gan { .. } => Optimizers {
                 main: Adam::for_prefix(&built.vs, &format!("{GEN}."), cfg.learning_rate, betas),
                 discriminator: Some(Adam::for_prefix(
@@ -304,7 +311,8 @@ impl<'a> CvaeObjective<'a> {
         let nll = self.likelihood.nll_per_image(logits, images);
         let kl_dims = loss::kl_per_dimension(mean, logvar);
         let kl = kl_dims.sum(Kind::Float);
-        let kl_term = if self.free_bits > 0.0 { loss::free_bits_kl(&kl_dims, self.free_bits) } else { kl.shallow_clone() };
+        let kl_term =
+            if self.free_bits > 0.0 { loss::free_bits_kl(&kl_dims, self.free_bits) } else { kl.shallow_clone() };
         (&nll + kl_term * self.kl_weight, nll, kl)
     }
 }
@@ -313,7 +321,13 @@ impl<'a> CvaeObjective<'a> {
 /// image; the NLL is the BCE under the studies' Bernoulli likelihood, the KL the
 /// plain KL (not the free-bits one).
 /// images: [b, 1, 28, 28] in [0, 1], conditions: [b, c]
-pub fn cvae_step(cvae: &dyn Cvae, opt: &mut Adam, images: &Tensor, conditions: &Tensor, objective: &CvaeObjective) -> (f64, f64, f64) {
+pub fn cvae_step(
+    cvae: &dyn Cvae,
+    opt: &mut Adam,
+    images: &Tensor,
+    conditions: &Tensor,
+    objective: &CvaeObjective,
+) -> (f64, f64, f64) {
     let (logits, mean, logvar) = cvae.forward(images, conditions, true);
     let (total, nll, kl) = objective.terms(&logits, images, &mean, &logvar);
     opt.backward_step(&total);
@@ -393,7 +407,7 @@ pub fn gan_step(
     };
     // AC-GAN: the classifier head learns the condition from real images only.
     if let Some(aux) = objective.auxiliary(real_logits.as_ref(), conditions) {
-        d_loss = d_loss + aux;
+        d_loss += aux;
     }
     opt_d.backward_step(&d_loss);
     let (d_real, d_fake) = tch::no_grad(|| (objective.reported(&real_out), objective.reported(&fake_out)));
@@ -409,7 +423,7 @@ pub fn gan_step(
             GanLoss::WganGp => loss::wgan_generator_loss(&out),
         };
         if let Some(aux) = objective.auxiliary(logits.as_ref(), conditions) {
-            g_loss = g_loss + aux;
+            g_loss += aux;
         }
         opt_g.backward_step(&g_loss);
         opt_d.set_trainable(true);

@@ -29,7 +29,9 @@ impl Saturation {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Saturation::DiscriminatorWins => "the discriminator wins outright (D(x) ≈ 1, D(G(z)) ≈ 0); the generator gets almost no gradient",
+            Saturation::DiscriminatorWins => {
+                "the discriminator wins outright (D(x) ≈ 1, D(G(z)) ≈ 0); the generator gets almost no gradient"
+            }
             Saturation::DiscriminatorInverted => "the discriminator has it backwards (D(x) ≈ 0, D(G(z)) ≈ 1)",
             Saturation::AllFake => "the discriminator calls every image fake (D ≈ 0)",
             Saturation::AllReal => "the discriminator calls every image real (D ≈ 1)",
