@@ -176,8 +176,11 @@ impl TrainConfig {
             // Fair budgets: each improved CGAN gets at least its CVAE's wall-clock (CVAE
             // letter 522 s, vowel 525 s, rotation 310 s; a CGAN epoch of 27,455 images
             // takes ≈ 50–65 s, of the 109,820 rotated ones ≈ 4× that).
+            // Sign-letter's improved CGAN (lr 2e-4, one thread) went from 61.4 % and FD 66.7
+            // after 12 epochs to 73.4 % and FD 44.0 after 24, still rising.
             (Profile::Default, false, ModelKind::Cgan) => match experiment {
                 Experiment::SignRotation => 2,
+                Experiment::SignLetter => 24,
                 _ => 12,
             },
             (Profile::Paper, true, _) => 50,
@@ -245,6 +248,7 @@ impl TrainConfig {
         };
         match (k49, model, profile) {
             (false, ModelKind::Cgan, Profile::Quick | Profile::Default) => cfg.into_improved_cgan(),
+            (false, ModelKind::Cvae, Profile::Quick | Profile::Default) => cfg.with_cvae_remedies(),
             _ => cfg,
         }
     }
@@ -295,12 +299,14 @@ impl TrainConfig {
         }
     }
 
-    /// The CVAE's remedies for posterior collapse one at a time, then all
-    /// together, each on the same budget ([`CVAE_ABLATION_EPOCHS`] epochs of the
-    /// profile's conv CVAE; the first row has none): (name, config). The sign
-    /// tasks only (the conv CVAE's decoder options).
+    /// The CVAE's remedies for posterior collapse one at a time, then the pair
+    /// the quick and default profiles use ([`TrainConfig::with_cvae_remedies`]),
+    /// each on the same budget ([`CVAE_ABLATION_EPOCHS`] epochs of the profile's
+    /// conv CVAE; the first row has none): (name, config). The sign tasks only
+    /// (the conv CVAE's decoder options).
     pub fn cvae_ablation(experiment: Experiment, profile: Profile) -> Vec<(&'static str, TrainConfig)> {
-        let epochs = if profile == Profile::Quick { 1 } else { CVAE_ABLATION_EPOCHS };
+        // The quick profile: its own 2 epochs, room for the 2-epoch KL warm-up.
+        let epochs = if profile == Profile::Quick { 2 } else { CVAE_ABLATION_EPOCHS };
         let base = TrainConfig::new(experiment, ModelKind::Cvae, profile);
         let base = TrainConfig { epochs, snapshot_epochs: vec![epochs], ..base.without_cvae_remedies() };
         let with_arch = |f: &dyn Fn(&mut ConvCvaeConfig)| {
@@ -328,12 +334,8 @@ impl TrainConfig {
                 }),
             ),
             (
-                "all of the above but free bits",
-                TrainConfig {
-                    epochs,
-                    snapshot_epochs: vec![epochs],
-                    ..TrainConfig::new(experiment, ModelKind::Cvae, profile).with_cvae_remedies()
-                },
+                "KL warm-up and the Gaussian likelihood together (the default profile's choice)",
+                TrainConfig { kl_warmup_epochs: 2, likelihood: Likelihood::Gaussian, ..base.clone() },
             ),
         ]
     }
@@ -351,17 +353,14 @@ impl TrainConfig {
         cfg
     }
 
-    /// This conv CVAE config with the remedies that paid together: KL warm-up
-    /// over 2 epochs, the Gaussian likelihood with a learned scale, the
-    /// resize-conv decoder, and the condition embedded (16) and fed to every decoder stage.
+    /// This CVAE config with the remedies that paid together: KL warm-up over
+    /// 2 epochs and the Gaussian likelihood with a learned scale. Measured on
+    /// sign-letter ([`TrainConfig::cvae_ablation`], 4 epochs, 2,400 samples from
+    /// the fitted prior): 88.2 % accuracy and FD 201.9 against 80.6 % and FD 293.1
+    /// with the study's settings; adding the resize-conv decoder and the embedded
+    /// condition at every stage fell back to 77.0 % (FD 226.3) at 2.7× the time.
     pub fn with_cvae_remedies(self) -> Self {
-        let mut cfg = TrainConfig { kl_warmup_epochs: 2, likelihood: Likelihood::Gaussian, ..self };
-        if let Architecture::ConvCvae(c) = &mut cfg.architecture {
-            c.decoder_upsampling = DecoderUpsampling::ResizeConv;
-            c.condition_embedding = 16;
-            c.condition_every_stage = true;
-        }
-        cfg
+        TrainConfig { kl_warmup_epochs: 2, likelihood: Likelihood::Gaussian, ..self }
     }
 
     /// This CGAN config trained with WGAN-GP as its paper prescribes

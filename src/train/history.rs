@@ -61,7 +61,13 @@ impl EpochRecord {
                 (Some(a), Some(dims)) => format!(", active units {a}/{}", dims.len()),
                 _ => String::new(),
             };
-            format!("loss {} (bce {} kl {}) test {}{active}", f(self.loss), f(self.bce), f(self.kl), f(self.test_loss))
+            format!(
+                "loss {} (reconstruction {} kl {}) test {}{active}",
+                f(self.loss),
+                f(self.bce),
+                f(self.kl),
+                f(self.test_loss)
+            )
         } else {
             format!("D {} G {} D(x) {} D(G(z)) {}", f(self.d_loss), f(self.g_loss), f(self.d_real), f(self.d_fake))
         };
