@@ -310,7 +310,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let model = condgen::sample::TrainedModel::load(run, condgen::default_device())?;
                 let points = condgen::report::figures::snapshot_accuracy(&model, &judge)?;
                 let line: Vec<String> = points.iter().map(|(e, acc)| format!("{e}: {acc:.1} %")).collect();
-                println!("snapshot accuracy by epoch ({}): {}", model.latent_source(), line.join(", "));
+                println!("snapshot accuracy by epoch ({}): {}", model.snapshot_latent_source(), line.join(", "));
             }
             if *references {
                 let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;

@@ -148,7 +148,16 @@ impl TrainedModel {
             (Net::Cvae(_), Some(_)) if !self.spec.is_conditional() => LATENT_FITTED_POOLED,
             (Net::Cvae(_), Some(_)) => LATENT_FITTED,
             (Net::Cvae(_), None) => LATENT_STANDARD,
-            (Net::Gan { .. }, _) => "noise N(0, I)",
+            (Net::Gan { .. }, _) => GAN_NOISE,
+        }
+    }
+
+    /// How the fixed-noise snapshots saved during training were drawn (before
+    /// any prior was fitted, so a CVAE's from N(0, I)), for captions.
+    pub fn snapshot_latent_source(&self) -> &'static str {
+        match &self.built.net {
+            Net::Cvae(_) => LATENT_STANDARD,
+            Net::Gan { .. } => GAN_NOISE,
         }
     }
 
@@ -172,6 +181,8 @@ pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
 pub const LATENT_FITTED_POOLED: &str = "z from the fitted prior (one Gaussian)";
 /// Caption of CVAE samples drawn from the training prior N(0, I).
 pub const LATENT_STANDARD: &str = "z from N(0, I)";
+/// Caption of a CGAN's samples.
+pub const GAN_NOISE: &str = "noise N(0, I)";
 
 /// Generates one image per (class, style) pair, from noise seeded by `seed`;
 /// a CVAE draws z from N(0, I), the prior it was trained towards.

@@ -585,7 +585,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         }
         fig.add(
             &format!("{exp}-accuracy-over-epochs"),
-            &format!("{exp}: judge accuracy of the fixed-noise snapshots over epochs"),
+            &format!("{exp}: judge accuracy of the fixed-noise snapshots over epochs (the CVAE's z from N(0, I))"),
             &plot::line_chart(&format!("{exp}: snapshot accuracy"), "epoch", "judge accuracy (%)", &series)?,
         )?;
     }
@@ -781,7 +781,7 @@ fn write_tradeoff(
     fig.md.push_str("\n## Quality vs training time: the sign-letter conv CVAE\n\n");
     fig.add(
         "sign-letter-cvae-quality-vs-minutes",
-        "Judge accuracy of the fixed-noise snapshots (8 per letter) against training minutes",
+        "Judge accuracy of the fixed-noise snapshots (8 per letter; the CVAE's z from N(0, I)) against training minutes",
         &plot::line_chart(
             "sign-letter CVAE: accuracy vs training minutes",
             "training minutes",
