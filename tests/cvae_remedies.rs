@@ -356,6 +356,8 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
     // The quick and default profiles take the measured remedies; the paper profile keeps the study's settings.
     let base = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Quick);
     assert_eq!((base.kl_warmup_epochs, base.free_bits, base.likelihood), (2, 0.0, Likelihood::Gaussian));
+    let Architecture::ConvCvae(default_arch) = &base.architecture else { panic!("conv") };
+    assert_eq!(default_arch.decoder_upsampling, DecoderUpsampling::Transposed4, "no checkerboard by default");
     let paper = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Paper);
     assert_eq!((paper.kl_warmup_epochs, paper.free_bits, paper.likelihood), (0, 0.0, Likelihood::Bernoulli));
     let k49 = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Default);
