@@ -196,7 +196,8 @@ pub fn history_series(history: &[EpochRecord], name: &str, column: fn(&EpochReco
     Series::new(name, history.iter().filter_map(|r| column(r).map(|v| (r.epoch as f64, v))).collect())
 }
 
-/// CVAE loss over epochs: train total, BCE and KL, and test total.
+/// CVAE loss over epochs: train total, reconstruction (the negative
+/// log-likelihood under the run's likelihood: BCE for the Bernoulli) and KL, and test total.
 pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
     let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| history_series(history, name, f);
     plot::line_chart(
@@ -204,8 +205,8 @@ pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
         "epoch",
         "loss per image",
         &[
-            series("train total (BCE + KL)", |r| r.loss),
-            series("train BCE", |r| r.bce),
+            series("train total (reconstruction + KL)", |r| r.loss),
+            series("train reconstruction", |r| r.bce),
             series("train KL", |r| r.kl),
             series("test total", |r| r.test_loss),
         ],

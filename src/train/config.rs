@@ -299,8 +299,8 @@ impl TrainConfig {
         }
     }
 
-    /// The CVAE's remedies for posterior collapse one at a time, then the pair
-    /// the quick and default profiles use ([`TrainConfig::with_cvae_remedies`]),
+    /// The CVAE's remedies for posterior collapse one at a time, then the
+    /// combination the quick and default profiles use ([`TrainConfig::with_cvae_remedies`]),
     /// each on the same budget ([`CVAE_ABLATION_EPOCHS`] epochs of the profile's
     /// conv CVAE; the first row has none): (name, config). The sign tasks only
     /// (the conv CVAE's decoder options).
