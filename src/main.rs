@@ -99,6 +99,9 @@ enum Command {
         /// [default: 2 on a CPU with at least 2 cores, else 1; 1 trains in this process]
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
+        /// Only list the runs the report needs (folder, epochs done), then stop
+        #[arg(long)]
+        plan: bool,
     },
     /// Time condgen against PyTorch on the same models, side by side; writes a markdown report
     Bench {
@@ -321,7 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Report { profile, seeds, stability_on, out, runs, jobs } => {
+        Command::Report { profile, seeds, stability_on, out, runs, jobs, plan } => {
             let mut ropts = condgen::report::ReportOptions::new(*profile);
             if let Some(seeds) = seeds {
                 ropts.seeds = seeds.clone();
@@ -332,6 +335,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ropts.out_dir = out.clone();
             ropts.runs_root = runs.clone();
             ropts.data = opts.clone();
+            if *plan {
+                print!("{}", condgen::report::plan_table(&ropts)?);
+                return Ok(());
+            }
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let on_cpu = condgen::default_device() == tch::Device::Cpu;
             let jobs = jobs.map_or(if on_cpu && cores >= 2 { 2 } else { 1 }, usize::from);

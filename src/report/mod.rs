@@ -156,6 +156,27 @@ pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
     Ok(runs)
 }
 
+/// The runs of [`plan`] as a table: label, seed, run folder and epochs done of planned.
+pub fn plan_table(opts: &ReportOptions) -> Result<String> {
+    let mut out = String::new();
+    for p in plan(opts)? {
+        let run = crate::train::run::RunDir::for_config(&opts.runs_root, &p.config);
+        let done = run.pointer()?.map_or(0, |ptr| ptr.epoch);
+        let label = run_label(p.experiment, p.model, p.recipe);
+        let _ = writeln!(
+            out,
+            "{:<14} {:<34} seed {}  {:>3}/{:<3} epochs  {}",
+            p.experiment.name(),
+            label,
+            p.seed,
+            done,
+            p.config.epochs,
+            run.path.display()
+        );
+    }
+    Ok(out)
+}
+
 /// Train images of `exp` (the rotation task holds every image four times).
 fn exp_train_len(exp: Experiment, ds: &Dataset) -> usize {
     if exp == Experiment::SignRotation {
