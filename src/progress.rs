@@ -6,9 +6,10 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// How progress is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProgressMode {
     /// A bar when stderr is a terminal, plain lines otherwise.
+    #[default]
     Auto,
     /// One line per epoch.
     Lines,
@@ -56,5 +57,21 @@ impl Progress {
         if self.mode != ProgressMode::Quiet {
             eprintln!("{line}");
         }
+    }
+}
+
+/// A notice about long work (a run started, resumed or reused; a judge's
+/// epoch): one line on stderr unless `mode` is quiet.
+pub fn notice(mode: ProgressMode, line: &str) {
+    if mode != ProgressMode::Quiet {
+        eprintln!("{line}");
+    }
+}
+
+/// A warning that changes what the results mean (a stand-in replaces real
+/// data, a GAN saturates): always on stderr, every line marked, even when quiet.
+pub fn warning(text: &str) {
+    for line in text.lines() {
+        eprintln!("WARNING: {line}");
     }
 }

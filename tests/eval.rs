@@ -42,7 +42,7 @@ fn precision_recall_of_real_vs_real_is_near_one_and_falls_for_a_shifted_set() {
 #[test]
 fn conditional_accuracy_counts_per_class() {
     let probs = Tensor::from_slice(&[0.9f32, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7]).view([4, 2]);
-    let acc = metrics::conditional_accuracy(&probs, &[0, 1, 1, 1]);
+    let acc = metrics::conditional_accuracy(&probs, &[0, 1, 1, 1]).unwrap();
     // rows predict 0 ✓, 1 ✓, 0 ✗ (asked 1), 1 ✓
     assert_eq!(acc.overall, 0.75);
     assert_eq!(acc.per_class, vec![1.0, 2.0 / 3.0]);
@@ -65,7 +65,8 @@ fn real_images_judged_as_samples_score_near_the_judge_and_shuffled_labels_near_c
     let data = Experiment::SignLetter.prepare(&dataset);
     // A quick judge: 2 epochs on 8,000 images.
     let cfg = JudgeConfig { epochs: 2, max_train_images: Some(8000), ..JudgeConfig::for_kind(JudgeKind::SignLetter) };
-    let judge = Judge::train(JudgeKind::SignLetter, &data, &cfg, Device::Cpu).unwrap();
+    let judge =
+        Judge::train(JudgeKind::SignLetter, &data, &cfg, Device::Cpu, condgen::progress::ProgressMode::Quiet).unwrap();
     eprintln!("quick judge test accuracy: {:.3}", judge.meta.test_accuracy);
     assert!(judge.meta.test_accuracy > 0.5, "{}", judge.meta.test_accuracy);
 

@@ -283,13 +283,13 @@ pub(crate) fn files_present(dir: &Path, files: &[&str]) -> crate::Result<bool> {
 
 /// Says loudly, on stderr, that a stand-in replaces real data.
 pub(crate) fn warn_standin(what: &str, looked_in: &Path, files: &[&str]) {
-    eprintln!(
-        "WARNING: {what} not found in {} (looked for {}).\n\
-         WARNING: using condgen's EMBEDDED STAND-IN for {what}: synthetic images, not the real dataset.\n\
-         WARNING: see data/README.md to get the real files.",
-        looked_in.display(),
+    crate::progress::warning(&format!(
+        "{what} not found in {} (looked for {}).\n\
+         using condgen's EMBEDDED STAND-IN for {what}: synthetic images, not the real dataset.\n\
+         see data/README.md to get the real files.",
+        display_path(looked_in),
         files.join(", ")
-    );
+    ));
 }
 
 /// Rotates a 28×28 image counter-clockwise by `k`·90°, as numpy's `rot90(img, k)`.

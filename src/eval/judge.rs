@@ -18,6 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::{Batcher, DataSource, Split};
 use crate::optim::Adam;
+use crate::progress::{notice, ProgressMode};
 use crate::task::{Experiment, TaskData};
 use crate::train::run::write_atomic;
 use crate::{Error, Result};
@@ -199,6 +200,7 @@ impl Judge {
         root: &Path,
         retrain: bool,
         device: Device,
+        progress: ProgressMode,
     ) -> Result<Judge> {
         let dir = Judge::cache_dir(root, kind, &data.source, cfg);
         if !retrain {
@@ -208,14 +210,20 @@ impl Judge {
                 }
             }
         }
-        let judge = Judge::train(kind, data, cfg, device)?;
+        let judge = Judge::train(kind, data, cfg, device, progress)?;
         judge.save(&dir)?;
         Ok(judge)
     }
 
     /// Trains a judge on `data.train`; its accuracy is measured on `data.test`.
     /// `data` must be the judge's own task (letters, rotations or K49 classes).
-    pub fn train(kind: JudgeKind, data: &TaskData, cfg: &JudgeConfig, device: Device) -> Result<Judge> {
+    pub fn train(
+        kind: JudgeKind,
+        data: &TaskData,
+        cfg: &JudgeConfig,
+        device: Device,
+        progress: ProgressMode,
+    ) -> Result<Judge> {
         if data.experiment != kind.task() {
             return Err(Error::Config(format!(
                 "the {} judge learns {}, not {}",
@@ -241,13 +249,14 @@ impl Judge {
                 sum += loss.double_value(&[]) * b as f64;
                 n += b;
             }
-            eprintln!(
+            let line = format!(
                 "judge {} epoch {epoch}/{}: loss {:.4} ({:.0}s)",
                 kind.name(),
                 cfg.epochs,
                 sum / n.max(1) as f64,
                 start.elapsed().as_secs_f64()
             );
+            notice(progress, &line);
         }
         let mut judge = Judge {
             vs,
@@ -263,7 +272,9 @@ impl Judge {
             },
         };
         judge.meta.test_accuracy = judge.accuracy(&data.test);
-        eprintln!("judge {}: test accuracy {:.4} on {}", kind.name(), judge.meta.test_accuracy, data.source.short());
+        let line =
+            format!("judge {}: test accuracy {:.4} on {}", kind.name(), judge.meta.test_accuracy, data.source.short());
+        notice(progress, &line);
         Ok(judge)
     }
 

@@ -7,6 +7,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::{k49, sign, PIXELS};
 use crate::task::Experiment;
+use crate::Result;
 
 /// Probabilities over the task's conditions from the judge's probabilities:
 /// for `sign-vowel` the 24 letter probabilities are summed into consonant/vowel.
@@ -37,13 +38,12 @@ pub struct ConditionalAccuracy {
 }
 
 /// probs: [n, C], labels: requested classes [n]
-pub fn conditional_accuracy(probs: &Tensor, labels: &[i64]) -> ConditionalAccuracy {
+pub fn conditional_accuracy(probs: &Tensor, labels: &[i64]) -> Result<ConditionalAccuracy> {
     let c = probs.size()[1] as usize;
-    let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false).to_device(Device::Cpu)).unwrap_or_default();
+    let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false).to_device(Device::Cpu))?;
     let lab = Tensor::from_slice(labels).to_device(probs.device());
     let conf: Vec<f64> =
-        Vec::<f32>::try_from(probs.gather(1, &lab.unsqueeze(1), false).squeeze_dim(1).to_device(Device::Cpu))
-            .unwrap_or_default()
+        Vec::<f32>::try_from(probs.gather(1, &lab.unsqueeze(1), false).squeeze_dim(1).to_device(Device::Cpu))?
             .into_iter()
             .map(f64::from)
             .collect();
@@ -56,12 +56,12 @@ pub fn conditional_accuracy(probs: &Tensor, labels: &[i64]) -> ConditionalAccura
         hits.iter().zip(&totals).map(|(&h, &t)| if t == 0 { f64::NAN } else { h as f64 / t as f64 }).collect();
     let present: Vec<f64> = per_class.iter().copied().filter(|v| !v.is_nan()).collect();
     let n = labels.len().max(1) as f64;
-    ConditionalAccuracy {
+    Ok(ConditionalAccuracy {
         overall: hits.iter().sum::<usize>() as f64 / n,
         balanced: present.iter().sum::<f64>() / present.len().max(1) as f64,
         per_class,
         mean_confidence: conf.iter().sum::<f64>() / n,
-    }
+    })
 }
 
 fn mean_cov(x: &Tensor) -> (Tensor, Tensor) {
@@ -153,7 +153,7 @@ pub fn within_class_diversity(features: &Tensor, labels: &[i64]) -> f64 {
 /// Pixel-space nearest-neighbour distances (L2 over [0, 1] pixels) of each
 /// query image to a reference set, excluding an identical index when
 /// `exclude_self`. queries: [n, 784] f32, reference: [m, 784] f32
-fn nearest_distances(queries: &Tensor, reference: &Tensor, exclude_self: bool) -> Vec<f32> {
+fn nearest_distances(queries: &Tensor, reference: &Tensor, exclude_self: bool) -> Result<Vec<f32>> {
     let n = queries.size()[0];
     let mut out = Vec::new();
     for start in (0..n).step_by(1024) {
@@ -161,23 +161,23 @@ fn nearest_distances(queries: &Tensor, reference: &Tensor, exclude_self: bool) -
         let d = Tensor::cdist(&queries.narrow(0, start, len), reference, 2.0, None::<i64>);
         let (vals, _) = d.topk(if exclude_self { 2 } else { 1 }, 1, false, true);
         let v = vals.select(1, if exclude_self { 1 } else { 0 });
-        out.extend(Vec::<f32>::try_from(v.to_device(Device::Cpu)).unwrap_or_default());
+        out.extend(Vec::<f32>::try_from(v.to_device(Device::Cpu))?);
     }
-    out
+    Ok(out)
 }
 
 /// Memorization check: the share of samples whose nearest image in `reference`
 /// (a subset of the real train split) is closer than the 1st percentile of the
 /// reference set's own nearest-neighbour distances. samples, reference: uint8 flat [n·784]
-pub fn memorization_share(samples: &[u8], reference: &[u8]) -> (f64, f64) {
+pub fn memorization_share(samples: &[u8], reference: &[u8]) -> Result<(f64, f64)> {
     let to_t = |v: &[u8]| Tensor::from_slice(v).view([-1, PIXELS as i64]).to_kind(Kind::Float) / 255.0;
     let (s, r) = (to_t(samples), to_t(reference));
-    let mut own = nearest_distances(&r, &r, true);
+    let mut own = nearest_distances(&r, &r, true)?;
     own.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let threshold = own.get(own.len() / 100).copied().unwrap_or(0.0) as f64;
-    let near = nearest_distances(&s, &r, false);
+    let near = nearest_distances(&s, &r, false)?;
     let share = near.iter().filter(|&&d| (d as f64) < threshold).count() as f64 / near.len().max(1) as f64;
-    (share, threshold)
+    Ok((share, threshold))
 }
 
 /// Share of K49 samples whose measured style (foreground count above the

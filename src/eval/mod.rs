@@ -21,6 +21,7 @@ pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 
 use crate::data::{Dataset, Split};
+use crate::progress::ProgressMode;
 use crate::sample::{self, Samples, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::history;
@@ -43,6 +44,9 @@ pub struct EvalOptions {
     pub precision_recall_k: i64,
     /// Use quick judges (one epoch on 4,000 images) for smoke runs.
     pub quick_judges: bool,
+    /// How a judge's training reports its epochs (not part of the measurement).
+    #[serde(skip)]
+    pub progress: ProgressMode,
 }
 
 impl Default for EvalOptions {
@@ -55,6 +59,7 @@ impl Default for EvalOptions {
             memorization_reference: 5000,
             precision_recall_k: 3,
             quick_judges: false,
+            progress: ProgressMode::Auto,
         }
     }
 }
@@ -63,7 +68,12 @@ impl EvalOptions {
     /// Whether two option sets measure the same thing: where judges are cached
     /// and whether they are retrained aside (the judge itself is compared separately).
     pub fn same_measurement(&self, other: &EvalOptions) -> bool {
-        let norm = |o: &EvalOptions| EvalOptions { retrain_judges: false, judges_root: PathBuf::new(), ..o.clone() };
+        let norm = |o: &EvalOptions| EvalOptions {
+            retrain_judges: false,
+            judges_root: PathBuf::new(),
+            progress: ProgressMode::Auto,
+            ..o.clone()
+        };
         norm(self) == norm(other)
     }
 }
@@ -157,7 +167,7 @@ pub fn judge_for(experiment: Experiment, dataset: &Dataset, opts: &EvalOptions, 
     let kind = JudgeKind::for_experiment(experiment);
     let data = kind.task().prepare(dataset);
     let cfg = if opts.quick_judges { judge::JudgeConfig::quick(kind) } else { judge::JudgeConfig::for_kind(kind) };
-    Judge::load_or_train(kind, &data, &cfg, &opts.judges_root, opts.retrain_judges, device)
+    Judge::load_or_train(kind, &data, &cfg, &opts.judges_root, opts.retrain_judges, device, opts.progress)
 }
 
 /// A seeded random subset of a split (at most `n` images).
@@ -201,7 +211,7 @@ pub fn evaluate_samples_against(
     }
     let fake = judge.judge(samples.images.view());
     let probs = metrics::condition_probs(exp, &fake.probs);
-    let accuracy = metrics::conditional_accuracy(&probs, &samples.labels);
+    let accuracy = metrics::conditional_accuracy(&probs, &samples.labels)?;
     let real = judge.judge(reference.images.view());
     let frechet_distance = metrics::frechet_distance(&real.features, &fake.features);
     let (precision, recall) = metrics::precision_recall(&real.features, &fake.features, opts.precision_recall_k);
@@ -212,7 +222,7 @@ pub fn evaluate_samples_against(
     let train_ref = subset(&data.train, opts.memorization_reference, opts.seed ^ 1);
     let sample_flat = samples.images.as_slice().expect("contiguous");
     let (memorization_share, memorization_threshold) =
-        metrics::memorization_share(sample_flat, train_ref.images.as_slice().expect("contiguous"));
+        metrics::memorization_share(sample_flat, train_ref.images.as_slice().expect("contiguous"))?;
 
     let style_accuracy = match (&samples.styles, &data.style_medians) {
         (Some(styles), Some(medians)) => Some(metrics::style_accuracy(sample_flat, &samples.labels, styles, medians)),

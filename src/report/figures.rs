@@ -6,6 +6,7 @@ use ndarray::{Array3, Axis};
 use tch::{Kind, Tensor};
 
 use crate::data::k49::ROMAJI;
+use crate::data::SIDE;
 use crate::eval::metrics::condition_probs;
 use crate::eval::Judge;
 use crate::model::Net;
@@ -29,12 +30,12 @@ pub fn condition_label(data: &TaskData, class: usize) -> String {
 
 /// Marks by judge verdict: Good when the judge gives the requested condition
 /// ≥ 90 %, Bad when it prefers another condition, None otherwise.
-pub fn judge_marks(judge: &Judge, experiment: Experiment, samples: &Samples) -> Vec<Mark> {
+pub fn judge_marks(judge: &Judge, experiment: Experiment, samples: &Samples) -> Result<Vec<Mark>> {
     let probs = condition_probs(experiment, &judge.judge(samples.images.view()).probs);
-    let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false)).unwrap_or_default();
+    let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false))?;
     let labels = Tensor::from_slice(&samples.labels);
-    let conf: Vec<f32> = Vec::try_from(probs.gather(1, &labels.unsqueeze(1), false).view([-1])).unwrap_or_default();
-    samples
+    let conf: Vec<f32> = Vec::try_from(probs.gather(1, &labels.unsqueeze(1), false).view([-1]))?;
+    let marks = samples
         .labels
         .iter()
         .enumerate()
@@ -47,7 +48,8 @@ pub fn judge_marks(judge: &Judge, experiment: Experiment, samples: &Samples) -> 
                 Mark::None
             }
         })
-        .collect()
+        .collect();
+    Ok(marks)
 }
 
 /// `per_row` samples of each listed condition (style 0), one row per condition,
@@ -64,7 +66,7 @@ pub fn samples_grid(
     let classes: Vec<u8> = conditions.iter().flat_map(|&c| std::iter::repeat_n(c, per_row)).collect();
     let styles = vec![0u8; classes.len()];
     let samples = model.generate(&classes, &styles, seed)?;
-    let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).unwrap_or_default();
+    let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).transpose()?.unwrap_or_default();
     let row_labels: Vec<String> = conditions.iter().map(|&c| condition_label(data, c as usize)).collect();
     let spec = GridSpec { row_labels: &row_labels, marks: &marks, ..GridSpec::new(title, conditions.len(), per_row) };
     plot::image_grid(samples.images.view(), &spec)
@@ -248,9 +250,10 @@ pub fn snapshot_accuracy(model: &TrainedModel, judge: &Judge) -> Result<Vec<(f64
         let (classes, _) = model.spec.all_conditions();
         let per = model.config.snapshot_per_condition;
         let labels: Vec<i64> = classes.iter().flat_map(|&c| std::iter::repeat_n(c as i64, per)).collect();
-        let images = Array3::from_shape_vec((snap.shape[0], 28, 28), snap.data).expect("n·784");
+        let images = Array3::from_shape_vec((snap.shape.first().copied().unwrap_or(0), SIDE, SIDE), snap.data)
+            .map_err(|e| crate::Error::npz(&path, "images", format!("not [n, 28, 28]: {e}")))?;
         let probs = condition_probs(model.experiment(), &judge.judge(images.view()).probs);
-        let acc = crate::eval::metrics::conditional_accuracy(&probs, &labels);
+        let acc = crate::eval::metrics::conditional_accuracy(&probs, &labels)?;
         points.push((e as f64, 100.0 * acc.overall));
     }
     Ok(points)
@@ -265,7 +268,7 @@ pub fn real_grid(data: &TaskData, classes: usize, per_class: usize, title: &str)
     for c in 0..classes as u8 {
         push_first_images(&mut pixels, &data.train, per_class, |i| data.train.labels[i] == c);
     }
-    let images = Array3::from_shape_vec((classes * per_class, 28, 28), pixels).expect("n·784");
+    let images = Array3::from_shape_vec((classes * per_class, SIDE, SIDE), pixels).expect("n·784");
     let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
     let spec = GridSpec { row_labels: &row_labels, ..GridSpec::new(title, classes, per_class) };
     plot::image_grid(images.view(), &spec)
@@ -306,7 +309,7 @@ pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Res
             push_first_images(&mut pixels, &data.train, per_style, |i| data.train.labels[i] == c && styles[i] == want);
         }
     }
-    let images = Array3::from_shape_vec((classes * 2 * per_style, 28, 28), pixels).expect("n·784");
+    let images = Array3::from_shape_vec((classes * 2 * per_style, SIDE, SIDE), pixels).expect("n·784");
     let row_labels: Vec<String> =
         (0..classes).map(|c| format!("{} (median {:.0})", condition_label(data, c), medians[c])).collect();
     let col_labels: Vec<String> =
@@ -333,7 +336,7 @@ pub fn rotation_grid(split: &crate::data::Split, n: usize) -> Result<Figure> {
             pixels.extend_from_slice(&crate::data::rot90(split.image(i), k));
         }
     }
-    let images = Array3::from_shape_vec((4 * n, 28, 28), pixels).expect("n·784");
+    let images = Array3::from_shape_vec((4 * n, SIDE, SIDE), pixels).expect("n·784");
     let rows: Vec<String> = ["0 deg", "90 deg", "180 deg", "270 deg"].iter().map(|s| s.to_string()).collect();
     let spec = GridSpec {
         row_labels: &rows,

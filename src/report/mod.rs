@@ -242,6 +242,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         samples: opts.eval_samples,
         judges_root: opts.runs_root.join("judges"),
         quick_judges: opts.profile == Profile::Quick,
+        progress: opts.progress,
         ..EvalOptions::default()
     };
 
@@ -252,7 +253,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let cost = |p: &PlannedRun| estimated_cost(&p.config, exp_train_len(p.experiment, dataset(p.experiment)));
         configs.sort_by(|a, b| cost(b).total_cmp(&cost(a)));
         let configs: Vec<TrainConfig> = configs.into_iter().map(|p| p.config.clone()).collect();
-        parallel::train_all(&configs, parallel, &opts.runs_root, &opts.data)?;
+        parallel::train_all(&configs, parallel, &opts.runs_root, &opts.data, opts.progress)?;
     }
     let mut results = Vec::new();
     for p in &planned {
@@ -268,12 +269,13 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let outcome = train::train(&p.config, &data, &train_opts)?;
         let metrics = eval::evaluate_run(&outcome.run.path, dataset(exp), &eval_opts, opts.device)?;
         let meta = outcome.run.read_meta()?;
-        eprintln!(
+        let line = format!(
             "report: {exp} {} seed {seed}: accuracy {:.1} %, FD {:.2}",
             run_label(exp, model, p.recipe),
             100.0 * metrics.metrics.accuracy.overall,
             metrics.metrics.frechet_distance
         );
+        crate::progress::notice(opts.progress, &line);
         results.push(RunResult {
             experiment: exp,
             model,

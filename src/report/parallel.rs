@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::data::DataOptions;
+use crate::progress::{notice, ProgressMode};
 use crate::train::run::{self, RunDir};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
@@ -55,6 +56,7 @@ pub fn train_all(
     parallel: &ParallelTraining,
     runs_root: &Path,
     data: &DataOptions,
+    progress: ProgressMode,
 ) -> Result<()> {
     let mut pending = Vec::new();
     for cfg in configs {
@@ -68,11 +70,12 @@ pub fn train_all(
     let spec_dir = runs_root.join("pending");
     std::fs::create_dir_all(&spec_dir).map_err(|e| Error::io(&spec_dir, e))?;
     let threads = parallel.threads_per_run();
-    eprintln!(
+    let line = format!(
         "report: training {} runs, {} at a time with {threads} torch thread(s) each",
         pending.len(),
         parallel.jobs
     );
+    notice(progress, &line);
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|scope| {

@@ -26,7 +26,7 @@ use crate::loss;
 use crate::model::PixelLikelihood;
 use crate::model::{Architecture, Built, Cvae, Discriminator, Generator, Net, WeightAverage, DISC, GEN, GEN_AVERAGE};
 use crate::optim::Adam;
-use crate::progress::{Progress, ProgressMode};
+use crate::progress::{notice, warning, Progress, ProgressMode};
 use crate::sample;
 use crate::task::{ConditionSpec, TaskData};
 use crate::{Error, Result};
@@ -100,9 +100,10 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
                 });
             }
             if p.epoch >= cfg.epochs {
-                eprintln!("reusing the finished run {} ({} epochs)", run.path.display(), p.epoch);
+                notice(opts.progress, &format!("reusing the finished run {} ({} epochs)", run.path.display(), p.epoch));
             } else {
-                eprintln!("resuming {} from epoch {} of {}", run.path.display(), p.epoch, cfg.epochs);
+                let line = format!("resuming {} from epoch {} of {}", run.path.display(), p.epoch, cfg.epochs);
+                notice(opts.progress, &line);
             }
         }
         Some(_) => {
@@ -162,7 +163,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     if history.len() >= cfg.epochs {
         return Ok(TrainOutcome { run, history, finished: true });
     }
-    eprintln!(
+    let line = format!(
         "training {} {} ({}) on {}: {}; {} train / {} test images; device {:?}",
         cfg.experiment,
         cfg.model(),
@@ -173,6 +174,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         data.test.len(),
         opts.device
     );
+    notice(opts.progress, &line);
 
     let label = format!("{} {}", cfg.experiment, cfg.model());
     for epoch in history.len() + 1..=cfg.epochs {
@@ -196,7 +198,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         let Some(record) = record else {
             meta.stopped_reason = Some(format!("interrupted during epoch {epoch}; last complete epoch {}", epoch - 1));
             write_meta(&run, &meta)?;
-            eprintln!("stopped: {}", meta.stopped_reason.as_deref().unwrap_or_default());
+            notice(opts.progress, &format!("stopped: {}", meta.stopped_reason.as_deref().unwrap_or_default()));
             return Err(Error::Interrupted);
         };
         history.push(record);
@@ -585,12 +587,12 @@ fn gan_epoch(
         check_finite(stats.d_loss, "the discriminator loss", epoch, step)?;
         if cfg.gan_loss == GanLoss::Bce {
             if let Some(s) = watch.observe(stats.d_real, stats.d_fake) {
-                eprintln!(
-                    "WARNING: epoch {epoch}, steps {}-{step}: {} for {SATURATION_WINDOW} steps in a row. \
+                warning(&format!(
+                    "epoch {epoch}, steps {}-{step}: {} for {SATURATION_WINDOW} steps in a row. \
                      Training goes on (checkpoints stay); consider --set gan_loss=wgan-gp or a lower learning rate.",
                     step + 1 - SATURATION_WINDOW,
                     s.describe()
-                );
+                ));
             }
         }
         sum_d += stats.d_loss;
