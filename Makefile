@@ -76,7 +76,7 @@ report: data-summary
 
 # condgen vs PyTorch on the same models, side by side; writes report/benchmarks.md.
 bench: build
-	$(CONDGEN) bench --out report/benchmarks.md
+	$(CONDGEN)-bench --out report/benchmarks.md
 
 $(EVCXR_JUPYTER):
 	@echo "== installing evcxr_jupyter $(EVCXR_VERSION) (about 7 minutes, once)"

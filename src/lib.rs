@@ -12,13 +12,11 @@
 //! - [`sample`]: sampling, reconstruction, the samples npz contract.
 //! - [`progress`]: bars in a terminal, plain lines elsewhere.
 //! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
-//! - [`bench`]: speed and memory against PyTorch on the same models.
 //! - [`eval`]: judge classifiers and the metrics of generated images.
 //! - [`report`]: `condgen report`, the figures of both studies and REPORT.md.
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`error`]: the library's error type.
 
-pub mod bench;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -103,27 +103,6 @@ enum Command {
         #[arg(long)]
         plan: bool,
     },
-    /// Time condgen against PyTorch on the same models, side by side; writes a markdown report
-    Bench {
-        /// A few steps only (smoke run)
-        #[arg(long)]
-        quick: bool,
-        /// Skip the peak-memory run of a full K49-size training epoch
-        #[arg(long)]
-        no_memory: bool,
-        /// Where the markdown goes
-        #[arg(long, default_value = "report/benchmarks.md")]
-        out: PathBuf,
-        /// Time only these models (comma-separated; default: all three)
-        #[arg(long, value_enum, value_delimiter = ',')]
-        models: Vec<condgen::bench::BenchModel>,
-        /// Timed repeats per measurement (default: 5)
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        repeats: Option<u16>,
-        /// Skip the batch-size sweep of the MLP models
-        #[arg(long)]
-        no_sweep: bool,
-    },
     /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
     Reconstruct {
         #[arg(long)]
@@ -347,22 +326,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let path = condgen::report::run(&ropts)?;
             println!("report written to {}", path.display());
-        }
-        Command::Bench { quick, no_memory, out, models, repeats, no_sweep } => {
-            let defaults = condgen::bench::BenchOptions::default();
-            let bopts = condgen::bench::BenchOptions {
-                quick: *quick,
-                condgen_binary: if *no_memory { None } else { Some(std::env::current_exe()?) },
-                models: models.clone(),
-                repeats: repeats.map_or(defaults.repeats, usize::from),
-                sweep_batch_sizes: if *no_sweep { Vec::new() } else { defaults.sweep_batch_sizes.clone() },
-                ..defaults
-            };
-            let report = condgen::bench::run(&bopts)?;
-            let md = report.to_markdown();
-            println!("{md}");
-            train::run::write_atomic(out, md.as_bytes())?;
-            println!("written to {}", out.display());
         }
         Command::Reconstruct { run, n, out } => {
             let model = TrainedModel::load(run, condgen::default_device())?;

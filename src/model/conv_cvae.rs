@@ -119,9 +119,10 @@ impl ConvCvaeConfig {
         self.layer_macs(cond_dim).iter().map(|(_, m)| *m as u64).sum()
     }
 
-    /// Floating-point operations of training on one image (≈ 3 × 2 × forward MACs).
+    /// Floating-point operations of training on one image
+    /// ([`super::flops::conv_cvae_train_flops_per_image`]).
     pub fn training_flops_per_image(&self, cond_dim: i64) -> f64 {
-        6.0 * self.forward_macs(cond_dim) as f64
+        super::flops::conv_cvae_train_flops_per_image(self, cond_dim)
     }
 }
 

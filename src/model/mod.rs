@@ -10,6 +10,7 @@
 
 pub mod conv_cgan;
 pub mod conv_cvae;
+pub mod flops;
 pub mod latent_prior;
 pub mod layers;
 pub mod likelihood;

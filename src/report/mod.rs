@@ -815,8 +815,8 @@ fn write_tradeoff(
     let _ = writeln!(
         fig.md,
         "The paper profile (the study's widths, {} epochs) costs {:.2e} FLOP of training on {} images; \
-         this run costs {:.2e} FLOP per epoch ({:.2} % of the paper's compute per epoch; counted layer by layer, \
-         6 FLOP per multiply-accumulate of the forward pass).\n",
+         this run costs {:.2e} FLOP per epoch ({:.2} % of the paper's compute per epoch; counted layer by layer: \
+         2 FLOP per multiply-accumulate, forward and both backward passes, as PyTorch's FlopCounterMode counts).\n",
         paper.epochs,
         paper_flops,
         train_images,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `condgen bench`: the same models, losses and optimiser
+"""PyTorch reference for `condgen-bench`: the same models, losses and optimiser
 as condgen's, written the way a PyTorch user would, timed the same way.
 
 Models (shapes as condgen's, see src/model/):

@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{json, Value};
 
-use super::Case;
+use crate::results::Case;
 
 /// What the worker says about itself.
 #[derive(Clone, Debug)]

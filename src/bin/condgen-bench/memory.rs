@@ -64,7 +64,9 @@ fn run_child(binary: &Path, threads: usize) -> Result<MemoryRun, String> {
     let log_path = dir.path().join("train.log");
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let args = ["train", "k49", "--model", "cvae", "--epochs", "1", "--runs"];
-    let command = format!("{} {} {}", binary.display(), args.join(" "), runs.display());
+    // As printed in the report: the binary's name and a placeholder, no machine paths.
+    let name = binary.file_name().map_or_else(|| binary.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let command = format!("{name} {} <temporary folder>/runs", args.join(" "));
     let mut cmd = Command::new(binary);
     cmd.args(args)
         .arg(&runs)

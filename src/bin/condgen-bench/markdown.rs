@@ -2,14 +2,15 @@
 
 use std::fmt::Write;
 
-use super::{BenchReport, ModelResult, RateUnit};
+use crate::plan::BenchModel;
+use crate::results::{BenchReport, ModelResult, RateUnit, MEMORY_TARGET_MB, PIPELINE_SHARE_TARGET, SGEMM_SHARE_TARGET};
 
 /// 1234567.8 → "1,234,568"
 fn fmt_int(x: f64) -> String {
     if !x.is_finite() {
         return "n/a".into();
     }
-    crate::model::fmt_count(x.round() as i64)
+    condgen::model::fmt_count(x.round() as i64)
 }
 
 /// A rate with sensible precision: 12,345 / 84.9 / 0.331
@@ -78,9 +79,9 @@ fn spread(v: &[f64]) -> String {
 
 fn model_label(r: &ModelResult) -> String {
     let what = match r.model {
-        super::BenchModel::MlpCvae => "MLP CVAE 784-144-20",
-        super::BenchModel::MlpCgan => "MLP CGAN, 1 D + 1 G step",
-        super::BenchModel::ConvCvae => "conv CVAE",
+        BenchModel::MlpCvae => "MLP CVAE 784-144-20",
+        BenchModel::MlpCgan => "MLP CGAN, 1 D + 1 G step",
+        BenchModel::ConvCvae => "conv CVAE",
     };
     format!("{what}, batch {}", r.batch_size)
 }
@@ -183,8 +184,7 @@ impl BenchReport {
             }
             let _ = writeln!(s, "\n| model | condgen ms/step | PyTorch ms/step | ratio (PyTorch / condgen time) |");
             let _ = writeln!(s, "|---|---:|---:|---:|");
-            let mut rows: Vec<&ModelResult> =
-                self.models.iter().filter(|r| r.model != super::BenchModel::ConvCvae).collect();
+            let mut rows: Vec<&ModelResult> = self.models.iter().filter(|r| r.model != BenchModel::ConvCvae).collect();
             rows.extend(&self.sweep);
             rows.sort_by_key(|r| (r.model.id(), r.batch_size));
             for r in rows {
@@ -252,7 +252,7 @@ impl BenchReport {
                 row.pytorch_gflops.map_or("n/a".into(), |x| format!("{x:.1}")),
                 row.sgemm_torch_gflops.map_or("n/a".into(), |x| format!("{x:.1}")),
                 row.pytorch_share_of_sgemm.map_or("n/a".into(), |x| format!("{:.0}%", 100.0 * x)),
-                fmt_met(Some(row.condgen_share_of_sgemm >= super::SGEMM_SHARE_TARGET))
+                fmt_met(Some(row.condgen_share_of_sgemm >= SGEMM_SHARE_TARGET))
             );
         }
 
@@ -277,7 +277,7 @@ impl BenchReport {
                 q.seconds_per_batch * 1e3,
                 fmt_ms(q.step_seconds),
                 100.0 * q.share,
-                fmt_met(Some(q.share <= super::PIPELINE_SHARE_TARGET))
+                fmt_met(Some(q.share <= PIPELINE_SHARE_TARGET))
             );
         }
 
@@ -290,7 +290,7 @@ impl BenchReport {
             s,
             "| K49 MLP CVAE training, 1 epoch (child process) | {} | ≤ 1,500 MB | {} |",
             m.peak_rss_mb.map_or(format!("n/a ({})", m.status), |x| format!("{} MB", fmt_int(x))),
-            fmt_met(m.peak_rss_mb.map(|x| x <= super::MEMORY_TARGET_MB))
+            fmt_met(m.peak_rss_mb.map(|x| x <= MEMORY_TARGET_MB))
         );
         if let Some(x) = self.bench_peak_rss_mb {
             let _ =
@@ -364,7 +364,7 @@ impl BenchReport {
             );
         }
         if let (Some(t), Some(cvae)) =
-            (m.train_seconds, self.extrapolations.iter().find(|e| e.model == super::BenchModel::MlpCvae))
+            (m.train_seconds, self.extrapolations.iter().find(|e| e.model == BenchModel::MlpCvae))
         {
             let loop_estimate = cvae.steps_per_epoch as f64 * (cvae.step_seconds + cvae.pipeline_seconds);
             let _ = writeln!(
