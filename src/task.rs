@@ -6,7 +6,7 @@
 //! - `k49`: 49 classes one-hot, followed by the thick/thin style bit.
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::data::{rot90, sign, DataOptions, DataSource, Dataset, DatasetKind, Split, PIXELS};
 use crate::Result;
@@ -209,8 +209,7 @@ impl TaskData {
 
     /// Images of one split as float tensor [n, 1, 28, 28] in [0, 1].
     pub fn images_tensor(split: &Split, device: Device) -> Tensor {
-        let flat = split.images.as_slice().expect("contiguous");
-        Tensor::from_slice(flat).view([split.len() as i64, 1, 28, 28]).to_kind(Kind::Float).to_device(device) / 255.0
+        crate::data::pixels_to_tensor(split.images.as_slice().expect("contiguous"), device)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::{Split, PIXELS};
 use crate::task::ConditionSpec;
@@ -103,8 +103,7 @@ impl Iterator for Batcher<'_> {
         }
         self.position += b;
         let b = b as i64;
-        let images =
-            Tensor::from_slice(&self.pixels).view([b, 1, 28, 28]).to_device(self.device).to_kind(Kind::Float) / 255.0;
+        let images = super::pixels_to_tensor(&self.pixels, self.device);
         let conditions = Tensor::from_slice(&self.conditions).view([b, dim as i64]).to_device(self.device);
         let labels = Tensor::from_slice(&self.labels).to_device(self.device);
         Some(Batch { images, conditions, labels })

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
 
 pub use batcher::{Batch, Batcher};
 
@@ -79,6 +80,14 @@ impl DataSource {
     pub fn is_real(&self) -> bool {
         matches!(self, DataSource::Real { .. })
     }
+}
+
+/// u8 pixels of whole images as a float tensor in [0, 1], the one conversion
+/// every model and judge input goes through.
+/// pixels: [n·784] u8 → [n, 1, 28, 28] f32 on `device`
+pub fn pixels_to_tensor(pixels: &[u8], device: Device) -> Tensor {
+    let n = (pixels.len() / PIXELS) as i64;
+    Tensor::from_slice(pixels).view([n, 1, SIDE as i64, SIDE as i64]).to_device(device).to_kind(Kind::Float) / 255.0
 }
 
 /// `path` as printed in results: relative to the working folder (`../shared/data/…`),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{Batcher, DataSource, Split};
+use crate::data::{pixels_to_tensor, Batcher, DataSource, Split, PIXELS};
 use crate::optim::Adam;
 use crate::progress::{notice, ProgressMode};
 use crate::task::{Experiment, TaskData};
@@ -295,11 +295,7 @@ impl Judge {
         tch::no_grad(|| {
             for start in (0..n).step_by(1024) {
                 let end = (start + 1024).min(n);
-                let xs = Tensor::from_slice(&flat[start * 784..end * 784])
-                    .view([(end - start) as i64, 1, 28, 28])
-                    .to_device(device)
-                    .to_kind(Kind::Float)
-                    / 255.0;
+                let xs = pixels_to_tensor(&flat[start * PIXELS..end * PIXELS], device);
                 let f = self.net.features(&xs);
                 probs.push(f.apply(&self.net.out).softmax(1, Kind::Float).to_device(Device::Cpu));
                 feats.push(f.to_device(Device::Cpu));

@@ -170,7 +170,7 @@ fn nearest_distances(queries: &Tensor, reference: &Tensor, exclude_self: bool) -
 /// (a subset of the real train split) is closer than the 1st percentile of the
 /// reference set's own nearest-neighbour distances. samples, reference: uint8 flat [n·784]
 pub fn memorization_share(samples: &[u8], reference: &[u8]) -> Result<(f64, f64)> {
-    let to_t = |v: &[u8]| Tensor::from_slice(v).view([-1, PIXELS as i64]).to_kind(Kind::Float) / 255.0;
+    let to_t = |v: &[u8]| crate::data::pixels_to_tensor(v, Device::Cpu).view([-1, PIXELS as i64]);
     let (s, r) = (to_t(samples), to_t(reference));
     let mut own = nearest_distances(&r, &r, true)?;
     own.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));

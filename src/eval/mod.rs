@@ -411,9 +411,7 @@ pub fn gaussian_blur(images: &ndarray::Array3<u8>, sigma: f64) -> ndarray::Array
     let taps: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
     let total: f32 = taps.iter().sum();
     let kernel = Tensor::from_slice(&taps.iter().map(|t| t / total).collect::<Vec<_>>());
-    let n = images.shape()[0] as i64;
-    let xs = Tensor::from_slice(images.as_slice().expect("contiguous")).view([n, 1, 28, 28]).to_kind(tch::Kind::Float)
-        / 255.0;
+    let xs = crate::data::pixels_to_tensor(images.as_slice().expect("contiguous"), Device::Cpu);
     let k = 2 * radius + 1;
     let blurred = tch::no_grad(|| {
         let padded = xs.replication_pad2d([radius, radius, radius, radius]);
