@@ -45,7 +45,9 @@ impl Workspace {
     /// project folder, so a notebook in `notebooks/` finds `runs/` and `data/`.
     pub fn from_env() -> Result<Workspace> {
         let cwd = std::env::current_dir().map_err(|e| Error::io(Path::new("."), e))?;
-        let root = project_root(&cwd).unwrap_or(cwd);
+        // Relative to the notebook's folder (`..`), so outputs name no machine's paths.
+        let root = project_root(&cwd).and_then(|r| pathdiff::diff_paths(r, &cwd)).unwrap_or_else(|| PathBuf::from("."));
+        let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
         let profile = match std::env::var(ENV_PROFILE) {
             Ok(v) if !v.trim().is_empty() => parse_profile(v.trim())?,
             _ => Profile::Default,
@@ -67,15 +69,15 @@ impl Workspace {
             vec!["profile", "project", "runs", "device", "CUDA available", "torch threads", "data directory"];
         let mut values = vec![
             self.profile.to_string(),
-            self.root.display().to_string(),
-            self.runs.display().to_string(),
+            crate::data::display_path(&self.root),
+            crate::data::display_path(&self.runs),
             format!("{:?}", self.device),
             tch::Cuda::is_available().to_string(),
             tch::get_num_threads().to_string(),
-            self.data.root.display().to_string(),
+            crate::data::display_path(&self.data.root),
         ];
         keys.push("K49-format folder");
-        values.push(self.data.k49_dir().display().to_string());
+        values.push(crate::data::display_path(&self.data.k49_dir()));
         Ok(Table(df!("setting" => keys, "value" => values)?))
     }
 

@@ -100,9 +100,11 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
                 });
             }
             if p.epoch >= cfg.epochs {
-                notice(opts.progress, &format!("reusing the finished run {} ({} epochs)", run.path.display(), p.epoch));
+                let path = crate::data::display_path(&run.path);
+                notice(opts.progress, &format!("reusing the finished run {path} ({} epochs)", p.epoch));
             } else {
-                let line = format!("resuming {} from epoch {} of {}", run.path.display(), p.epoch, cfg.epochs);
+                let path = crate::data::display_path(&run.path);
+                let line = format!("resuming {path} from epoch {} of {}", p.epoch, cfg.epochs);
                 notice(opts.progress, &line);
             }
         }
