@@ -53,7 +53,7 @@ pub fn judge_marks(judge: &Judge, experiment: Experiment, samples: &Samples) -> 
 }
 
 /// `per_row` samples of each listed condition (style 0), one row per condition,
-/// marked by the judge when one is given.
+/// marked by the judge when one is given; the title names the latent source.
 pub fn samples_grid(
     model: &TrainedModel,
     data: &TaskData,
@@ -68,7 +68,8 @@ pub fn samples_grid(
     let samples = model.generate(&classes, &styles, seed)?;
     let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).transpose()?.unwrap_or_default();
     let row_labels: Vec<String> = conditions.iter().map(|&c| condition_label(data, c as usize)).collect();
-    let spec = GridSpec { row_labels: &row_labels, marks: &marks, ..GridSpec::new(title, conditions.len(), per_row) };
+    let title = format!("{title} ({})", model.latent_source());
+    let spec = GridSpec { row_labels: &row_labels, marks: &marks, ..GridSpec::new(&title, conditions.len(), per_row) };
     plot::image_grid(samples.images.view(), &spec)
 }
 
@@ -92,7 +93,8 @@ pub fn style_grid(
     let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
     let col_labels: Vec<String> =
         (0..2 * per_style).map(|i| if i < per_style { "thin".to_string() } else { "thick".to_string() }).collect();
-    let title = format!("{}: samples per class, thin | thick", model.config.architecture.name());
+    let title =
+        format!("{}: samples per class, thin | thick ({})", model.config.architecture.name(), model.latent_source());
     let spec =
         GridSpec { row_labels: &row_labels, col_labels: &col_labels, ..GridSpec::new(&title, classes, 2 * per_style) };
     plot::image_grid(samples.images.view(), &spec)
