@@ -11,7 +11,10 @@ TORCH_VERSION := 2.13.0
 VENV          ?= $(CURDIR)/.venv
 PYTHON        ?= python3
 TORCH_STAMP   := $(VENV)/.torch-$(TORCH_VERSION)
-CONDGEN       := $(or $(CARGO_TARGET_DIR),target)/debug/condgen
+# .cargo/config.toml builds for the host triple explicitly (as the notebooks'
+# kernel does), so binaries live in target/<host>/debug/.
+HOST_TRIPLE   := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+CONDGEN       := $(or $(CARGO_TARGET_DIR),target)/$(HOST_TRIPLE)/debug/condgen
 
 # torch-sys links the libtorch inside the venv's torch package (LIBTORCH; the
 # PyPI wheels use the C++11 ABI); build.rs then bakes an rpath into our
@@ -23,7 +26,9 @@ export LIBTORCH           := $(VENV)/lib/python$(PYVER)/site-packages/torch
 export LIBTORCH_CXX11_ABI := 1
 
 # Notebooks: the evcxr Jupyter kernel, registered project-locally in the venv
-# as "condgen (Rust)"; its compiled dependencies persist in EVCXR_TMPDIR.
+# as "condgen (Rust)". Its crate lives in EVCXR_TMPDIR, pinned to our
+# Cargo.lock, and builds into our own build folder: same profile, target and
+# rustflags as `make build`, so the dependencies compile once for both.
 EVCXR_VERSION := 0.22.0
 EVCXR_JUPYTER ?= $(HOME)/.cargo/bin/evcxr_jupyter
 BUILD_DIR     := $(abspath $(or $(CARGO_TARGET_DIR),target))
@@ -93,7 +98,8 @@ $(LAB_STAMP): $(NBCLIENT_STAMP)
 # (Re)written every time: cheap, and it follows VENV / CARGO_TARGET_DIR.
 kernel: $(NBCLIENT_STAMP) $(EVCXR_JUPYTER)
 	@$(VENV)/bin/python notebooks/jupyter.py kernel --evcxr $(EVCXR_JUPYTER) --libtorch $(LIBTORCH) \
-		--evcxr-tmpdir $(EVCXR_TMPDIR) --dest $(KERNEL_DIR)
+		--evcxr-tmpdir $(EVCXR_TMPDIR) --build-dir $(BUILD_DIR) --host $(HOST_TRIPLE) \
+		--lockfile Cargo.lock --dest $(KERNEL_DIR)
 
 lab: kernel $(LAB_STAMP)
 	cd notebooks && $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """The notebooks' plumbing, called by `make lab` and `make notebooks`.
 
-  jupyter.py kernel --evcxr BIN --libtorch DIR --evcxr-tmpdir DIR --dest DIR
+  jupyter.py kernel --evcxr BIN --libtorch DIR --evcxr-tmpdir DIR --build-dir DIR
+                    --host TRIPLE --lockfile FILE --dest DIR
       Writes the project-local kernel spec "condgen (Rust)": evcxr_jupyter with the
       environment libtorch needs (LD_LIBRARY_PATH, LIBTORCH) and a persistent
-      EVCXR_TMPDIR, so dependencies compile once and every later session reuses them.
+      EVCXR_TMPDIR. evcxr's crate there is pinned to the project's Cargo.lock and
+      builds into the project's build folder (its target/<host> and target/debug are
+      links to ours), so the dependencies `make build` compiled are reused as they
+      are: the profile, target and rustflags match (Cargo.toml, .cargo/config.toml).
 
   jupyter.py execute [--inplace | --out DIR] [--timeout S] NOTEBOOK...
       Runs each notebook headless with that kernel (the profile comes from
@@ -48,13 +52,62 @@ def write_kernel(args):
         },
     }
     (dest / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
+    share_build(tmpdir, Path(args.build_dir).resolve(), args.host, Path(args.lockfile))
     print(f"kernel '{DISPLAY_NAME}' registered in {dest} (EVCXR_TMPDIR={tmpdir})")
+
+
+def share_build(tmpdir, build_dir, host, lockfile):
+    """Points evcxr's build folder at the project's and pins its dependency versions.
+
+    evcxr always builds in EVCXR_TMPDIR/target with `--target <host>`: target code in
+    target/<host>/debug, build scripts and proc macros in target/debug. Linking those two
+    folders to the project's own makes cargo find the units `make build` compiled (same
+    versions, features, profile and flags, so the same hashes) and compile only what differs:
+    condgen itself, whose hash depends on the workspace it is built from, and each cell.
+    Cargo's fingerprints still decide freshness, so a notebook never runs stale code.
+    """
+    import shutil
+
+    target = tmpdir / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (host, "debug"):
+        shared = build_dir / name
+        shared.mkdir(parents=True, exist_ok=True)
+        link = target / name
+        if link.is_symlink():
+            if link.resolve() == shared:
+                continue
+            link.unlink()
+        elif link.exists():
+            # A private build from before the folders were shared: its artifacts are
+            # duplicates of ours, so it goes.
+            shutil.rmtree(link)
+        link.symlink_to(shared, target_is_directory=True)
+    # Without this, evcxr's crate resolves the newest compatible versions, which differ from
+    # ours as soon as a dependency publishes a patch release, and nothing would be shared.
+    shutil.copyfile(lockfile, tmpdir / "Cargo.lock")
 
 
 def cell_error(exc):
     """The useful part of a failed cell: its source and the error text."""
     text = str(exc)
     return text if len(text) < 6000 else text[:3000] + "\n...\n" + text[-3000:]
+
+
+def first_cell_seconds(nb):
+    """How long the first code cell (the `:dep condgen` cell, which compiles) took."""
+    from datetime import datetime
+
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if not (start and end):
+            return None
+        parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
+        return (parse(end) - parse(start)).total_seconds()
+    return None
 
 
 def execute(args):
@@ -85,12 +138,14 @@ def execute(args):
         except Exception as exc:  # kernel died, timeout, ...
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.monotonic() - start
-        rows.append((path.name, seconds, "ok" if error is None else "FAILED"))
+        first = first_cell_seconds(nb)
+        rows.append((path.name, seconds, first, "ok" if error is None else "FAILED"))
         if error is not None:
             failures.append(path.name)
             print(f"== {path.name}: FAILED after {seconds:.0f} s\n{error}", flush=True)
         else:
-            print(f"== {path.name}: ok in {seconds:.0f} s", flush=True)
+            note = "" if first is None else f" (first cell {first:.0f} s)"
+            print(f"== {path.name}: ok in {seconds:.0f} s{note}", flush=True)
         if args.inplace:
             out = path
         else:
@@ -99,9 +154,10 @@ def execute(args):
         tmp = out.with_suffix(".ipynb.tmp")
         nbformat.write(nb, tmp)
         tmp.replace(out)
-    print("\n| notebook | seconds | result |\n|---|---:|---|")
-    for name, seconds, result in rows:
-        print(f"| {name} | {seconds:.0f} | {result} |")
+    print("\n| notebook | seconds | first cell (s) | result |\n|---|---:|---:|---|")
+    for name, seconds, first, result in rows:
+        first_text = "-" if first is None else f"{first:.0f}"
+        print(f"| {name} | {seconds:.0f} | {first_text} | {result} |")
     if failures:
         print(f"\n{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
         sys.exit(1)
@@ -114,6 +170,9 @@ def main():
     k.add_argument("--evcxr", required=True)
     k.add_argument("--libtorch", required=True)
     k.add_argument("--evcxr-tmpdir", required=True)
+    k.add_argument("--build-dir", required=True, help="the project's cargo target folder")
+    k.add_argument("--host", required=True, help="the host triple cargo builds for")
+    k.add_argument("--lockfile", required=True, help="the project's Cargo.lock")
     k.add_argument("--dest", required=True)
     e = sub.add_parser("execute")
     where = e.add_mutually_exclusive_group(required=True)
