@@ -99,7 +99,7 @@ $(LAB_STAMP): $(NBCLIENT_STAMP)
 kernel: $(NBCLIENT_STAMP) $(EVCXR_JUPYTER)
 	@$(VENV)/bin/python notebooks/jupyter.py kernel --evcxr $(EVCXR_JUPYTER) --libtorch $(LIBTORCH) \
 		--evcxr-tmpdir $(EVCXR_TMPDIR) --build-dir $(BUILD_DIR) --host $(HOST_TRIPLE) \
-		--lockfile Cargo.lock --dest $(KERNEL_DIR)
+		--project $(CURDIR) --dest $(KERNEL_DIR)
 
 lab: kernel $(LAB_STAMP)
 	cd notebooks && $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \

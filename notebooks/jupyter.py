@@ -2,13 +2,12 @@
 """The notebooks' plumbing, called by `make lab` and `make notebooks`.
 
   jupyter.py kernel --evcxr BIN --libtorch DIR --evcxr-tmpdir DIR --build-dir DIR
-                    --host TRIPLE --lockfile FILE --dest DIR
+                    --host TRIPLE --project DIR --dest DIR
       Writes the project-local kernel spec "condgen (Rust)": evcxr_jupyter with the
-      environment libtorch needs (LD_LIBRARY_PATH, LIBTORCH) and a persistent
-      EVCXR_TMPDIR. evcxr's crate there is pinned to the project's Cargo.lock and
-      builds into the project's build folder (its target/<host> and target/debug are
-      links to ours), so the dependencies `make build` compiled are reused as they
-      are: the profile, target and rustflags match (Cargo.toml, .cargo/config.toml).
+      environment libtorch needs (LD_LIBRARY_PATH, LIBTORCH) and a persistent crate
+      folder for evcxr in a small workspace under --evcxr-tmpdir, pinned to the
+      project's Cargo.lock and building into the project's build folder, so the
+      dependencies `make build` compiled are reused as they are (share_build).
 
   jupyter.py execute [--inplace | --out DIR] [--timeout S] NOTEBOOK...
       Runs each notebook headless with that kernel (the profile comes from
@@ -30,8 +29,8 @@ def write_kernel(args):
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     libtorch = Path(args.libtorch).resolve()
-    tmpdir = Path(args.evcxr_tmpdir).resolve()
-    tmpdir.mkdir(parents=True, exist_ok=True)
+    project = Path(args.project).resolve()
+    crate_dir = share_build(Path(args.evcxr_tmpdir).resolve(), project, Path(args.build_dir).resolve(), args.host)
     # evcxr loads each cell as a shared library linked against the toolchain's
     # libstd; its relative rpath breaks for some folder depths, so name the
     # toolchain's library folder explicitly.
@@ -47,28 +46,59 @@ def write_kernel(args):
             "LD_LIBRARY_PATH": f"{libtorch / 'lib'}:{rust_libdir}",
             "LIBTORCH": str(libtorch),
             "LIBTORCH_CXX11_ABI": "1",
-            # Compiled dependencies persist here (an ignored build folder).
-            "EVCXR_TMPDIR": str(tmpdir),
+            # evcxr's crate: a member of the workspace share_build writes.
+            "EVCXR_TMPDIR": str(crate_dir),
         },
     }
     (dest / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
-    share_build(tmpdir, Path(args.build_dir).resolve(), args.host, Path(args.lockfile))
-    print(f"kernel '{DISPLAY_NAME}' registered in {dest} (EVCXR_TMPDIR={tmpdir})")
+    print(f"kernel '{DISPLAY_NAME}' registered in {dest} (EVCXR_TMPDIR={crate_dir})")
 
 
-def share_build(tmpdir, build_dir, host, lockfile):
-    """Points evcxr's build folder at the project's and pins its dependency versions.
+def profile_dev_lines(manifest):
+    """The `key = value` lines of a manifest's [profile.dev] table, as written."""
+    lines, inside = [], False
+    for line in manifest.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped == "[profile.dev]"
+        elif inside and stripped and not stripped.startswith("#"):
+            lines.append(stripped)
+    return lines
 
-    evcxr always builds in EVCXR_TMPDIR/target with `--target <host>`: target code in
-    target/<host>/debug, build scripts and proc macros in target/debug. Linking those two
-    folders to the project's own makes cargo find the units `make build` compiled (same
-    versions, features, profile and flags, so the same hashes) and compile only what differs:
-    condgen itself, whose hash depends on the workspace it is built from, and each cell.
-    Cargo's fingerprints still decide freshness, so a notebook never runs stale code.
+
+def share_build(workspace, project, build_dir, host):
+    """Makes the kernel build with the project's compiled dependencies; returns evcxr's crate folder.
+
+    evcxr builds its crate in EVCXR_TMPDIR with `--target <host>` into EVCXR_TMPDIR/target:
+    target code in target/<host>/debug, build scripts and proc macros in target/debug. Linking
+    those two folders to the project's own makes cargo find the units `make build` compiled:
+    the profile, target and rustflags match (Cargo.toml, .cargo/config.toml), so the versions
+    must match too. evcxr's first build has no dependencies at all, and cargo prunes a lock file
+    to what its workspace uses, so a copied Cargo.lock alone would be emptied and the next build
+    would resolve the newest versions instead. Hence a small workspace: evcxr's crate (`ctx`)
+    beside a member that depends on condgen (`pin`), which keeps every pinned version in the
+    workspace's lock, a copy of the project's. The profile lives in the workspace root, the only
+    place cargo reads it. Only condgen itself and each cell compile in the kernel; cargo's
+    fingerprints still rebuild whatever changed, so a notebook never runs stale library code.
     """
     import shutil
 
-    target = tmpdir / "target"
+    workspace.mkdir(parents=True, exist_ok=True)
+    lines = profile_dev_lines((project / "Cargo.toml").read_text())
+    (workspace / "Cargo.toml").write_text(
+        "# Written by notebooks/jupyter.py (make kernel): evcxr's crate and a pin on condgen's versions.\n"
+        '[workspace]\nmembers = ["ctx", "pin"]\nresolver = "2"\n\n[profile.dev]\n' + "\n".join(lines) + "\n"
+    )
+    pin = workspace / "pin"
+    (pin / "src").mkdir(parents=True, exist_ok=True)
+    (pin / "src" / "lib.rs").write_text("")
+    (pin / "Cargo.toml").write_text(
+        '[package]\nname = "condgen-pin"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n'
+        f"[dependencies]\ncondgen = {{ path = {json.dumps(str(project))} }}\n"
+    )
+    shutil.copyfile(project / "Cargo.lock", workspace / "Cargo.lock")
+    crate_dir = workspace / "ctx"
+    target = crate_dir / "target"
     target.mkdir(parents=True, exist_ok=True)
     for name in (host, "debug"):
         shared = build_dir / name
@@ -79,19 +109,10 @@ def share_build(tmpdir, build_dir, host, lockfile):
                 continue
             link.unlink()
         elif link.exists():
-            # A private build from before the folders were shared: its artifacts are
-            # duplicates of ours, so it goes.
+            # A private build from before the folders were shared: duplicates of ours.
             shutil.rmtree(link)
         link.symlink_to(shared, target_is_directory=True)
-    # Without this, evcxr's crate resolves the newest compatible versions, which differ from
-    # ours as soon as a dependency publishes a patch release, and nothing would be shared.
-    shutil.copyfile(lockfile, tmpdir / "Cargo.lock")
-
-
-def cell_error(exc):
-    """The useful part of a failed cell: its source and the error text."""
-    text = str(exc)
-    return text if len(text) < 6000 else text[:3000] + "\n...\n" + text[-3000:]
+    return crate_dir
 
 
 def first_cell_seconds(nb):
@@ -172,7 +193,7 @@ def main():
     k.add_argument("--evcxr-tmpdir", required=True)
     k.add_argument("--build-dir", required=True, help="the project's cargo target folder")
     k.add_argument("--host", required=True, help="the host triple cargo builds for")
-    k.add_argument("--lockfile", required=True, help="the project's Cargo.lock")
+    k.add_argument("--project", required=True, help="the condgen project folder (its Cargo.toml and Cargo.lock)")
     k.add_argument("--dest", required=True)
     e = sub.add_parser("execute")
     where = e.add_mutually_exclusive_group(required=True)

@@ -17,6 +17,7 @@
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`error`]: the library's error type.
 
+pub mod concepts;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -237,12 +237,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample { run, per_condition, seed, out, grid, standard_normal } => {
             let mut model = TrainedModel::load(run, condgen::default_device())?;
             let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
-            let samples = if *standard_normal {
-                sample::sample_all_conditions(&model.built, &model.spec, *per_condition, *seed)?
+            let source = if *standard_normal {
+                sample::LatentSource::StandardNormal
             } else {
                 model.ensure_latent_prior(&data)?;
-                model.sample_all_conditions(*per_condition, *seed)?
+                sample::LatentSource::FittedPrior
             };
+            let samples = model.sampler(source)?.sample_all_conditions(*per_condition, *seed)?;
             samples.write_npz(out)?;
             if let Some(grid) = grid {
                 let (classes, styles) = model.spec.all_conditions();

@@ -5,6 +5,9 @@
 //!   `condgen report` uses (so notebooks reuse its runs), the data, the device.
 //! - [`Table`]: a polars DataFrame shown inline as an HTML table.
 //! - [`Trained`]: a run trained (or reused) by a notebook, with its history.
+//! - [`Walkthrough`]: what a task's notebook sets up (data, run, judge), once.
+//! - [`compare`], [`against_bar`]: sentences that state a comparison with its
+//!   numbers, so a notebook's conclusions stay true when a rerun changes them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,8 @@ use crate::data::{DataOptions, Dataset, DatasetKind};
 use crate::eval::{self, EvalOptions, Judge, RunMetrics, SampleMetrics};
 use crate::model::ModelKind;
 use crate::progress::ProgressMode;
-use crate::sample::TrainedModel;
+use crate::report::figures::SampleFigure;
+use crate::sample::{LatentSource, Sampler, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::{self, EpochRecord, Profile, TrainConfig, TrainOptions};
 use crate::{Error, Result};
@@ -135,6 +139,37 @@ impl Workspace {
         eval::evaluate_run(&trained.model.run.path, dataset, &self.eval_options(), self.device)
     }
 
+    /// The profile's `experiment` × `model`: its data, configuration, run
+    /// (trained here, or reused when `condgen report` already trained it) and
+    /// judge, each announced in one line.
+    pub fn walkthrough(&self, experiment: Experiment, model: ModelKind) -> Result<Walkthrough> {
+        let dataset = self.dataset(experiment.dataset())?;
+        let data = experiment.prepare(&dataset);
+        let config = self.config(experiment, model);
+        println!("data: {}", data.source);
+        println!(
+            "model: {} | {} epochs, batch {}, lr {}",
+            config.architecture.name(),
+            config.epochs,
+            config.batch_size,
+            config.learning_rate
+        );
+        let run = self.train_or_load(&config, &data)?;
+        println!(
+            "run: {} ({} of training on this machine)",
+            crate::data::display_path(&run.model.run.path),
+            train::history::human_duration(run.train_seconds())
+        );
+        let judge = self.judge(experiment, &dataset)?;
+        println!(
+            "judge: the {} CNN, trained on {}: {:.1} % accurate on its real test split",
+            judge.meta.kind.name(),
+            judge.meta.data_source.short(),
+            100.0 * judge.meta.test_accuracy
+        );
+        Ok(Walkthrough { experiment, dataset, data, config, run, judge })
+    }
+
     /// The profile's run of `experiment` × `model` with another seed, trained
     /// or reused, and judged.
     pub fn train_and_evaluate(
@@ -170,41 +205,104 @@ impl Trained {
     }
 }
 
-/// The main metrics of several runs side by side, one row per run.
+/// The main metrics of several runs side by side, one row per run and latent
+/// source: a CVAE gets a second row for its samples with z ~ N(0, I).
 pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
-    let samples: Vec<(&str, &SampleMetrics)> = rows.iter().map(|(n, r)| (*n, &r.metrics)).collect();
-    let mut df = sample_metrics_table(&samples)?.0;
-    df.with_column(Column::new(
-        "architecture".into(),
-        rows.iter().map(|(_, r)| r.architecture.clone()).collect::<Vec<_>>(),
-    ))?;
-    df.with_column(Column::new("epoch".into(), rows.iter().map(|(_, r)| r.epoch as u64).collect::<Vec<_>>()))?;
-    let loss: Vec<Option<f64>> =
-        rows.iter().map(|(_, r)| r.cvae_test_loss.map(|v| (v * 100.0).round() / 100.0)).collect();
-    df.with_column(Column::new("test loss".into(), loss))?;
+    let mut names = Vec::new();
+    let mut samples = Vec::new();
+    let mut sources = Vec::new();
+    let mut epochs = Vec::new();
+    let mut losses = Vec::new();
+    for (name, run) in rows {
+        let mut add = |metrics: &SampleMetrics, source: &str| {
+            names.push(name.to_string());
+            samples.push(metrics.clone());
+            sources.push(source.to_string());
+            epochs.push(run.epoch as u64);
+            losses.push(run.cvae_test_loss.map(|v| round_to(v, 1)));
+        };
+        add(&run.metrics, run.latent_source.as_deref().unwrap_or(crate::sample::GAN_NOISE));
+        if let Some(standard) = &run.standard_prior_metrics {
+            add(standard, crate::sample::LATENT_STANDARD);
+        }
+    }
+    let named: Vec<(&str, &SampleMetrics)> = names.iter().map(String::as_str).zip(&samples).collect();
+    let mut df = sample_metrics_table(&named)?.0;
+    df.insert_column(1, Column::new("drawn from".into(), sources))?;
+    df.with_column(Column::new("epoch".into(), epochs))?;
+    df.with_column(Column::new("test loss".into(), losses))?;
     Ok(Table(df))
 }
 
-/// The metrics of sets of samples side by side, one row per set.
+/// The metrics of sets of samples side by side, one row per set, rounded for
+/// reading. Generators get the same number of samples per condition, so
+/// balanced accuracy equals accuracy here; the worst condition is shown instead.
 pub fn sample_metrics_table(rows: &[(&str, &SampleMetrics)]) -> Result<Table> {
-    let pct = |v: f64| (v * 1000.0).round() / 10.0;
-    let round3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    let pct = |v: f64| round_to(100.0 * v, 1);
     let m = |f: &dyn Fn(&SampleMetrics) -> f64| rows.iter().map(|(_, r)| f(r)).collect::<Vec<f64>>();
     let df = df!(
         "samples of" => rows.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
         "n" => rows.iter().map(|(_, r)| r.samples as u64).collect::<Vec<_>>(),
         "accuracy %" => m(&|r| pct(r.accuracy.overall)),
-        "balanced %" => m(&|r| pct(r.accuracy.balanced)),
+        "worst condition %" => m(&|r| pct(r.worst_condition())),
         "confidence %" => m(&|r| pct(r.accuracy.mean_confidence)),
-        "Fréchet distance" => m(&|r| round3(r.frechet_distance)),
-        "precision" => m(&|r| round3(r.precision)),
-        "recall" => m(&|r| round3(r.recall)),
-        "diversity" => m(&|r| round3(r.diversity_samples)),
-        "diversity (real)" => m(&|r| round3(r.diversity_real)),
+        "Fréchet distance" => m(&|r| round_to(r.frechet_distance, 1)),
+        "precision" => m(&|r| round_to(r.precision, 3)),
+        "recall" => m(&|r| round_to(r.recall, 3)),
+        "diversity / real" => m(&|r| round_to(r.diversity_ratio(), 2)),
         "memorized %" => m(&|r| pct(r.memorization_share)),
         "style accuracy %" => rows.iter().map(|(_, r)| r.style_accuracy.map(pct)).collect::<Vec<Option<f64>>>(),
     )?;
     Ok(Table(df))
+}
+
+/// `value` rounded to `decimals` places, for tables people read.
+pub fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+/// Which way a measured quantity improves (Neither: it only differs, e.g. a KL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Higher,
+    Lower,
+    Neither,
+}
+
+/// One sentence comparing two measured values, numbers included, e.g.
+/// `compare("recall", Better::Higher, ("the CGAN", 0.646), ("the CVAE", 0.425), 3)` →
+/// "recall: the CGAN 0.646 against the CVAE 0.425, so the CGAN is better by 0.221."
+/// Values equal at the printed precision are called equal.
+pub fn compare(quantity: &str, better: Better, a: (&str, f64), b: (&str, f64), decimals: usize) -> String {
+    let (name_a, va) = a;
+    let (name_b, vb) = b;
+    let shown = |v: f64| format!("{v:.decimals$}");
+    let head = format!("{quantity}: {name_a} {} against {name_b} {}", shown(va), shown(vb));
+    if shown(va) == shown(vb) {
+        return format!("{head}, the same at this precision.");
+    }
+    let gap = shown((va - vb).abs());
+    match better {
+        Better::Neither => format!("{head}: {} is higher by {gap}.", if va > vb { name_a } else { name_b }),
+        _ => {
+            let a_better = (va > vb) == (better == Better::Higher);
+            format!("{head}, so {} is better by {gap}.", if a_better { name_a } else { name_b })
+        }
+    }
+}
+
+/// One sentence saying whether `value` meets `bar`, numbers included, e.g.
+/// `against_bar("accuracy", 89.4, 95.0, Better::Higher, " %", 1)` →
+/// "accuracy 89.4 % misses the bar of 95.0 % by 5.6 %."
+pub fn against_bar(quantity: &str, value: f64, bar: f64, better: Better, unit: &str, decimals: usize) -> String {
+    let meets = match better {
+        Better::Higher | Better::Neither => value >= bar,
+        Better::Lower => value <= bar,
+    };
+    let verdict = if meets { "meets" } else { "misses" };
+    let gap = if meets { String::new() } else { format!(" by {:.decimals$}{unit}", (value - bar).abs()) };
+    format!("{quantity} {value:.decimals$}{unit} {verdict} the bar of {bar:.decimals$}{unit}{gap}.")
 }
 
 /// Final losses of CVAE runs side by side: train total, BCE, KL, test total.
@@ -242,6 +340,118 @@ pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Tabl
         "train seconds" => col(&|r| r.1),
     )?;
     Ok(Table(df))
+}
+
+/// A task's notebook, set up: the dataset, the task's data, the profile's
+/// configuration, the run and the judge ([`Workspace::walkthrough`]).
+pub struct Walkthrough {
+    pub experiment: Experiment,
+    pub dataset: Dataset,
+    pub data: TaskData,
+    pub config: TrainConfig,
+    pub run: Trained,
+    pub judge: Judge,
+}
+
+impl Walkthrough {
+    /// The run's samples from `source` (a CGAN always draws noise from N(0, I)).
+    pub fn sampler(&self, source: LatentSource) -> Result<Sampler<'_>> {
+        self.run.model.sampler(source)
+    }
+
+    /// The report's sample grid called `name` ([`SampleFigure`]), drawn from
+    /// `source` and marked by the judge.
+    pub fn figure(&self, name: &str, source: LatentSource) -> Result<crate::plot::Figure> {
+        SampleFigure::named(self.experiment, name)?.draw(&self.sampler(source)?, &self.data, Some(&self.judge))
+    }
+
+    /// The run judged as the report judges it ([`Workspace::evaluate`]).
+    pub fn evaluate(&self, ws: &Workspace) -> Result<RunMetrics> {
+        ws.evaluate(&self.run, &self.dataset)
+    }
+
+    /// What the metrics say, in sentences with their numbers: accuracy against
+    /// the task's bar, the conditions the judge accepts least, the two latent
+    /// sources compared, and how much the CVAE's codes carry.
+    pub fn summarise(&self, metrics: &RunMetrics) -> String {
+        let m = &metrics.metrics;
+        let source = metrics.latent_source.as_deref().unwrap_or(crate::sample::GAN_NOISE);
+        let bar = 100.0 * crate::report::quality_bar(self.experiment);
+        let mut lines = vec![against_bar(
+            &format!("Accuracy ({source})"),
+            100.0 * m.accuracy.overall,
+            bar,
+            Better::Higher,
+            " %",
+            1,
+        )];
+        let mut worst: Vec<(usize, f64)> =
+            m.accuracy.per_class.iter().copied().enumerate().filter(|(_, v)| !v.is_nan()).collect();
+        worst.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let named: Vec<String> = worst
+            .iter()
+            .take(3)
+            .map(|&(c, v)| format!("{} {:.1} %", crate::report::figures::condition_label(&self.data, c), 100.0 * v))
+            .collect();
+        lines.push(format!("The judge accepts these conditions least often: {}.", named.join(", ")));
+        if let Some(standard) = &metrics.standard_prior_metrics {
+            for (what, better, a, b, decimals) in [
+                ("Accuracy (%)", Better::Higher, 100.0 * m.accuracy.overall, 100.0 * standard.accuracy.overall, 1),
+                ("Fréchet distance", Better::Lower, m.frechet_distance, standard.frechet_distance, 1),
+                ("Recall", Better::Higher, m.recall, standard.recall, 3),
+            ] {
+                lines.push(compare(what, better, ("the fitted prior", a), ("z ~ N(0, I)", b), decimals));
+            }
+        }
+        if let (Some(active), Some(dims)) = (metrics.cvae_active_units, &metrics.cvae_kl_per_dim) {
+            let total: f64 = dims.iter().sum();
+            let above = dims.iter().filter(|&&kl| kl > 0.1).count();
+            lines.push(format!(
+                "The codes carry {total:.1} nats per test image: {active} of {} latent dimensions are active \
+                 (posterior mean varies, Cov > 0.01), {above} carry more than 0.1 nats each.",
+                dims.len()
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values).
+pub fn mean_and_spread(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+/// A GAN run's last epoch read against the health criterion notebook 07
+/// states: D(x) and D(G(z)) apart but neither pinned at 1 or 0, and the
+/// generator's loss not climbing away.
+pub fn gan_health(history: &[EpochRecord]) -> String {
+    let (Some(first), Some(last)) = (history.first(), history.last()) else {
+        return "No epoch recorded yet.".into();
+    };
+    let (Some(real), Some(fake), Some(g0), Some(g1)) = (last.d_real, last.d_fake, first.g_loss, last.g_loss) else {
+        return "This history has no discriminator outputs (not a GAN run).".into();
+    };
+    let numbers = format!(
+        "Last epoch: D(x) {real:.2}, D(G(z)) {fake:.2}; the generator's loss went from {g0:.2} (epoch 1) to {g1:.2} (epoch {}).",
+        last.epoch
+    );
+    let probabilities = (0.0..=1.0).contains(&real) && (0.0..=1.0).contains(&fake);
+    let verdict = if !probabilities {
+        "These are critic scores, not probabilities (WGAN-GP): their gap, not their level, is what matters."
+    } else if fake < 0.05 && real > 0.95 {
+        "D wins outright: it rejects nearly every fake, so G's gradient is weak."
+    } else if fake < 0.2 && g1 > g0 * 1.5 {
+        "D is well ahead: D(G(z)) is low and G's loss has climbed; G still learns, but from a weak signal."
+    } else {
+        "D(x) and D(G(z)) stay apart without being pinned at 1 and 0: by that criterion the game is healthy."
+    };
+    format!("{numbers} {verdict}")
 }
 
 /// A DataFrame that notebooks show as an HTML table (text elsewhere).

@@ -54,17 +54,24 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        if self.mode != ProgressMode::Quiet {
-            eprintln!("{line}");
-        }
+        say(self.mode, line);
     }
 }
 
 /// A notice about long work (a run started, resumed or reused; a judge's
 /// epoch): one line on stderr unless `mode` is quiet.
 pub fn notice(mode: ProgressMode, line: &str) {
-    if mode != ProgressMode::Quiet {
-        eprintln!("{line}");
+    say(mode, line);
+}
+
+/// Lines mode (logs, notebooks) writes to stdout, where a notebook shows
+/// information as such; stderr would paint it like an error. Auto mode keeps
+/// stdout for results.
+fn say(mode: ProgressMode, line: &str) {
+    match mode {
+        ProgressMode::Quiet => {}
+        ProgressMode::Lines => println!("{line}"),
+        ProgressMode::Auto => eprintln!("{line}"),
     }
 }
 

@@ -116,40 +116,21 @@ impl TrainedModel {
         Ok(())
     }
 
-    /// Generates one image per (class, style) pair; a CVAE samples z from its
-    /// fitted prior when it has one, else from N(0, I).
-    pub fn generate(&self, classes: &[u8], styles: &[u8], seed: u64) -> Result<Samples> {
-        generate_with_prior(&self.built, &self.spec, self.latent_prior.as_ref(), classes, styles, seed)
-    }
-
-    /// `per_condition` samples of every condition, as [`TrainedModel::generate`] draws them.
-    pub fn sample_all_conditions(&self, per_condition: usize, seed: u64) -> Result<Samples> {
-        self.sample_all_conditions_at(per_condition, seed, 1.0)
-    }
-
-    /// As [`TrainedModel::sample_all_conditions`], with a CVAE's noise scaled by
-    /// `temperature` ([`generate_at_temperature`]).
-    pub fn sample_all_conditions_at(&self, per_condition: usize, seed: u64, temperature: f64) -> Result<Samples> {
-        let (classes, styles) = condition_lists(&self.spec, per_condition);
-        generate_at_temperature(
-            &self.built,
-            &self.spec,
-            self.latent_prior.as_ref(),
-            temperature,
-            &classes,
-            &styles,
-            seed,
-        )
-    }
-
-    /// How this model's samples are drawn, for tables and captions.
-    pub fn latent_source(&self) -> &'static str {
-        match (&self.built.net, &self.latent_prior) {
-            (Net::Cvae(_), Some(_)) if !self.spec.is_conditional() => LATENT_FITTED_POOLED,
-            (Net::Cvae(_), Some(_)) => LATENT_FITTED,
-            (Net::Cvae(_), None) => LATENT_STANDARD,
-            (Net::Gan { .. }, _) => GAN_NOISE,
+    /// This model drawing its samples from `source`. A CVAE asked for its fitted
+    /// prior must have one ([`TrainedModel::load_with_prior`] or
+    /// [`TrainedModel::ensure_latent_prior`]); a CGAN draws noise from N(0, I)
+    /// whichever source is named.
+    pub fn sampler(&self, source: LatentSource) -> Result<Sampler<'_>> {
+        if matches!(self.built.net, Net::Cvae(_)) && source == LatentSource::FittedPrior && self.latent_prior.is_none()
+        {
+            return Err(Error::Config(format!(
+                "run {} has no fitted latent prior for epoch {}: load it with TrainedModel::load_with_prior \
+                 (or sample from LatentSource::StandardNormal)",
+                crate::data::display_path(&self.run.path),
+                self.epoch
+            )));
         }
+        Ok(Sampler { model: self, source })
     }
 
     /// How the fixed-noise snapshots saved during training were drawn (before
@@ -163,6 +144,68 @@ impl TrainedModel {
 
     pub fn experiment(&self) -> Experiment {
         self.config.experiment
+    }
+}
+
+/// Where a CVAE's latent code comes from when it generates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LatentSource {
+    /// The per-condition Gaussians fitted to the training images' codes after
+    /// training ([`LatentPrior`]); condgen's figures and metrics use it unless
+    /// they name N(0, I).
+    #[default]
+    FittedPrior,
+    /// N(0, I): the prior the CVAE was trained towards, and what the studies sample from.
+    StandardNormal,
+}
+
+/// A trained model with the latent source its samples come from
+/// ([`TrainedModel::sampler`]); every sample a figure or metric shows is drawn here.
+#[derive(Clone, Copy)]
+pub struct Sampler<'a> {
+    pub model: &'a TrainedModel,
+    pub source: LatentSource,
+}
+
+impl Sampler<'_> {
+    /// The prior a CVAE's noise is moved by (none: N(0, I)).
+    fn prior(&self) -> Option<&LatentPrior> {
+        match self.source {
+            LatentSource::FittedPrior => self.model.latent_prior.as_ref(),
+            LatentSource::StandardNormal => None,
+        }
+    }
+
+    /// One image per (class, style) pair.
+    pub fn generate(&self, classes: &[u8], styles: &[u8], seed: u64) -> Result<Samples> {
+        self.generate_at(1.0, classes, styles, seed)
+    }
+
+    /// As [`Sampler::generate`], with a CVAE's standard normal noise scaled by `temperature` ([`draw`]).
+    pub fn generate_at(&self, temperature: f64, classes: &[u8], styles: &[u8], seed: u64) -> Result<Samples> {
+        let model = self.model;
+        draw(&model.built, &model.spec, self.prior(), temperature, classes, styles, seed)
+    }
+
+    /// `per_condition` samples of every condition (every class, and both styles for K49), grouped by condition.
+    pub fn sample_all_conditions(&self, per_condition: usize, seed: u64) -> Result<Samples> {
+        self.sample_all_conditions_at(per_condition, seed, 1.0)
+    }
+
+    /// As [`Sampler::sample_all_conditions`] at a sampling temperature ([`draw`]).
+    pub fn sample_all_conditions_at(&self, per_condition: usize, seed: u64, temperature: f64) -> Result<Samples> {
+        let (classes, styles) = condition_lists(&self.model.spec, per_condition);
+        self.generate_at(temperature, &classes, &styles, seed)
+    }
+
+    /// How these samples are drawn, for tables and captions.
+    pub fn caption(&self) -> &'static str {
+        match (&self.model.built.net, self.source) {
+            (Net::Gan { .. }, _) => GAN_NOISE,
+            (Net::Cvae(_), LatentSource::StandardNormal) => LATENT_STANDARD,
+            (Net::Cvae(_), LatentSource::FittedPrior) if !self.model.spec.is_conditional() => LATENT_FITTED_POOLED,
+            (Net::Cvae(_), LatentSource::FittedPrior) => LATENT_FITTED,
+        }
     }
 }
 
@@ -184,31 +227,13 @@ pub const LATENT_STANDARD: &str = "z from N(0, I)";
 /// Caption of a CGAN's samples.
 pub const GAN_NOISE: &str = "noise N(0, I)";
 
-/// Generates one image per (class, style) pair, from noise seeded by `seed`;
-/// a CVAE draws z from N(0, I), the prior it was trained towards.
-/// Runs in eval mode (batch norm uses its running statistics).
-pub fn generate(built: &Built, spec: &ConditionSpec, classes: &[u8], styles: &[u8], seed: u64) -> Result<Samples> {
-    generate_with_prior(built, spec, None, classes, styles, seed)
-}
-
-/// As [`generate`], with a CVAE's z drawn from `prior` when one is given
-/// (the same standard normal noise, moved by each condition's Gaussian).
-pub fn generate_with_prior(
-    built: &Built,
-    spec: &ConditionSpec,
-    prior: Option<&LatentPrior>,
-    classes: &[u8],
-    styles: &[u8],
-    seed: u64,
-) -> Result<Samples> {
-    generate_at_temperature(built, spec, prior, 1.0, classes, styles, seed)
-}
-
-/// As [`generate_with_prior`], with a CVAE's standard normal noise scaled by
-/// `temperature` before the prior moves it (below 1: samples nearer each
-/// condition's mode, more precise and less diverse; above 1: the reverse).
-/// A CGAN's noise is not scaled.
-pub fn generate_at_temperature(
+/// One image per (class, style) pair, from noise seeded by `seed`: a CVAE
+/// draws standard normal noise, scales it by `temperature` (below 1: samples
+/// nearer each condition's mode, more precise and less diverse; above 1: the
+/// reverse) and moves it by `prior` when one is given (else z ~ N(0, I));
+/// a CGAN's noise is N(0, I), unscaled. Runs in eval mode (batch norm uses
+/// its running statistics). [`Sampler`] is the usual way in.
+pub fn draw(
     built: &Built,
     spec: &ConditionSpec,
     prior: Option<&LatentPrior>,
@@ -251,11 +276,16 @@ pub fn generate_at_temperature(
 }
 
 /// `per_condition` samples of every condition (every class, and both styles for K49),
-/// grouped by condition.
-/// A CVAE draws z from N(0, I); see [`TrainedModel::sample_all_conditions`] for the fitted prior.
-pub fn sample_all_conditions(built: &Built, spec: &ConditionSpec, per_condition: usize, seed: u64) -> Result<Samples> {
+/// grouped by condition, drawn as [`draw`] does at temperature 1.
+pub fn draw_all_conditions(
+    built: &Built,
+    spec: &ConditionSpec,
+    prior: Option<&LatentPrior>,
+    per_condition: usize,
+    seed: u64,
+) -> Result<Samples> {
     let (classes, styles) = condition_lists(spec, per_condition);
-    generate(built, spec, &classes, &styles, seed)
+    draw(built, spec, prior, 1.0, &classes, &styles, seed)
 }
 
 /// Every condition repeated `per_condition` times: (classes, styles).

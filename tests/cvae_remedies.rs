@@ -10,7 +10,7 @@ use condgen::model::conv_cvae::DecoderUpsampling;
 use condgen::model::{Architecture, ConvCvaeConfig, Likelihood, MlpCvaeConfig, ModelKind, Net, PixelLikelihood};
 use condgen::optim::Adam;
 use condgen::progress::ProgressMode;
-use condgen::sample::TrainedModel;
+use condgen::sample::{LatentSource, TrainedModel};
 use condgen::task::ConditionSpec;
 use condgen::train::{self, history, CvaeObjective, EpochRecord, Profile, TrainConfig, TrainOptions};
 use condgen::Experiment;
@@ -488,7 +488,7 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     assert_eq!(model.built.likelihood.kind, Likelihood::Gaussian);
     let scale = model.built.likelihood.scale().unwrap();
     assert!(scale != 1.0 && scale.is_finite(), "the trained scale came back from the checkpoint: {scale}");
-    let samples = model.sample_all_conditions(3, 5).unwrap();
+    let samples = model.sampler(LatentSource::StandardNormal).unwrap().sample_all_conditions(3, 5).unwrap();
     assert_eq!(samples.images.shape(), &[6, 28, 28]);
     let (_, recon) = condgen::sample::reconstruct(&model.built, &model.spec, &data.test, 4).unwrap();
     assert_eq!(recon.shape(), &[4, 28, 28]);

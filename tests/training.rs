@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use condgen::data::{npz, DataOptions, Dataset, DatasetKind};
 use condgen::model::{ModelKind, Net};
 use condgen::progress::ProgressMode;
-use condgen::sample::{self, TrainedModel};
+use condgen::sample::{self, LatentSource, TrainedModel};
 use condgen::train::{self, Profile, TrainConfig, TrainOptions};
 use condgen::{Experiment, TaskData};
 use tch::{Device, Kind, Tensor};
@@ -122,7 +122,11 @@ fn samples_follow_the_contract() {
     let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Quick);
     let outcome = train::train(&cfg, &data, &options(root.path())).unwrap();
     let model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
-    let samples = sample::sample_all_conditions(&model.built, &model.spec, 3, 0).unwrap();
+    // No prior is fitted yet: asking for one is an error, not a silent N(0, I).
+    assert!(model.sampler(LatentSource::FittedPrior).is_err());
+    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    assert_eq!(sampler.caption(), sample::LATENT_STANDARD);
+    let samples = sampler.sample_all_conditions(3, 0).unwrap();
     let path = root.path().join("s.npz");
     samples.write_npz(&path).unwrap();
     let images = npz::read_u8(&path, "images").unwrap();
@@ -135,8 +139,13 @@ fn samples_follow_the_contract() {
     assert_eq!(&styles[..7], &[0, 0, 0, 1, 1, 1, 0]);
     assert_eq!(labels[labels.len() - 1], 48);
     // Same seed, same samples.
-    let again = sample::sample_all_conditions(&model.built, &model.spec, 3, 0).unwrap();
+    let again = sampler.sample_all_conditions(3, 0).unwrap();
     assert_eq!(again.images, samples.images);
+    // The importance-weighted bound: finite, and more codes per image tighten it (on average over 20 images).
+    let bounds = condgen::eval::likelihood::importance_weighted_bounds(&model, &data.test, 20, &[1, 16], 3).unwrap();
+    let (elbo, iwae) = (bounds[0].1, bounds[1].1);
+    assert!(elbo.is_finite() && iwae.is_finite(), "{bounds:?}");
+    assert!(iwae > elbo - 0.5, "IWAE_16 {iwae} vs ELBO {elbo}");
     // Reconstruction of test images by the CVAE.
     let (orig, recon) = sample::reconstruct(&model.built, &model.spec, &data.test, 10).unwrap();
     assert_eq!((orig.shape(), recon.shape()), (&[10usize, 28, 28][..], &[10usize, 28, 28][..]));

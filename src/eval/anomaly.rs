@@ -29,12 +29,12 @@ pub fn reconstruction_scores(model: &TrainedModel, split: &Split) -> Result<Vec<
             let cond = model.spec.encode(&part.labels, part.styles.as_deref(), device);
             let (mean, _) = cvae.encode(&xs, &cond, false);
             let logits = cvae.decode(&mean, &cond, false);
-            for i in 0..part.len() as i64 {
-                let nll = model.built.likelihood.nll_per_image(&logits.narrow(0, i, 1), &xs.narrow(0, i, 1));
-                scores.push(nll.double_value(&[]));
-            }
+            scores.extend(Vec::<f64>::try_from(
+                model.built.likelihood.nll_each(&logits, &xs).to_kind(tch::Kind::Double),
+            )?);
         }
-    });
+        Ok::<_, Error>(())
+    })?;
     Ok(scores)
 }
 

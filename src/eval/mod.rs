@@ -6,6 +6,7 @@
 
 pub mod anomaly;
 pub mod judge;
+pub mod likelihood;
 pub mod metrics;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ pub use metrics::ConditionalAccuracy;
 
 use crate::data::{Dataset, Split};
 use crate::progress::ProgressMode;
-use crate::sample::{self, Samples, TrainedModel};
+use crate::sample::{self, LatentSource, Sampler, Samples, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::history;
 use crate::{Error, Result};
@@ -110,11 +111,21 @@ pub struct SampleMetrics {
 }
 
 impl SampleMetrics {
+    /// The accuracy of the condition the judge accepts least often (conditions with samples only).
+    pub fn worst_condition(&self) -> f64 {
+        self.accuracy.per_class.iter().copied().filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min)
+    }
+
+    /// Within-class diversity of the samples as a share of the real data's (1 = as varied as real images).
+    pub fn diversity_ratio(&self) -> f64 {
+        self.diversity_samples / self.diversity_real.max(1e-12)
+    }
+
     /// One line: accuracy (and the worst condition's), Fréchet distance,
     /// precision/recall, diversity against real, style accuracy when measured.
     pub fn summary(&self) -> String {
         let pct = |v: f64| format!("{:.1} %", 100.0 * v);
-        let worst = self.accuracy.per_class.iter().copied().filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min);
+        let worst = self.worst_condition();
         let style = self.style_accuracy.map_or(String::new(), |v| format!(", style {}", pct(v)));
         format!(
             "accuracy {} (worst condition {}), FD {:.1}, precision {:.3} / recall {:.3}, diversity {:.2} of real{}",
@@ -123,7 +134,7 @@ impl SampleMetrics {
             self.frechet_distance,
             self.precision,
             self.recall,
-            self.diversity_samples / self.diversity_real.max(1e-12),
+            self.diversity_ratio(),
             style
         )
     }
@@ -280,10 +291,11 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     model.ensure_latent_prior(&data)?;
     let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
     let per_condition = opts.samples.div_ceil(conditions).max(1);
-    let samples = model.sample_all_conditions(per_condition, opts.seed)?;
+    let sampler = model.sampler(LatentSource::FittedPrior)?;
+    let samples = sampler.sample_all_conditions(per_condition, opts.seed)?;
     let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
     let standard_prior_metrics = if is_cvae {
-        let samples = sample::sample_all_conditions(&model.built, &model.spec, per_condition, opts.seed)?;
+        let samples = model.sampler(LatentSource::StandardNormal)?.sample_all_conditions(per_condition, opts.seed)?;
         Some(evaluate_samples(&samples, &data, &judge, opts)?)
     } else {
         None
@@ -300,7 +312,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         cvae_active_units,
         cvae_kl_per_dim,
         metrics,
-        latent_source: Some(model.latent_source().to_string()),
+        latent_source: Some(sampler.caption().to_string()),
         standard_prior_metrics,
         seconds: start.elapsed().as_secs_f64(),
         options: Some(opts.clone()),
@@ -325,12 +337,12 @@ pub fn predicted_condition_shares(judge: &Judge, experiment: Experiment, samples
 /// Sampling temperatures of the CVAE's prior sweep ([`temperature_sweep`]).
 pub const SWEEP_TEMPERATURES: [f64; 6] = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
 
-/// A CVAE's samples measured at each sampling temperature: the fitted
-/// prior's noise scaled by T (the model's own latent source at T = 1; see
-/// [`sample::generate_at_temperature`]). The precision/recall trade-off:
-/// low T keeps samples near each condition's mode. (temperature, metrics) pairs.
+/// A CVAE's samples measured at each sampling temperature: the sampler's
+/// standard normal noise scaled by T before its latent source moves it (see
+/// [`sample::draw`]). The precision/recall trade-off: low T keeps samples
+/// near each condition's mode. (temperature, metrics) pairs.
 pub fn temperature_sweep(
-    model: &TrainedModel,
+    sampler: &Sampler,
     data: &TaskData,
     judge: &Judge,
     temperatures: &[f64],
@@ -341,7 +353,7 @@ pub fn temperature_sweep(
     temperatures
         .iter()
         .map(|&t| {
-            let samples = model.sample_all_conditions_at(per_condition, opts.seed, t)?;
+            let samples = sampler.sample_all_conditions_at(per_condition, opts.seed, t)?;
             Ok((t, evaluate_samples(&samples, data, judge, opts)?))
         })
         .collect()
@@ -436,6 +448,31 @@ pub fn real_as_samples(data: &TaskData, n: usize, seed: u64) -> Samples {
         styles: s.styles.map(|v| v.iter().map(|&x| x as i64).collect()),
         images: s.images,
     }
+}
+
+/// The degenerate generator the metrics must see through: for every
+/// condition, the mean of its train images, repeated `per_condition` times.
+/// It is what the judge expects of each condition (accuracy near 100 %) with
+/// no variety at all (diversity 0, recall near 0).
+pub fn class_mean_samples(data: &TaskData, per_condition: usize) -> Samples {
+    let (classes, styles) = data.spec.all_conditions();
+    let train = &data.train;
+    let mut images = ndarray::Array3::<u8>::zeros((classes.len() * per_condition, 28, 28));
+    for (k, (&class, &style)) in classes.iter().zip(&styles).enumerate() {
+        let rows: Vec<usize> = (0..train.len())
+            .filter(|&i| train.labels[i] == class && train.styles.as_ref().is_none_or(|s| s[i] == style))
+            .collect();
+        let mut sum = ndarray::Array2::<f64>::zeros((28, 28));
+        for &i in &rows {
+            sum += &train.images.index_axis(ndarray::Axis(0), i).mapv(f64::from);
+        }
+        let mean = (sum / rows.len().max(1) as f64).mapv(|v| v.round() as u8);
+        for j in 0..per_condition {
+            images.index_axis_mut(ndarray::Axis(0), k * per_condition + j).assign(&mean);
+        }
+    }
+    let repeat = |v: &[u8]| v.iter().flat_map(|&x| std::iter::repeat_n(x as i64, per_condition)).collect::<Vec<_>>();
+    Samples { images, labels: repeat(&classes), styles: data.spec.has_style().then(|| repeat(&styles)) }
 }
 
 /// Features of uint8 images by a judge, for notebooks. images: [n, 28, 28] → [n, 128]

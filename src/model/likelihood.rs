@@ -105,6 +105,15 @@ impl PixelLikelihood {
         }
     }
 
+    /// The reconstruction term of each image on its own ([`PixelLikelihood::nll_per_image`]
+    /// per row). logits, targets: [b, 1, 28, 28] → [b]
+    pub fn nll_each(&self, logits: &Tensor, targets: &Tensor) -> Tensor {
+        let rows: Vec<Tensor> = (0..logits.size()[0])
+            .map(|i| self.nll_per_image(&logits.narrow(0, i, 1), &targets.narrow(0, i, 1)))
+            .collect();
+        Tensor::stack(&rows, 0)
+    }
+
     /// Decoder outputs → image means; see [`Likelihood::mean`].
     pub fn mean(&self, logits: &Tensor) -> Tensor {
         self.kind.mean(logits)

@@ -41,11 +41,18 @@ pub struct Series {
     pub name: String,
     /// (x, y) in drawing order; non-finite points break the line.
     pub points: Vec<(f64, f64)>,
+    /// Dots without a line (a scatter plot).
+    pub markers_only: bool,
 }
 
 impl Series {
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series { name: name.into(), points }
+        Series { name: name.into(), points, markers_only: false }
+    }
+
+    /// A scatter of points, drawn as dots without a connecting line.
+    pub fn markers(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series { markers_only: true, ..Series::new(name, points) }
     }
 }
 
@@ -124,6 +131,14 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             // Markers only where lines alone would hide the points.
             let few = s.points.len() <= 30;
             let mut labelled = false;
+            if s.markers_only {
+                let dots = chart.draw_series(segments.iter().flatten().map(|&p| Circle::new(p, 2, color.filled())))?;
+                if !s.name.is_empty() {
+                    dots.label(s.name.as_str()).legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
+                    any_legend = true;
+                }
+                continue;
+            }
             for seg in &segments {
                 let drawn = chart.draw_series(LineSeries::new(seg.iter().copied(), line))?;
                 if !labelled && !s.name.is_empty() {

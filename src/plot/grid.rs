@@ -45,12 +45,25 @@ pub struct GridSpec<'a> {
     pub marks: &'a [Mark],
     /// pixels per image pixel, e.g. 3
     pub scale: u32,
+    /// empty, or a one-line key under the grid: each piece's text, after a
+    /// small frame in its mark's colour (none for Mark::None)
+    pub legend: &'a [(&'a str, Mark)],
 }
 
 impl<'a> GridSpec<'a> {
     /// A grid with no labels or marks, at scale 3.
     pub fn new(title: &'a str, rows: usize, cols: usize) -> GridSpec<'a> {
-        GridSpec { title, rows, cols, row_labels: &[], col_labels: &[], cell_labels: &[], marks: &[], scale: 3 }
+        GridSpec {
+            title,
+            rows,
+            cols,
+            row_labels: &[],
+            col_labels: &[],
+            cell_labels: &[],
+            marks: &[],
+            scale: 3,
+            legend: &[],
+        }
     }
 }
 
@@ -65,6 +78,10 @@ pub const MARK_WIDTH: u32 = 2;
 const TITLE_SIZE: f64 = 20.0;
 const LABEL_SIZE: f64 = 14.0;
 const CAPTION_SIZE: f64 = 11.0;
+const LEGEND_SIZE: f64 = 13.0;
+/// Side of a legend piece's frame, and the space after it and after its text.
+const LEGEND_BOX: u32 = 12;
+const LEGEND_GAP: u32 = 16;
 
 /// Where everything of a grid goes, in pixels; computed from the spec alone,
 /// so callers (and tests) can find a cell in the rendered figure.
@@ -83,6 +100,8 @@ pub struct GridLayout {
     title_height: u32,
     /// x where the row labels end (they are right-aligned there).
     row_label_right: u32,
+    /// y of the legend line (the figure's height when there is none).
+    legend_top: u32,
 }
 
 impl GridLayout {
@@ -112,8 +131,15 @@ impl GridLayout {
         let grid_width = (spec.cols as u64).saturating_mul(pitch_x) - GAP as u64;
         let grid_height = (spec.rows as u64).saturating_mul(pitch_y) - GAP as u64;
         let title_width = text_width(spec.title, TITLE_SIZE)? as u64;
-        let width = (row_header as u64).saturating_add(grid_width).max(title_width).saturating_add(2 * MARGIN as u64);
-        let height = (title_height as u64 + col_header as u64 + 2 * MARGIN as u64).saturating_add(grid_height);
+        let legend_width = legend_width(spec.legend)? as u64;
+        let legend_height = if spec.legend.is_empty() { 0 } else { line_height(LEGEND_SIZE) + GAP };
+        let width = (row_header as u64)
+            .saturating_add(grid_width)
+            .max(title_width)
+            .max(legend_width)
+            .saturating_add(2 * MARGIN as u64);
+        let height = (title_height as u64 + col_header as u64 + legend_height as u64 + 2 * MARGIN as u64)
+            .saturating_add(grid_height);
         if width > super::canvas::MAX_SIDE as u64 || height > super::canvas::MAX_SIDE as u64 {
             return Err(image_error(format!(
                 "grid `{}` would be {width}x{height} pixels; the limit is {} per side \
@@ -136,6 +162,7 @@ impl GridLayout {
             pitch: (pitch_x as u32, pitch_y as u32),
             title_height,
             row_label_right: MARGIN + row_header.saturating_sub(LABEL_GAP),
+            legend_top: (height as u32).saturating_sub(MARGIN + line_height(LEGEND_SIZE)),
         })
     }
 
@@ -149,6 +176,16 @@ impl GridLayout {
         };
         (at(self.origin.0, c, self.pitch.0), at(self.origin.1, r, self.pitch.1), self.cell_width, self.cell_height)
     }
+}
+
+/// Width of a legend line: each piece's frame (if any), its text and a gap.
+fn legend_width(legend: &[(&str, Mark)]) -> Result<u32> {
+    let mut width = 0u32;
+    for (text, mark) in legend {
+        let frame = if mark.color().is_some() { LEGEND_BOX + 6 } else { 0 };
+        width = width.saturating_add(frame + text_width(text, LEGEND_SIZE)? + LEGEND_GAP);
+    }
+    Ok(width.saturating_sub(LEGEND_GAP))
 }
 
 fn check_spec(spec: &GridSpec) -> Result<()> {
@@ -215,6 +252,16 @@ pub fn image_grid(images: ArrayView3<u8>, spec: &GridSpec) -> Result<Figure> {
             canvas.frame_around(x as i64, y as i64, cw as i64, ch as i64, MARK_WIDTH as i64, color);
         }
     }
+    // The legend's frames; draw_labels writes their texts.
+    let mut x = MARGIN as i64;
+    for (text, mark) in spec.legend {
+        if let Some(color) = mark.color() {
+            let (size, y) = (LEGEND_BOX as i64, layout.legend_top as i64 + 1);
+            canvas.frame_around(x + 2, y + 2, size - 4, size - 4, MARK_WIDTH as i64, color);
+            x += LEGEND_BOX as i64 + 6;
+        }
+        x += (text_width(text, LEGEND_SIZE)? + LEGEND_GAP) as i64;
+    }
     canvas.draw(|root| draw_labels(root, spec, &layout))?;
     canvas.into_figure()
 }
@@ -239,6 +286,14 @@ fn draw_labels(root: &super::canvas::Area<'_>, spec: &GridSpec, layout: &GridLay
         // Below the image and below a mark's frame.
         let y_top = y as i32 + ch + MARK_WIDTH as i32 + 1;
         draw_text(root, label, CAPTION_SIZE, grey, (x as i32 + cw / 2, y_top), HPos::Center)?;
+    }
+    let mut x = MARGIN as i32;
+    for (text, mark) in spec.legend {
+        if mark.color().is_some() {
+            x += LEGEND_BOX as i32 + 6;
+        }
+        draw_text(root, text, LEGEND_SIZE, black, (x, layout.legend_top as i32), HPos::Left)?;
+        x += (text_width(text, LEGEND_SIZE).unwrap_or(0) + LEGEND_GAP) as i32;
     }
     Ok(())
 }

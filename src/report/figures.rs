@@ -11,7 +11,7 @@ use crate::eval::metrics::condition_probs;
 use crate::eval::Judge;
 use crate::model::Net;
 use crate::plot::{self, Figure, GridSpec, Mark, Series};
-use crate::sample::{self, Samples, TrainedModel};
+use crate::sample::{self, Sampler, Samples, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::history::EpochRecord;
 use crate::Result;
@@ -55,7 +55,7 @@ pub fn judge_marks(judge: &Judge, experiment: Experiment, samples: &Samples) -> 
 /// `per_row` samples of each listed condition (style 0), one row per condition,
 /// marked by the judge when one is given; the title names the latent source.
 pub fn samples_grid(
-    model: &TrainedModel,
+    sampler: &Sampler,
     data: &TaskData,
     conditions: &[u8],
     per_row: usize,
@@ -65,22 +65,117 @@ pub fn samples_grid(
 ) -> Result<Figure> {
     let classes: Vec<u8> = conditions.iter().flat_map(|&c| std::iter::repeat_n(c, per_row)).collect();
     let styles = vec![0u8; classes.len()];
-    let samples = model.generate(&classes, &styles, seed)?;
+    let samples = sampler.generate(&classes, &styles, seed)?;
     let marks = judge.map(|j| judge_marks(j, data.experiment, &samples)).transpose()?.unwrap_or_default();
     let row_labels: Vec<String> = conditions.iter().map(|&c| condition_label(data, c as usize)).collect();
-    let title = format!("{title} ({})", model.latent_source());
-    let spec = GridSpec { row_labels: &row_labels, marks: &marks, ..GridSpec::new(&title, conditions.len(), per_row) };
+    let title = format!("{title} ({})", sampler.caption());
+    let good = format!("the judge sees the requested condition, ≥ {:.0} % sure", 100.0 * GOOD_CONFIDENCE);
+    let key = [
+        (good.as_str(), Mark::Good),
+        ("it sees another condition", Mark::Bad),
+        ("(no frame: requested, less sure)", Mark::None),
+    ];
+    let legend: &[(&str, Mark)] = if marks.is_empty() { &[] } else { &key };
+    let spec =
+        GridSpec { row_labels: &row_labels, marks: &marks, legend, ..GridSpec::new(&title, conditions.len(), per_row) };
     plot::image_grid(samples.images.view(), &spec)
 }
 
+/// A grid of samples the report draws for every sign task and model, and the
+/// notebooks show: the same conditions, row length and seed in both places.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleFigure {
+    pub experiment: Experiment,
+    /// Short name: the report's file is `<experiment>-<model>-<name>.png`.
+    pub name: &'static str,
+    /// What the grid shows, after the architecture's name in its title.
+    pub title: &'static str,
+    /// One row per condition.
+    pub conditions: &'static [u8],
+    pub per_row: usize,
+    pub seed: u64,
+}
+
+/// Every sign task's sample grids, in the report's order (the studies' figures:
+/// consonant and vowel rows, one row per letter, letters C and Q, the four angles, 90° alone).
+pub const SIGN_SAMPLE_FIGURES: [SampleFigure; 7] = [
+    SampleFigure {
+        experiment: Experiment::SignVowel,
+        name: "consonant",
+        title: "consonant samples",
+        conditions: &[0],
+        per_row: 10,
+        seed: 11,
+    },
+    SampleFigure {
+        experiment: Experiment::SignVowel,
+        name: "vowel",
+        title: "vowel samples",
+        conditions: &[1],
+        per_row: 10,
+        seed: 12,
+    },
+    SampleFigure {
+        experiment: Experiment::SignLetter,
+        name: "all",
+        title: "one row per letter",
+        conditions: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23],
+        per_row: 8,
+        seed: 13,
+    },
+    SampleFigure {
+        experiment: Experiment::SignLetter,
+        name: "C",
+        title: "letter C",
+        conditions: &[2],
+        per_row: 10,
+        seed: 14,
+    },
+    SampleFigure {
+        experiment: Experiment::SignLetter,
+        name: "Q",
+        title: "letter Q",
+        conditions: &[15],
+        per_row: 10,
+        seed: 15,
+    },
+    SampleFigure {
+        experiment: Experiment::SignRotation,
+        name: "all",
+        title: "the four rotation angles",
+        conditions: &[0, 1, 2, 3],
+        per_row: 8,
+        seed: 16,
+    },
+    SampleFigure {
+        experiment: Experiment::SignRotation,
+        name: "90",
+        title: "90 deg only",
+        conditions: &[1],
+        per_row: 10,
+        seed: 17,
+    },
+];
+
+impl SampleFigure {
+    /// The sign task's figure called `name` (see [`SIGN_SAMPLE_FIGURES`]).
+    pub fn named(experiment: Experiment, name: &str) -> Result<&'static SampleFigure> {
+        SIGN_SAMPLE_FIGURES.iter().find(|f| f.experiment == experiment && f.name == name).ok_or_else(|| {
+            let names: Vec<&str> =
+                SIGN_SAMPLE_FIGURES.iter().filter(|f| f.experiment == experiment).map(|f| f.name).collect();
+            crate::Error::Config(format!("{experiment} has no sample figure {name:?}; it has {}", names.join(", ")))
+        })
+    }
+
+    /// The grid, drawn by `sampler` and marked by `judge` when one is given.
+    pub fn draw(&self, sampler: &Sampler, data: &TaskData, judge: Option<&Judge>) -> Result<Figure> {
+        let title = format!("{}: {}", sampler.model.config.architecture.name(), self.title);
+        samples_grid(sampler, data, self.conditions, self.per_row, self.seed, judge, &title)
+    }
+}
+
 /// K49: samples of the first `classes` classes, thin and thick side by side.
-pub fn style_grid(
-    model: &TrainedModel,
-    data: &TaskData,
-    classes: usize,
-    per_style: usize,
-    seed: u64,
-) -> Result<Figure> {
+pub fn style_grid(sampler: &Sampler, data: &TaskData, classes: usize, per_style: usize, seed: u64) -> Result<Figure> {
     let mut cls = Vec::new();
     let mut sty = Vec::new();
     for c in 0..classes as u8 {
@@ -89,12 +184,15 @@ pub fn style_grid(
             sty.extend(std::iter::repeat_n(s, per_style));
         }
     }
-    let samples = model.generate(&cls, &sty, seed)?;
+    let samples = sampler.generate(&cls, &sty, seed)?;
     let row_labels: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
     let col_labels: Vec<String> =
         (0..2 * per_style).map(|i| if i < per_style { "thin".to_string() } else { "thick".to_string() }).collect();
-    let title =
-        format!("{}: samples per class, thin | thick ({})", model.config.architecture.name(), model.latent_source());
+    let title = format!(
+        "{}: samples per class, thin | thick ({})",
+        sampler.model.config.architecture.name(),
+        sampler.caption()
+    );
     let spec =
         GridSpec { row_labels: &row_labels, col_labels: &col_labels, ..GridSpec::new(&title, classes, 2 * per_style) };
     plot::image_grid(samples.images.view(), &spec)
@@ -151,9 +249,10 @@ pub fn interpolation_grid(
         })
         .collect();
     let title = format!(
-        "CVAE: condition interpolated from {} to {} (z fixed per row)",
+        "CVAE: condition interpolated from {} to {} (one {} per row)",
         condition_label(data, a as usize),
-        condition_label(data, b as usize)
+        condition_label(data, b as usize),
+        sample::LATENT_STANDARD
     );
     let spec = GridSpec { col_labels: &cols, ..GridSpec::new(&title, rows, steps) };
     plot::image_grid(images.view(), &spec)
@@ -190,7 +289,11 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
     let all = ndarray::concatenate(Axis(0), &views).expect("same image shape");
     let cols: Vec<String> = (0..classes).map(|c| condition_label(data, c)).collect();
-    let title = format!("{}: real vs generated over epochs (fixed noise)", model.config.architecture.name());
+    let title = format!(
+        "{}: real vs generated over epochs (fixed noise, {})",
+        model.config.architecture.name(),
+        model.snapshot_latent_source()
+    );
     let spec = GridSpec { row_labels: &row_labels, col_labels: &cols, ..GridSpec::new(&title, rows.len(), classes) };
     plot::image_grid(all.view(), &spec)
 }
@@ -421,4 +524,49 @@ pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Re
         &percent,
         Some((100.0 / shares.len().max(1) as f64, "even share")),
     )
+}
+
+/// CVAE with a latent of at least 2 dimensions: the posterior means (first two
+/// dimensions) of up to `per_class` test images of each listed class, against
+/// the circles of radius 1 and 2 that hold 39 % and 86 % of N(0, I)'s mass in
+/// the plane. Codes far from the circles, or clumped inside them, leave regions
+/// where z ~ N(0, I) lands with no training code nearby: the "holes" that a
+/// prior fitted to the codes avoids.
+pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8], per_class: usize) -> Result<Figure> {
+    let Net::Cvae(cvae) = &model.built.net else {
+        return Err(crate::Error::Config("latent codes need a CVAE".into()));
+    };
+    if cvae.latent() < 2 {
+        return Err(crate::Error::Config("a latent-code chart needs at least 2 latent dimensions".into()));
+    }
+    let device = model.built.vs.device();
+    let mut series = Vec::new();
+    for &class in classes {
+        let idx: Vec<usize> =
+            data.test.labels.iter().enumerate().filter(|(_, &l)| l == class).map(|(i, _)| i).take(per_class).collect();
+        let part = data.test.select(&idx);
+        let means = tch::no_grad(|| {
+            let xs = TaskData::images_tensor(&part, device);
+            let cond = model.spec.encode(&part.labels, part.styles.as_deref(), device);
+            cvae.encode(&xs, &cond, false).0.narrow(1, 0, 2).to_kind(Kind::Double).to_device(tch::Device::Cpu)
+        });
+        let flat = Vec::<f64>::try_from(means.flatten(0, -1))?;
+        let points = flat.chunks(2).map(|p| (p[0], p[1])).collect();
+        series.push(Series::markers(condition_label(data, class as usize), points));
+    }
+    for radius in [1.0, 2.0] {
+        let circle = (0..=120).map(|i| {
+            let a = i as f64 / 120.0 * std::f64::consts::TAU;
+            (radius * a.cos(), radius * a.sin())
+        });
+        series.push(Series::new(format!("N(0, I): radius {radius}"), circle.collect()));
+    }
+    plot::line_chart("Posterior means of test images (z1, z2) against N(0, I)", "z1", "z2", &series)
+}
+
+/// A CVAE's KL per latent dimension (nats, on the test split), one bar each,
+/// with the 0.1-nat line below which a dimension carries almost nothing.
+pub fn kl_per_dimension_chart(kl_per_dim: &[f64], title: &str) -> Result<Figure> {
+    let labels: Vec<String> = (1..=kl_per_dim.len()).map(|d| format!("z{d}")).collect();
+    plot::bar_chart(title, "KL (nats)", &labels, kl_per_dim, Some((0.1, "0.1 nats")))
 }

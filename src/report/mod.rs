@@ -19,7 +19,7 @@ use crate::eval::{self, EvalOptions, Judge, RunMetrics};
 use crate::model::ModelKind;
 use crate::plot::{self, Figure};
 use crate::progress::ProgressMode;
-use crate::sample::TrainedModel;
+use crate::sample::{LatentSource, TrainedModel};
 use crate::task::Experiment;
 use crate::train::{self, Profile, TrainConfig, TrainOptions};
 use crate::Result;
@@ -324,104 +324,18 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     );
     for model in [ModelKind::Cvae, ModelKind::Cgan] {
         let tag = model.name();
-        let vowel_run = first(Experiment::SignVowel, model);
-        let m = TrainedModel::load(&vowel_run.run, opts.device)?;
-        let data = Experiment::SignVowel.prepare(&sign);
-        let j = Some(judge(Experiment::SignVowel));
-        fig.add(
-            &format!("sign-vowel-{tag}-consonant"),
-            &format!("{tag}: consonant samples (sign-vowel)"),
-            &figures::samples_grid(
-                &m,
-                &data,
-                &[0],
-                10,
-                11,
-                j,
-                &format!("{}: consonant samples", m.config.architecture.name()),
-            )?,
-        )?;
-        fig.add(
-            &format!("sign-vowel-{tag}-vowel"),
-            &format!("{tag}: vowel samples (sign-vowel)"),
-            &figures::samples_grid(
-                &m,
-                &data,
-                &[1],
-                10,
-                12,
-                j,
-                &format!("{}: vowel samples", m.config.architecture.name()),
-            )?,
-        )?;
-
-        let letter_run = first(Experiment::SignLetter, model);
-        let m = TrainedModel::load(&letter_run.run, opts.device)?;
-        let data = Experiment::SignLetter.prepare(&sign);
-        let j = Some(judge(Experiment::SignLetter));
-        let all: Vec<u8> = (0..24).collect();
-        fig.add(
-            &format!("sign-letter-{tag}-all"),
-            &format!("{tag}: one row per letter"),
-            &figures::samples_grid(
-                &m,
-                &data,
-                &all,
-                8,
-                13,
-                j,
-                &format!("{}: one row per letter", m.config.architecture.name()),
-            )?,
-        )?;
-        fig.add(
-            &format!("sign-letter-{tag}-C"),
-            &format!("{tag}: letter C"),
-            &figures::samples_grid(&m, &data, &[2], 10, 14, j, &format!("{}: letter C", m.config.architecture.name()))?,
-        )?;
-        fig.add(
-            &format!("sign-letter-{tag}-Q"),
-            &format!("{tag}: letter Q"),
-            &figures::samples_grid(
-                &m,
-                &data,
-                &[15],
-                10,
-                15,
-                j,
-                &format!("{}: letter Q", m.config.architecture.name()),
-            )?,
-        )?;
-
-        let rot_run = first(Experiment::SignRotation, model);
-        let m = TrainedModel::load(&rot_run.run, opts.device)?;
-        let data = Experiment::SignRotation.prepare(&sign);
-        let j = Some(judge(Experiment::SignRotation));
-        fig.add(
-            &format!("sign-rotation-{tag}-all"),
-            &format!("{tag}: the four rotation angles"),
-            &figures::samples_grid(
-                &m,
-                &data,
-                &[0, 1, 2, 3],
-                8,
-                16,
-                j,
-                &format!("{}: the four rotation angles", m.config.architecture.name()),
-            )?,
-        )?;
-        fig.add(
-            &format!("sign-rotation-{tag}-90"),
-            &format!("{tag}: 90° only"),
-            &figures::samples_grid(
-                &m,
-                &data,
-                &[1],
-                10,
-                17,
-                j,
-                &format!("{}: 90 deg only", m.config.architecture.name()),
-            )?,
-        )?;
+        for exp in [Experiment::SignVowel, Experiment::SignLetter, Experiment::SignRotation] {
+            let m = TrainedModel::load(&first(exp, model).run, opts.device)?;
+            let sampler = m.sampler(LatentSource::FittedPrior)?;
+            let data = exp.prepare(&sign);
+            for spec in figures::SIGN_SAMPLE_FIGURES.iter().filter(|f| f.experiment == exp) {
+                fig.add(
+                    &format!("{exp}-{tag}-{}", spec.name),
+                    &format!("{tag}: {} ({exp})", spec.title),
+                    &spec.draw(&sampler, &data, Some(judge(exp)))?,
+                )?;
+            }
+        }
     }
     {
         let m = TrainedModel::load(&first(Experiment::SignLetter, ModelKind::Cvae).run, opts.device)?;
@@ -475,12 +389,13 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let data = exp.prepare(dataset(exp));
         let mut m = TrainedModel::load(&first(exp, ModelKind::Cvae).run, opts.device)?;
         m.ensure_latent_prior(&data)?;
-        let sweep = eval::temperature_sweep(&m, &data, judge(exp), &eval::SWEEP_TEMPERATURES, &eval_opts)?;
+        let sampler = m.sampler(LatentSource::FittedPrior)?;
+        let sweep = eval::temperature_sweep(&sampler, &data, judge(exp), &eval::SWEEP_TEMPERATURES, &eval_opts)?;
         fig.add(
             &format!("{exp}-cvae-temperature"),
             &format!(
                 "{exp} CVAE: precision, recall and accuracy against the sampling temperature ({})",
-                m.latent_source()
+                sampler.caption()
             ),
             &figures::temperature_sweep_chart(&sweep, &format!("{exp} CVAE: sampling temperature"))?,
         )?;
@@ -493,7 +408,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
                 sm.frechet_distance,
                 sm.precision,
                 sm.recall,
-                diversity_ratio(sm)
+                sm.diversity_ratio()
             );
         }
         fig.md.push('\n');
@@ -530,7 +445,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         fig.add(
             &format!("k49-{tag}-styles"),
             &format!("{tag}: samples per class and style"),
-            &figures::style_grid(m, &k49_data, 12, 4, 19)?,
+            &figures::style_grid(&m.sampler(LatentSource::FittedPrior)?, &k49_data, 12, 4, 19)?,
         )?;
     }
     fig.add(
@@ -556,7 +471,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         fig.add(
             &format!("k49-{tag}-styles"),
             &format!("{what}: samples per class and style"),
-            &figures::style_grid(&m, &k49_data, 12, 4, 19)?,
+            &figures::style_grid(&m.sampler(LatentSource::FittedPrior)?, &k49_data, 12, 4, 19)?,
         )?;
     }
 
@@ -591,7 +506,15 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
             let m = TrainedModel::load(&first(exp, model).run, opts.device)?;
             grids.push((
                 model.name(),
-                figures::samples_grid(&m, &data, &conds, 6, 21, Some(judge(exp)), &format!("{exp} {}", model.name()))?,
+                figures::samples_grid(
+                    &m.sampler(LatentSource::FittedPrior)?,
+                    &data,
+                    &conds,
+                    6,
+                    21,
+                    Some(judge(exp)),
+                    &format!("{exp} {}", model.name()),
+                )?,
             ));
         }
         let refs: Vec<(&str, &Figure)> = grids.iter().map(|(n, f)| (*n, f)).collect();
@@ -651,10 +574,11 @@ fn write_vae_comparison(
         m.ensure_latent_prior(letters)?;
         m
     };
-    let samples = vae_model.sample_all_conditions(eval_opts.samples.div_ceil(24), eval_opts.seed)?;
+    let vae_sampler = vae_model.sampler(LatentSource::FittedPrior)?;
+    let samples = vae_sampler.sample_all_conditions(eval_opts.samples.div_ceil(24), eval_opts.seed)?;
     fig.add(
         "sign-letter-vae-samples",
-        &format!("VAE samples ({})", vae_model.latent_source()),
+        &format!("VAE samples ({})", vae_sampler.caption()),
         &figures::unconditional_grid(&samples, 6, 12, "unconditional VAE: samples")?,
     )?;
     let shares = eval::predicted_condition_shares(judge, Experiment::SignLetter, &samples)?;
@@ -769,7 +693,7 @@ fn write_cvae_ablation(md: &mut String, rows: &[&RunResult], variants: &[(&str, 
             m.frechet_distance,
             m.precision,
             m.recall,
-            diversity_ratio(m),
+            m.diversity_ratio(),
             r.metrics.cvae_active_units.map_or("-".into(), |a| a.to_string()),
             last.and_then(|h| h.test_kl).map_or("-".into(), |v| format!("{v:.1}")),
             r.metrics.cvae_test_loss.map_or("-".into(), |v| format!("{v:.1}")),
@@ -927,24 +851,14 @@ fn write_references(md: &mut String, references: &[(Experiment, Vec<eval::Refere
                 "| {exp} | {} | {:.1} % | {:.1} % | {:.1} | {:.3} | {:.3} | {:.2} |",
                 row.name,
                 100.0 * m.accuracy.overall,
-                100.0 * worst_condition(m),
+                100.0 * m.worst_condition(),
                 m.frechet_distance,
                 m.precision,
                 m.recall,
-                diversity_ratio(m)
+                m.diversity_ratio()
             );
         }
     }
-}
-
-/// The lowest per-condition accuracy.
-fn worst_condition(m: &eval::SampleMetrics) -> f64 {
-    m.accuracy.per_class.iter().copied().filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min)
-}
-
-/// Within-class diversity of the samples as a share of the real data's.
-fn diversity_ratio(m: &eval::SampleMetrics) -> f64 {
-    m.diversity_samples / m.diversity_real.max(1e-12)
 }
 
 /// The targets a default-profile run is held to (issues 16 and 17); None = reported, no bar.
@@ -1141,7 +1055,7 @@ fn write_tables(
         let mut rows: Vec<(String, String, String, bool)> =
             vec![("accuracy".into(), pct(m.accuracy.overall), pct(t.accuracy), m.accuracy.overall >= t.accuracy)];
         if let Some(w) = t.worst_condition {
-            rows.push(("worst condition".into(), pct(worst_condition(m)), pct(w), worst_condition(m) >= w));
+            rows.push(("worst condition".into(), pct(m.worst_condition()), pct(w), m.worst_condition() >= w));
         }
         if let (Some(bar), Some(standard)) = (t.standard_prior_accuracy, &r.metrics.standard_prior_metrics) {
             let a = standard.accuracy.overall;
@@ -1164,9 +1078,9 @@ fn write_tables(
         if let Some(bar) = t.diversity {
             rows.push((
                 "diversity / real".into(),
-                format!("{:.2}", diversity_ratio(m)),
+                format!("{:.2}", m.diversity_ratio()),
                 format!("{bar:.1}"),
-                diversity_ratio(m) >= bar,
+                m.diversity_ratio() >= bar,
             ));
         }
         if let (Some(bar), Some(active)) = (t.active_units, r.metrics.cvae_active_units) {

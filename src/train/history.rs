@@ -71,7 +71,24 @@ impl EpochRecord {
         } else {
             format!("D {} G {} D(x) {} D(G(z)) {}", f(self.d_loss), f(self.g_loss), f(self.d_real), f(self.d_fake))
         };
-        format!("epoch {}/{epochs}: {losses} | {:.1}s, {:.0} img/s", self.epoch, self.seconds, self.images_per_second)
+        let left = epochs.saturating_sub(self.epoch) as f64 * self.seconds;
+        let eta =
+            if left > 0.0 { format!(", about {} to go at this pace", human_duration(left)) } else { String::new() };
+        format!(
+            "epoch {}/{epochs}: {losses} | {:.1}s, {:.0} img/s{eta}",
+            self.epoch, self.seconds, self.images_per_second
+        )
+    }
+}
+
+/// Seconds as a reader says them: "45 s", "12 min", "1.5 h".
+pub fn human_duration(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 5400.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
     }
 }
 

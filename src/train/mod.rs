@@ -177,6 +177,14 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         opts.device
     );
     notice(opts.progress, &line);
+    notice(
+        opts.progress,
+        &format!(
+            "{} epoch(s) to train here, each line below gives the time left; a finished run of this configuration \
+             (from `condgen report`, the CLI or a notebook) is loaded instead, in seconds",
+            cfg.epochs - history.len()
+        ),
+    );
 
     let label = format!("{} {}", cfg.experiment, cfg.model());
     for epoch in history.len() + 1..=cfg.epochs {
@@ -627,7 +635,7 @@ fn gan_epoch(
 /// Saves fixed-noise samples: `snapshot_per_condition` per condition, the
 /// noise fixed by the seed so epochs are comparable.
 fn save_snapshot(built: &Built, cfg: &TrainConfig, spec: &ConditionSpec, path: &Path) -> Result<()> {
-    let samples = sample::sample_all_conditions(built, spec, cfg.snapshot_per_condition, cfg.seed ^ 0x5A5A_5A5A)?;
+    let samples = sample::draw_all_conditions(built, spec, None, cfg.snapshot_per_condition, cfg.seed ^ 0x5A5A_5A5A)?;
     let dir = path.parent().expect("snapshots dir");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     samples.write_npz(path)
