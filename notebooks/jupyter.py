@@ -115,6 +115,12 @@ def share_build(workspace, project, build_dir, host):
     return crate_dir
 
 
+def cell_error(exc):
+    """The useful part of a failed cell: its source and the error text."""
+    text = str(exc)
+    return text if len(text) < 6000 else text[:3000] + "\n...\n" + text[-3000:]
+
+
 def first_cell_seconds(nb):
     """How long the first code cell (the `:dep condgen` cell, which compiles) took."""
     from datetime import datetime

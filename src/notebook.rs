@@ -162,7 +162,7 @@ impl Workspace {
         );
         let judge = self.judge(experiment, &dataset)?;
         println!(
-            "judge: the {} CNN, trained on {}: {:.1} % accurate on its real test split",
+            "judge: the {} CNN, trained on {}: {:.1} % accurate on that data's test split",
             judge.meta.kind.name(),
             judge.meta.data_source.short(),
             100.0 * judge.meta.test_accuracy
@@ -272,7 +272,7 @@ pub enum Better {
 
 /// One sentence comparing two measured values, numbers included, e.g.
 /// `compare("recall", Better::Higher, ("the CGAN", 0.646), ("the CVAE", 0.425), 3)` →
-/// "recall: the CGAN 0.646 against the CVAE 0.425, so the CGAN is better by 0.221."
+/// "recall: the CGAN 0.646 against the CVAE 0.425 (better: the CGAN, by 0.221)."
 /// Values equal at the printed precision are called equal.
 pub fn compare(quantity: &str, better: Better, a: (&str, f64), b: (&str, f64), decimals: usize) -> String {
     let (name_a, va) = a;
@@ -280,16 +280,15 @@ pub fn compare(quantity: &str, better: Better, a: (&str, f64), b: (&str, f64), d
     let shown = |v: f64| format!("{v:.decimals$}");
     let head = format!("{quantity}: {name_a} {} against {name_b} {}", shown(va), shown(vb));
     if shown(va) == shown(vb) {
-        return format!("{head}, the same at this precision.");
+        return format!("{head} (equal at this precision).");
     }
     let gap = shown((va - vb).abs());
-    match better {
-        Better::Neither => format!("{head}: {} is higher by {gap}.", if va > vb { name_a } else { name_b }),
-        _ => {
-            let a_better = (va > vb) == (better == Better::Higher);
-            format!("{head}, so {} is better by {gap}.", if a_better { name_a } else { name_b })
-        }
-    }
+    let (verdict, a_wins) = match better {
+        Better::Neither => ("higher", va > vb),
+        Better::Higher => ("better", va > vb),
+        Better::Lower => ("better", va < vb),
+    };
+    format!("{head} ({verdict}: {}, by {gap}).", if a_wins { name_a } else { name_b })
 }
 
 /// One sentence saying whether `value` meets `bar`, numbers included, e.g.
@@ -451,7 +450,12 @@ pub fn gan_health(history: &[EpochRecord]) -> String {
     } else {
         "D(x) and D(G(z)) stay apart without being pinned at 1 and 0: by that criterion the game is healthy."
     };
-    format!("{numbers} {verdict}")
+    let trend = if probabilities && g1 > g0 * 1.05 {
+        " G's loss rose over training, so D is slowly gaining ground."
+    } else {
+        ""
+    };
+    format!("{numbers} {verdict}{trend}")
 }
 
 /// A DataFrame that notebooks show as an HTML table (text elsewhere).

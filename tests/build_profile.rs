@@ -53,3 +53,15 @@ fn makefile_pins_that_evcxr() {
         "the Makefile must install evcxr {EVCXR_VERSION}, whose profile is copied here"
     );
 }
+
+/// The binaries link libstd dynamically (like the kernel's cells): they must still start
+/// without LD_LIBRARY_PATH, as `make report` runs them (build.rs writes the rpath).
+#[test]
+fn the_binary_starts_without_a_library_path() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_condgen"))
+        .arg("--version")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("condgen runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -47,3 +47,26 @@ fn the_workspace_reads_its_profile_and_finds_the_project() {
     let default = condgen::train::TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Default);
     assert_eq!(ws.capped(&default, 20_000).max_train_images, Some(20_000));
 }
+
+#[test]
+fn comparisons_state_their_numbers_and_the_right_winner() {
+    use condgen::notebook::{against_bar, compare, Better};
+    assert_eq!(
+        compare("recall", Better::Higher, ("the CGAN", 0.646), ("the CVAE", 0.425), 3),
+        "recall: the CGAN 0.646 against the CVAE 0.425 (better: the CGAN, by 0.221)."
+    );
+    assert_eq!(
+        compare("FD", Better::Lower, ("A", 53.6), ("B", 44.0), 1),
+        "FD: A 53.6 against B 44.0 (better: B, by 9.6)."
+    );
+    assert_eq!(
+        compare("KL", Better::Neither, ("A", 1.0), ("B", 3.0), 1),
+        "KL: A 1.0 against B 3.0 (higher: B, by 2.0)."
+    );
+    assert!(compare("x", Better::Higher, ("A", 0.1234), ("B", 0.1231), 2).ends_with("(equal at this precision)."));
+    assert_eq!(
+        against_bar("accuracy", 89.4, 95.0, Better::Higher, " %", 1),
+        "accuracy 89.4 % misses the bar of 95.0 % by 5.6 %."
+    );
+    assert_eq!(against_bar("FD", 40.0, 86.2, Better::Lower, "", 1), "FD 40.0 meets the bar of 86.2.");
+}
