@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         run: PathBuf,
         /// Samples in total, spread evenly over the conditions
-        #[arg(long, default_value_t = 2400)]
+        #[arg(long, default_value_t = condgen::eval::samples_for(condgen::train::Profile::Default))]
         n: usize,
         /// Where judge classifiers are cached
         #[arg(long, default_value = "runs/judges")]
@@ -339,11 +339,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &[
                     (
                         "originals",
-                        data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: originals.as_slice().unwrap() },
+                        data::npz::NpzArray::U8 {
+                            shape: vec![k, data::SIDE as u64, data::SIDE as u64],
+                            data: originals.as_slice().unwrap(),
+                        },
                     ),
                     (
                         "reconstructions",
-                        data::npz::NpzArray::U8 { shape: vec![k, 28, 28], data: recon.as_slice().unwrap() },
+                        data::npz::NpzArray::U8 {
+                            shape: vec![k, data::SIDE as u64, data::SIDE as u64],
+                            data: recon.as_slice().unwrap(),
+                        },
                     ),
                 ],
             )?;

@@ -120,12 +120,7 @@ impl Workspace {
 
     /// The evaluation settings of the report (quick judges in the quick profile).
     pub fn eval_options(&self) -> EvalOptions {
-        EvalOptions {
-            samples: if self.profile == Profile::Quick { 480 } else { 2400 },
-            judges_root: self.runs.join("judges"),
-            quick_judges: self.profile == Profile::Quick,
-            ..EvalOptions::default()
-        }
+        EvalOptions::for_profile(self.profile, &self.runs)
     }
 
     /// The judge of an experiment (trained on the real train split when not cached).
@@ -506,12 +501,12 @@ fn escape_html(s: &str) -> String {
 }
 
 fn parse_profile(name: &str) -> Result<Profile> {
-    match name {
-        "quick" => Ok(Profile::Quick),
-        "default" => Ok(Profile::Default),
-        "paper" => Ok(Profile::Paper),
-        other => Err(Error::Config(format!("{ENV_PROFILE}={other:?} is not a profile; use quick, default or paper"))),
-    }
+    // The command line's parser (clap's ValueEnum), so both accept the same names.
+    <Profile as clap::ValueEnum>::from_str(name, false).map_err(|_| {
+        let names: Vec<&str> = <Profile as clap::ValueEnum>::value_variants().iter().map(|p| p.name()).collect();
+        let (last, rest) = names.split_last().expect("profiles exist");
+        Error::Config(format!("{ENV_PROFILE}={name:?} is not a profile; use {} or {last}", rest.join(", ")))
+    })
 }
 
 /// The nearest folder at or above `start` holding condgen's Cargo.toml.

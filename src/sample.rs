@@ -9,6 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
+use crate::data::{PIXELS, SIDE};
 use crate::model::latent_prior::{LatentPrior, LATENT_PRIOR_FILE};
 use crate::model::{Built, Net};
 use crate::task::{ConditionSpec, Experiment, TaskData};
@@ -32,7 +33,7 @@ impl Samples {
         let n = self.labels.len() as u64;
         let images = self.images.as_slice().expect("contiguous");
         let mut arrays = vec![
-            ("images", NpzArray::U8 { shape: vec![n, 28, 28], data: images }),
+            ("images", NpzArray::U8 { shape: vec![n, SIDE as u64, SIDE as u64], data: images }),
             ("labels", NpzArray::I64 { shape: vec![n], data: &self.labels }),
         ];
         if let Some(styles) = &self.styles {
@@ -213,9 +214,9 @@ impl Sampler<'_> {
 pub fn to_u8_images(xs: &Tensor) -> Array3<u8> {
     let n = xs.size()[0] as usize;
     let bytes = (xs.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
-    let mut out = vec![0u8; n * 784];
-    bytes.view([-1]).copy_data(&mut out, n * 784);
-    Array3::from_shape_vec((n, 28, 28), out).expect("n·784 bytes")
+    let mut out = vec![0u8; n * PIXELS];
+    bytes.view([-1]).copy_data(&mut out, n * PIXELS);
+    Array3::from_shape_vec((n, SIDE, SIDE), out).expect("n·784 bytes")
 }
 
 /// Caption of CVAE samples drawn from the fitted per-condition prior.
@@ -267,7 +268,8 @@ pub fn draw(
             chunks.push(xs);
         }
     });
-    let images = if chunks.is_empty() { Array3::zeros((0, 28, 28)) } else { to_u8_images(&Tensor::cat(&chunks, 0)) };
+    let images =
+        if chunks.is_empty() { Array3::zeros((0, SIDE, SIDE)) } else { to_u8_images(&Tensor::cat(&chunks, 0)) };
     Ok(Samples {
         images,
         labels: classes.iter().map(|&c| c as i64).collect(),

@@ -217,3 +217,17 @@ fn config_overrides_are_checked() {
     std::fs::write(&path, "epochs = 3\nkl_weight = 4.0\n").unwrap();
     assert_eq!(cfg.merge_file(&path).unwrap().epochs, 3);
 }
+
+#[test]
+fn meta_files_of_older_runs_still_load() {
+    // Written before the enums were saved as such: the same strings, plus two text copies.
+    let old = r#"{"experiment":"sign-letter","model":"cvae","architecture":"conv CVAE","profile":"default",
+        "seed":0,"data_source":null,"data_source_text":"real data","train_images":27455,"test_images":7172,
+        "git_revision":"abc","device":"Cpu","torch_threads":1,"parameters":5,"parameters_text":"5 parameters",
+        "epochs_completed":12,"train_seconds":518.0,"finished":true,"stopped_reason":null}"#;
+    let meta: condgen::train::run::RunMeta = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        (meta.experiment, meta.model, meta.profile),
+        (Experiment::SignLetter, ModelKind::Cvae, Profile::Default)
+    );
+}

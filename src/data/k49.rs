@@ -10,7 +10,9 @@ use std::path::Path;
 use md5::{Digest, Md5};
 use ndarray::Array3;
 
-use super::{files_present, npz, standin, warn_standin, DataOptions, DataSource, Dataset, DatasetKind, Split, PIXELS};
+use super::{
+    files_present, npz, standin, warn_standin, DataOptions, DataSource, Dataset, DatasetKind, Split, PIXELS, SIDE,
+};
 use crate::{Error, Result};
 
 /// K49's file names are `k49-{train,test}-{imgs,labels}.npz`.
@@ -139,7 +141,7 @@ pub fn read_npz_folder(dir: &Path, prefix: &str, num_classes: usize) -> Result<(
 /// Reads one split: images `[n, 28, 28]` and labels `[n]`, both uint8.
 pub fn read_split(images_path: &Path, labels_path: &Path, num_classes: usize) -> Result<Split> {
     let images = npz::read_u8(images_path, npz::DEFAULT_ARRAY)?;
-    if images.shape.len() != 3 || images.shape[1] != 28 || images.shape[2] != 28 {
+    if images.shape.len() != 3 || images.shape[1] != SIDE || images.shape[2] != SIDE {
         return Err(Error::npz(
             images_path,
             npz::DEFAULT_ARRAY,
@@ -169,7 +171,7 @@ pub fn read_split(images_path: &Path, labels_path: &Path, num_classes: usize) ->
         ));
     }
     Ok(Split {
-        images: Array3::from_shape_vec((n, 28, 28), images.data).expect("shape checked"),
+        images: Array3::from_shape_vec((n, SIDE, SIDE), images.data).expect("shape checked"),
         labels: labels.data,
         styles: None,
     })

@@ -26,6 +26,9 @@ pub use batcher::{Batch, Batcher};
 pub const SIDE: usize = 28;
 /// Pixels per image.
 pub const PIXELS: usize = SIDE * SIDE;
+/// [`SIDE`] and [`PIXELS`] as tensor dimensions.
+pub const SIDE_I64: i64 = SIDE as i64;
+pub const PIXELS_I64: i64 = PIXELS as i64;
 
 /// Sub-folder of the data directory holding Sign Language MNIST.
 pub const SIGN_DIR: &str = "sign-language-mnist";

@@ -141,7 +141,7 @@ fn split_from_frame(df: &DataFrame) -> Option<Split> {
             pixels[i * PIXELS + j] = u8::try_from(v).ok()?;
         }
     }
-    Some(Split { images: Array3::from_shape_vec((n, 28, 28), pixels).ok()?, labels, styles: None })
+    Some(Split { images: Array3::from_shape_vec((n, super::SIDE, super::SIDE), pixels).ok()?, labels, styles: None })
 }
 
 /// Scans the file line by line for the first malformed row.

@@ -349,7 +349,7 @@ pub fn augment(xs: &Tensor) -> Tensor {
         ],
         1,
     );
-    let grid = Tensor::affine_grid_generator(&theta, [b, 1, 28, 28], false);
+    let grid = Tensor::affine_grid_generator(&theta, [b, 1, crate::data::SIDE_I64, crate::data::SIDE_I64], false);
     // bilinear (0), border padding (1): backgrounds extend instead of turning black.
     let moved = xs.grid_sampler(&grid, 0, 1, false);
     if Tensor::rand([1], (Kind::Float, Device::Cpu)).double_value(&[0]) < 0.5 {

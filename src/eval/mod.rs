@@ -50,10 +50,19 @@ pub struct EvalOptions {
     pub progress: ProgressMode,
 }
 
+/// Samples judged per run in a profile: 480 for quick smoke runs, else 2,400.
+pub fn samples_for(profile: crate::train::Profile) -> usize {
+    if profile == crate::train::Profile::Quick {
+        480
+    } else {
+        2400
+    }
+}
+
 impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
-            samples: 2400,
+            samples: samples_for(crate::train::Profile::Default),
             seed: 1234,
             judges_root: PathBuf::from("runs/judges"),
             retrain_judges: false,
@@ -66,6 +75,17 @@ impl Default for EvalOptions {
 }
 
 impl EvalOptions {
+    /// How a profile's runs are judged, with judges cached in `<runs_root>/judges`: the one
+    /// place the report, the notebooks and the command line take these defaults from.
+    pub fn for_profile(profile: crate::train::Profile, runs_root: &Path) -> EvalOptions {
+        EvalOptions {
+            samples: samples_for(profile),
+            judges_root: runs_root.join("judges"),
+            quick_judges: profile == crate::train::Profile::Quick,
+            ..EvalOptions::default()
+        }
+    }
+
     /// Whether two option sets measure the same thing: where judges are cached
     /// and whether they are retrained aside (the judge itself is compared separately).
     pub fn same_measurement(&self, other: &EvalOptions) -> bool {
@@ -307,7 +327,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         model: model.config.model().name().to_string(),
         architecture: model.config.architecture.name().to_string(),
         epoch: model.epoch,
-        data_source: meta.map(|m| m.data_source_text).unwrap_or_else(|| dataset.source.to_string()),
+        data_source: meta.and_then(|m| m.data_source).unwrap_or_else(|| dataset.source.clone()).to_string(),
         cvae_test_loss,
         cvae_active_units,
         cvae_kl_per_dim,
@@ -457,12 +477,13 @@ pub fn real_as_samples(data: &TaskData, n: usize, seed: u64) -> Samples {
 pub fn class_mean_samples(data: &TaskData, per_condition: usize) -> Samples {
     let (classes, styles) = data.spec.all_conditions();
     let train = &data.train;
-    let mut images = ndarray::Array3::<u8>::zeros((classes.len() * per_condition, 28, 28));
+    let mut images =
+        ndarray::Array3::<u8>::zeros((classes.len() * per_condition, crate::data::SIDE, crate::data::SIDE));
     for (k, (&class, &style)) in classes.iter().zip(&styles).enumerate() {
         let rows: Vec<usize> = (0..train.len())
             .filter(|&i| train.labels[i] == class && train.styles.as_ref().is_none_or(|s| s[i] == style))
             .collect();
-        let mut sum = ndarray::Array2::<f64>::zeros((28, 28));
+        let mut sum = ndarray::Array2::<f64>::zeros((crate::data::SIDE, crate::data::SIDE));
         for &i in &rows {
             sum += &train.images.index_axis(ndarray::Axis(0), i).mapv(f64::from);
         }

@@ -20,6 +20,7 @@ use tch::Tensor;
 use super::layers::Upsample;
 pub use super::layers::Upsampling as DecoderUpsampling;
 use super::Cvae;
+use crate::data::{PIXELS_I64, SIDE_I64};
 
 /// Architecture of the convolutional CVAE. Defaults are the study's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,7 +109,7 @@ impl ConvCvaeConfig {
         layers.push(("dec.up1".into(), up(self.dense_channels + stage, f1, 7)));
         layers.push(("dec.up2".into(), up(f1 + stage, f2, 14)));
         // A 1-filter 3×3 stride-1 transposed convolution at 28×28.
-        layers.push(("dec.out".into(), 28 * 28 * f2 * 9));
+        layers.push(("dec.out".into(), PIXELS_I64 * f2 * 9));
         layers
     }
 
@@ -188,7 +189,7 @@ impl ConvCvae {
 
 /// Tiles a condition vector over the image plane. cond: [b, c] → [b, c, 28, 28]
 pub fn tile_condition(cond: &Tensor) -> Tensor {
-    tile_condition_to(cond, 28)
+    tile_condition_to(cond, SIDE_I64)
 }
 
 /// Tiles a condition vector over a `side`×`side` plane. cond: [b, c] → [b, c, side, side]

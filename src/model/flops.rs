@@ -16,12 +16,14 @@
 //! report's compute shares and the benchmark's FLOP/s both use these counts.
 
 use super::{ConvCvaeConfig, MlpCganConfig, MlpCvaeConfig};
+use crate::data::PIXELS_I64;
 
 /// FLOPs per image of one MLP CVAE training step (see the module doc): the
 /// encoder's first layer takes data and gets no input gradient.
 pub fn mlp_cvae_train_flops_per_image(cfg: &MlpCvaeConfig, cond_dim: i64) -> f64 {
-    let enc_hidden = (784 + cond_dim) * cfg.hidden;
-    let forward = enc_hidden + 2 * cfg.hidden * cfg.latent + (cfg.latent + cond_dim) * cfg.hidden + cfg.hidden * 784;
+    let enc_hidden = (PIXELS_I64 + cond_dim) * cfg.hidden;
+    let forward =
+        enc_hidden + 2 * cfg.hidden * cfg.latent + (cfg.latent + cond_dim) * cfg.hidden + cfg.hidden * PIXELS_I64;
     2.0 * (3 * forward - enc_hidden) as f64
 }
 
@@ -40,8 +42,8 @@ pub fn mlp_cgan_step_flops_per_image(cfg: &MlpCganConfig, cond_dim: i64) -> f64 
     let [gh1, gh2] = cfg.generator_hidden;
     let [dh1, dh2] = cfg.discriminator_hidden;
     let g1 = (cfg.noise + cond_dim) * gh1;
-    let g = g1 + gh1 * gh2 + gh2 * 784;
-    let d1 = (784 + cond_dim) * dh1;
+    let g = g1 + gh1 * gh2 + gh2 * PIXELS_I64;
+    let d1 = (PIXELS_I64 + cond_dim) * dh1;
     let d = d1 + dh1 * dh2 + dh2;
     2.0 * (3 * g - g1 + 9 * d - 2 * d1) as f64
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use super::{Discriminator, Generator};
+use crate::data::{PIXELS_I64, SIDE_I64};
 
 /// Architecture of the MLP CGAN.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,7 +44,7 @@ impl MlpGenerator {
             layers: [
                 nn::linear(vs / "fc1", cfg.noise + cond_dim, h1, c),
                 nn::linear(vs / "fc2", h1, h2, c),
-                nn::linear(vs / "out", h2, 784, c),
+                nn::linear(vs / "out", h2, PIXELS_I64, c),
             ],
             noise: cfg.noise,
         }
@@ -60,7 +61,7 @@ impl Generator for MlpGenerator {
             .relu()
             .apply(&self.layers[2])
             .tanh()
-            .view([b, 1, 28, 28])
+            .view([b, 1, SIDE_I64, SIDE_I64])
     }
 
     fn noise_dim(&self) -> i64 {
@@ -79,7 +80,7 @@ impl MlpDiscriminator {
         let c = Default::default();
         MlpDiscriminator {
             layers: [
-                nn::linear(vs / "fc1", 784 + cond_dim, h1, c),
+                nn::linear(vs / "fc1", PIXELS_I64 + cond_dim, h1, c),
                 nn::linear(vs / "fc2", h1, h2, c),
                 nn::linear(vs / "out", h2, 1, c),
             ],
@@ -90,7 +91,7 @@ impl MlpDiscriminator {
 impl Discriminator for MlpDiscriminator {
     fn discriminate(&self, xs: &Tensor, cond: &Tensor, _train: bool) -> Tensor {
         let b = xs.size()[0];
-        Tensor::cat(&[&xs.view([b, 784]), cond], 1)
+        Tensor::cat(&[&xs.view([b, PIXELS_I64]), cond], 1)
             .apply(&self.layers[0])
             .relu()
             .apply(&self.layers[1])

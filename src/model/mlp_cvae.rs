@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use super::Cvae;
+use crate::data::{PIXELS_I64, SIDE_I64};
 
 /// Architecture of the MLP CVAE. Defaults are the study's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,11 +40,11 @@ impl MlpCvae {
         let (enc, dec) = (vs / "enc", vs / "dec");
         let c = Default::default();
         MlpCvae {
-            enc_hidden: nn::linear(&enc / "hidden", 784 + cond_dim, cfg.hidden, c),
+            enc_hidden: nn::linear(&enc / "hidden", PIXELS_I64 + cond_dim, cfg.hidden, c),
             enc_mean: nn::linear(&enc / "mean", cfg.hidden, cfg.latent, c),
             enc_logvar: nn::linear(&enc / "logvar", cfg.hidden, cfg.latent, c),
             dec_hidden: nn::linear(&dec / "hidden", cfg.latent + cond_dim, cfg.hidden, c),
-            dec_out: nn::linear(&dec / "out", cfg.hidden, 784, c),
+            dec_out: nn::linear(&dec / "out", cfg.hidden, PIXELS_I64, c),
             latent: cfg.latent,
         }
     }
@@ -52,13 +53,13 @@ impl MlpCvae {
 impl Cvae for MlpCvae {
     fn encode(&self, xs: &Tensor, cond: &Tensor, _train: bool) -> (Tensor, Tensor) {
         let b = xs.size()[0];
-        let h = Tensor::cat(&[&xs.view([b, 784]), cond], 1).apply(&self.enc_hidden).relu();
+        let h = Tensor::cat(&[&xs.view([b, PIXELS_I64]), cond], 1).apply(&self.enc_hidden).relu();
         (h.apply(&self.enc_mean), h.apply(&self.enc_logvar))
     }
 
     fn decode(&self, z: &Tensor, cond: &Tensor, _train: bool) -> Tensor {
         let b = z.size()[0];
-        Tensor::cat(&[z, cond], 1).apply(&self.dec_hidden).relu().apply(&self.dec_out).view([b, 1, 28, 28])
+        Tensor::cat(&[z, cond], 1).apply(&self.dec_hidden).relu().apply(&self.dec_out).view([b, 1, SIDE_I64, SIDE_I64])
     }
 
     fn latent(&self) -> i64 {

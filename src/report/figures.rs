@@ -6,7 +6,7 @@ use ndarray::{Array3, Axis};
 use tch::{Kind, Tensor};
 
 use crate::data::k49::ROMAJI;
-use crate::data::SIDE;
+use crate::data::{PIXELS, SIDE};
 use crate::eval::metrics::condition_probs;
 use crate::eval::Judge;
 use crate::model::Net;
@@ -270,7 +270,7 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
         if let Some(i) = data.test.labels.iter().position(|&l| l == c) {
             real.extend_from_slice(data.test.image(i));
         } else {
-            real.extend(std::iter::repeat_n(0u8, 784));
+            real.extend(std::iter::repeat_n(0u8, PIXELS));
         }
     }
     rows.push(Array3::from_shape_vec((classes, 28, 28), real).expect("classes·784"));
@@ -281,7 +281,7 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
         for c in 0..classes {
             // Snapshots are grouped by condition: per class (and style), `spec_per` images.
             let idx = c * styles * spec_per;
-            row.extend_from_slice(&snap.data[idx * 784..(idx + 1) * 784]);
+            row.extend_from_slice(&snap.data[idx * PIXELS..(idx + 1) * PIXELS]);
         }
         rows.push(Array3::from_shape_vec((classes, 28, 28), row).expect("classes·784"));
         row_labels.push(format!("epoch {e}"));
@@ -369,7 +369,7 @@ pub fn snapshot_accuracy(model: &TrainedModel, judge: &Judge) -> Result<Vec<(f64
 /// Real train images: `per_class` of each of the first `classes` conditions, one row each.
 pub fn real_grid(data: &TaskData, classes: usize, per_class: usize, title: &str) -> Result<Figure> {
     let classes = classes.min(data.spec.classes());
-    let mut pixels = Vec::with_capacity(classes * per_class * 784);
+    let mut pixels = Vec::with_capacity(classes * per_class * PIXELS);
     for c in 0..classes as u8 {
         push_first_images(&mut pixels, &data.train, per_class, |i| data.train.labels[i] == c);
     }
@@ -386,7 +386,7 @@ fn push_first_images(pixels: &mut Vec<u8>, split: &crate::data::Split, n: usize,
     for _ in 0..n {
         match found.next() {
             Some(i) => pixels.extend_from_slice(split.image(i)),
-            None => pixels.extend(std::iter::repeat_n(0u8, 784)),
+            None => pixels.extend(std::iter::repeat_n(0u8, PIXELS)),
         }
     }
 }
@@ -408,7 +408,7 @@ pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Res
         return Err(crate::Error::Config("the thick/thin split exists only for K49-format data".into()));
     };
     let classes = classes.min(data.spec.classes());
-    let mut pixels = Vec::with_capacity(classes * 2 * per_style * 784);
+    let mut pixels = Vec::with_capacity(classes * 2 * per_style * PIXELS);
     for c in 0..classes as u8 {
         for want in [0u8, 1] {
             push_first_images(&mut pixels, &data.train, per_style, |i| data.train.labels[i] == c && styles[i] == want);
@@ -435,7 +435,7 @@ pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Res
 /// one row per angle (counter-clockwise, as numpy's rot90).
 pub fn rotation_grid(split: &crate::data::Split, n: usize) -> Result<Figure> {
     let n = n.min(split.len());
-    let mut pixels = Vec::with_capacity(4 * n * 784);
+    let mut pixels = Vec::with_capacity(4 * n * PIXELS);
     for k in 0..4 {
         for i in 0..n {
             pixels.extend_from_slice(&crate::data::rot90(split.image(i), k));

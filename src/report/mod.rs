@@ -57,7 +57,7 @@ impl ReportOptions {
             runs_root: PathBuf::from("runs"),
             data: DataOptions::from_env(),
             device: crate::default_device(),
-            eval_samples: if profile == Profile::Quick { 480 } else { 2400 },
+            eval_samples: eval::samples_for(profile),
             progress: ProgressMode::Auto,
             parallel: None,
         }
@@ -240,10 +240,8 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     let dataset = |exp: Experiment| if exp == Experiment::K49 { &k49 } else { &sign };
     let eval_opts = EvalOptions {
         samples: opts.eval_samples,
-        judges_root: opts.runs_root.join("judges"),
-        quick_judges: opts.profile == Profile::Quick,
         progress: opts.progress,
-        ..EvalOptions::default()
+        ..EvalOptions::for_profile(opts.profile, &opts.runs_root)
     };
 
     // Train (or reuse) and evaluate every run; the missing ones first, in parallel when asked.
@@ -268,7 +266,6 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         };
         let outcome = train::train(&p.config, &data, &train_opts)?;
         let metrics = eval::evaluate_run(&outcome.run.path, dataset(exp), &eval_opts, opts.device)?;
-        let meta = outcome.run.read_meta()?;
         let line = format!(
             "report: {exp} {} seed {seed}: accuracy {:.1} %, FD {:.2}",
             run_label(exp, model, p.recipe),
@@ -284,7 +281,8 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
             run: outcome.run.path.clone(),
             history: outcome.history,
             metrics,
-            parameters: meta.parameters_text,
+            // Built on the CPU only to count its parameters: milliseconds.
+            parameters: p.config.build(data.spec.dim(), Device::Cpu).describe_parameters(),
         });
     }
 

@@ -142,20 +142,18 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     }
 
     let mut meta = RunMeta {
-        experiment: cfg.experiment.name().into(),
-        model: cfg.model().name().into(),
+        experiment: cfg.experiment,
+        model: cfg.model(),
         architecture: cfg.architecture.name().into(),
-        profile: cfg.profile.name().into(),
+        profile: cfg.profile,
         seed: cfg.seed,
         data_source: Some(data.source.clone()),
-        data_source_text: data.source.to_string(),
         train_images: data.train.len(),
         test_images: data.test.len(),
         git_revision: run::git_revision(),
         device: format!("{:?}", opts.device),
         torch_threads: tch::get_num_threads(),
         parameters: built.parameter_count(""),
-        parameters_text: built.describe_parameters(),
         epochs_completed: history.len(),
         train_seconds: history.iter().map(|r| r.seconds).sum(),
         finished: history.len() >= cfg.epochs,
@@ -171,7 +169,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         cfg.model(),
         cfg.architecture.name(),
         data.source.short(),
-        meta.parameters_text,
+        built.describe_parameters(),
         data.train.len(),
         data.test.len(),
         opts.device

@@ -18,9 +18,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::config::Profile;
 use super::config::TrainConfig;
 use super::history::{self, EpochRecord};
 use crate::data::DataSource;
+use crate::model::ModelKind;
+use crate::task::Experiment;
 use crate::{Error, Result};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -32,22 +35,23 @@ pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 
 /// Facts about a run that are not hyper-parameters.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// (Runs written before the enums were saved as such carry the same strings, plus
+/// `data_source_text` and `parameters_text` copies that are ignored now.)
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunMeta {
-    pub experiment: String,
-    pub model: String,
+    pub experiment: Experiment,
+    pub model: ModelKind,
     pub architecture: String,
-    pub profile: String,
+    pub profile: Profile,
     pub seed: u64,
+    /// None in runs from before the source was recorded.
     pub data_source: Option<DataSource>,
-    pub data_source_text: String,
     pub train_images: usize,
     pub test_images: usize,
     pub git_revision: String,
     pub device: String,
     pub torch_threads: i32,
     pub parameters: i64,
-    pub parameters_text: String,
     pub epochs_completed: usize,
     pub train_seconds: f64,
     pub finished: bool,

@@ -121,9 +121,9 @@ fn run_child(binary: &Path, threads: usize) -> Result<MemoryRun, String> {
         ..Default::default()
     };
     if let Some(meta) = find_meta(&runs.join("k49").join("cvae")) {
-        run.train_seconds = meta.get("train_seconds").and_then(|v| v.as_f64());
-        run.train_images = meta.get("train_images").and_then(|v| v.as_u64()).map(|v| v as usize);
-        run.data_source = meta.get("data_source_text").and_then(|v| v.as_str()).map(str::to_string);
+        run.train_seconds = Some(meta.train_seconds);
+        run.train_images = Some(meta.train_images);
+        run.data_source = meta.data_source.map(|source| source.to_string());
     }
     Ok(run)
 }
@@ -135,11 +135,10 @@ fn vm_hwm_kb(status: &str) -> Option<u64> {
 }
 
 /// meta.json of the single run folder under `dir`.
-fn find_meta(dir: &Path) -> Option<serde_json::Value> {
+fn find_meta(dir: &Path) -> Option<condgen::train::run::RunMeta> {
     let entries = std::fs::read_dir(dir).ok()?;
-    let paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path().join("meta.json")).collect();
-    let path = paths.iter().find(|p| p.is_file())?;
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    let runs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    runs.iter().find_map(|run| condgen::train::RunDir::open(run).read_meta().ok())
 }
 
 /// The last `n` lines of a text file.
