@@ -337,6 +337,10 @@ impl TrainConfig {
                 "KL warm-up, Gaussian likelihood and 4×4 transposed decoder (the default profile's choice)",
                 base.clone().with_cvae_remedies(),
             ),
+            (
+                "the default profile's choice with KL weight β = 2",
+                TrainConfig { kl_weight: 2.0, ..base.clone().with_cvae_remedies() },
+            ),
         ]
     }
 
