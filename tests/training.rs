@@ -231,3 +231,19 @@ fn meta_files_of_older_runs_still_load() {
         (Experiment::SignLetter, ModelKind::Cvae, Profile::Default)
     );
 }
+
+#[test]
+fn the_cosine_schedule_decays_and_a_constant_one_leaves_digests_alone() {
+    use condgen::train::LrSchedule;
+    assert_eq!(LrSchedule::Constant.factor(7, 12), 1.0);
+    assert_eq!(LrSchedule::Cosine.factor(1, 12), 1.0);
+    let factors: Vec<f64> = (1..=12).map(|e| LrSchedule::Cosine.factor(e, 12)).collect();
+    assert!(factors.windows(2).all(|w| w[1] < w[0]) && factors[11] > 0.0 && factors[11] < 0.03, "{factors:?}");
+    assert!((LrSchedule::Cosine.factor(7, 12) - 0.5).abs() < 1e-12);
+    // Constant is left out of the saved config, so run folders of older configs keep their names.
+    let cfg = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Default);
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("lr_schedule"));
+    let cosine = cfg.set(&["lr_schedule=cosine".to_string()]).unwrap();
+    assert_eq!(cosine.lr_schedule, LrSchedule::Cosine);
+    assert_ne!(cosine.digest(), TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Default).digest());
+}

@@ -10,6 +10,35 @@ use crate::model::{Built, Likelihood};
 use crate::task::{ConditionSpec, Experiment, TaskData};
 use crate::{Error, Result};
 
+/// How the learning rates change over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// The same rate every step (the studies').
+    #[default]
+    Constant,
+    /// Cosine decay (Loshchilov & Hutter 2017), per epoch: epoch e of E trains at
+    /// lr · ½(1 + cos(π (e − 1)/E)), from the full rate down towards 0.
+    Cosine,
+}
+
+impl LrSchedule {
+    pub fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+
+    /// The factor on the base learning rates during `epoch` (1-based) of `epochs`.
+    pub fn factor(self, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                let progress = epoch.saturating_sub(1) as f64 / epochs.max(1) as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
 /// How much compute a run gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -72,6 +101,10 @@ pub struct TrainConfig {
     pub discriminator_learning_rate: Option<f64>,
     /// Adam (β1, β2).
     pub adam_betas: [f64; 2],
+    /// How the learning rates change over the run ([`LrSchedule`]); left out of the
+    /// saved config (and so of the run folder's digest) when constant, the studies' choice.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
     /// CVAE only: weight of the KL term (1 = the plain ELBO; β-VAE otherwise).
     pub kl_weight: f64,
     /// CVAE only: KL warm-up. The KL weight rises linearly from 0 to `kl_weight`
@@ -231,6 +264,7 @@ impl TrainConfig {
                 (ModelKind::Cgan, _, _) => [0.5, 0.999],
                 (ModelKind::Cvae, _, _) => [0.9, 0.999],
             },
+            lr_schedule: LrSchedule::Constant,
             kl_weight: 1.0,
             kl_warmup_epochs: 0,
             free_bits: 0.0,
@@ -417,6 +451,10 @@ impl TrainConfig {
     /// this config. Unknown keys are rejected with the list of valid ones.
     pub fn merge(&self, overrides: &Value) -> Result<Self> {
         let mut base = serde_json::to_value(self).expect("config serializes");
+        // Fields left out of the saved form at their defaults are still valid keys.
+        if let Value::Object(fields) = &mut base {
+            fields.entry("lr_schedule").or_insert_with(|| serde_json::to_value(self.lr_schedule).expect("serializes"));
+        }
         merge_checked(&mut base, overrides, "")?;
         let merged: TrainConfig =
             serde_json::from_value(base).map_err(|e| Error::Config(format!("invalid value: {e}")))?;

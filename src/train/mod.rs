@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
-pub use config::{GanLoss, Profile, TrainConfig};
+pub use config::{GanLoss, LrSchedule, Profile, TrainConfig};
 pub use history::EpochRecord;
 pub use run::{RunDir, RunMeta};
 
@@ -187,6 +187,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     let label = format!("{} {}", cfg.experiment, cfg.model());
     for epoch in history.len() + 1..=cfg.epochs {
         tch::manual_seed((cfg.seed as i64).wrapping_mul(1_000_003).wrapping_add(epoch as i64));
+        optimizers.schedule(cfg, epoch);
         let record = match &built.net {
             Net::Cvae(cvae) => {
                 cvae_epoch(cvae.as_ref(), &built.likelihood, &mut optimizers, cfg, &data, epoch, opts, &label)?
@@ -251,6 +252,16 @@ struct Optimizers {
 }
 
 impl Optimizers {
+    /// Sets this epoch's learning rates from the config's base rates and schedule
+    /// (a function of the epoch alone, so a resumed run continues the same curve).
+    fn schedule(&mut self, cfg: &TrainConfig, epoch: usize) {
+        let factor = cfg.lr_schedule.factor(epoch, cfg.epochs);
+        self.main.learning_rate = cfg.learning_rate * factor;
+        if let Some(d) = &mut self.discriminator {
+            d.learning_rate = cfg.discriminator_learning_rate.unwrap_or(cfg.learning_rate) * factor;
+        }
+    }
+
     fn new(built: &Built, cfg: &TrainConfig) -> Self {
         let betas = (cfg.adam_betas[0], cfg.adam_betas[1]);
         match built.net {
