@@ -50,10 +50,8 @@ pub fn gradient_estimators(
         score.push(grads[0].double_value(&[]));
     }
     let summary = |estimator, values: &[f64]| {
-        let n = values.len().max(1) as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        GradientEstimate { estimator, mean, std: var.sqrt() }
+        let (mean, std) = crate::report::mean_and_spread(values);
+        GradientEstimate { estimator, mean, std }
     };
     Ok(vec![
         GradientEstimate { estimator: "exact: 2μ", mean: 2.0 * mu, std: 0.0 },

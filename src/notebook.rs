@@ -25,6 +25,9 @@ use crate::task::{Experiment, TaskData};
 use crate::train::{self, EpochRecord, Profile, TrainConfig, TrainOptions};
 use crate::{Error, Result};
 
+/// For spreads over seeds in notebooks (the report's definition).
+pub use crate::report::mean_and_spread;
+
 /// Environment variable selecting the notebooks' profile (`quick`, `default`, `paper`).
 pub const ENV_PROFILE: &str = "CONDGEN_PROFILE";
 /// Environment variable overriding the runs folder (default `<project>/runs`).
@@ -408,17 +411,6 @@ impl Walkthrough {
         }
         lines.join("\n")
     }
-}
-
-/// Mean and sample standard deviation (0 for fewer than two values).
-pub fn mean_and_spread(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n.max(1.0);
-    if values.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var.sqrt())
 }
 
 /// A GAN run's last epoch read against the health criterion notebook 07

@@ -824,13 +824,22 @@ fn write_judges(md: &mut String, judges: &[Judge]) {
 
 /// "mean ± sample standard deviation" of a metric over seeds (just the mean for one value).
 pub fn mean_spread(values: &[f64]) -> String {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
+    let (mean, sd) = mean_and_spread(values);
     if values.len() < 2 {
         return format!("{mean:.3}");
     }
-    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     format!("{mean:.3} ± {sd:.3}")
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values; the mean of none is NaN).
+pub fn mean_and_spread(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
 }
 
 fn write_references(md: &mut String, references: &[(Experiment, Vec<eval::ReferenceRow>)], n: usize) {
