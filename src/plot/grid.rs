@@ -102,6 +102,8 @@ pub struct GridLayout {
     row_label_right: u32,
     /// y of the legend line (the figure's height when there is none).
     legend_top: u32,
+    /// x of each legend piece.
+    legend_x: Vec<LegendX>,
 }
 
 impl GridLayout {
@@ -131,7 +133,8 @@ impl GridLayout {
         let grid_width = (spec.cols as u64).saturating_mul(pitch_x) - GAP as u64;
         let grid_height = (spec.rows as u64).saturating_mul(pitch_y) - GAP as u64;
         let title_width = text_width(spec.title, TITLE_SIZE)? as u64;
-        let legend_width = legend_width(spec.legend)? as u64;
+        let (legend_x, legend_width) = legend_positions(spec.legend)?;
+        let legend_width = legend_width as u64;
         let legend_height = if spec.legend.is_empty() { 0 } else { line_height(LEGEND_SIZE) + GAP };
         let width = (row_header as u64)
             .saturating_add(grid_width)
@@ -163,6 +166,7 @@ impl GridLayout {
             title_height,
             row_label_right: MARGIN + row_header.saturating_sub(LABEL_GAP),
             legend_top: (height as u32).saturating_sub(MARGIN + line_height(LEGEND_SIZE)),
+            legend_x,
         })
     }
 
@@ -178,14 +182,24 @@ impl GridLayout {
     }
 }
 
-/// Width of a legend line: each piece's frame (if any), its text and a gap.
-fn legend_width(legend: &[(&str, Mark)]) -> Result<u32> {
-    let mut width = 0u32;
+/// A legend piece's x: its frame (when it has a mark colour) and its text.
+type LegendX = (Option<u32>, u32);
+
+/// Where each legend piece goes, left to right from the margin: the x of its frame (if it
+/// has a mark colour) and of its text; and the width of the whole line.
+fn legend_positions(legend: &[(&str, Mark)]) -> Result<(Vec<LegendX>, u32)> {
+    let mut x = MARGIN;
+    let mut positions = Vec::with_capacity(legend.len());
     for (text, mark) in legend {
-        let frame = if mark.color().is_some() { LEGEND_BOX + 6 } else { 0 };
-        width = width.saturating_add(frame + text_width(text, LEGEND_SIZE)? + LEGEND_GAP);
+        let frame = mark.color().map(|_| x);
+        if frame.is_some() {
+            x = x.saturating_add(LEGEND_BOX + 6);
+        }
+        positions.push((frame, x));
+        x = x.saturating_add(text_width(text, LEGEND_SIZE)? + LEGEND_GAP);
     }
-    Ok(width.saturating_sub(LEGEND_GAP))
+    let width = if legend.is_empty() { 0 } else { x - MARGIN - LEGEND_GAP };
+    Ok((positions, width))
 }
 
 fn check_spec(spec: &GridSpec) -> Result<()> {
@@ -253,14 +267,11 @@ pub fn image_grid(images: ArrayView3<u8>, spec: &GridSpec) -> Result<Figure> {
         }
     }
     // The legend's frames; draw_labels writes their texts.
-    let mut x = MARGIN as i64;
-    for (text, mark) in spec.legend {
-        if let Some(color) = mark.color() {
+    for ((_, mark), (frame_x, _)) in spec.legend.iter().zip(&layout.legend_x) {
+        if let (Some(color), Some(x)) = (mark.color(), frame_x) {
             let (size, y) = (LEGEND_BOX as i64, layout.legend_top as i64 + 1);
-            canvas.frame_around(x + 2, y + 2, size - 4, size - 4, MARK_WIDTH as i64, color);
-            x += LEGEND_BOX as i64 + 6;
+            canvas.frame_around(*x as i64 + 2, y + 2, size - 4, size - 4, MARK_WIDTH as i64, color);
         }
-        x += (text_width(text, LEGEND_SIZE)? + LEGEND_GAP) as i64;
     }
     canvas.draw(|root| draw_labels(root, spec, &layout))?;
     canvas.into_figure()
@@ -287,13 +298,8 @@ fn draw_labels(root: &super::canvas::Area<'_>, spec: &GridSpec, layout: &GridLay
         let y_top = y as i32 + ch + MARK_WIDTH as i32 + 1;
         draw_text(root, label, CAPTION_SIZE, grey, (x as i32 + cw / 2, y_top), HPos::Center)?;
     }
-    let mut x = MARGIN as i32;
-    for (text, mark) in spec.legend {
-        if mark.color().is_some() {
-            x += LEGEND_BOX as i32 + 6;
-        }
-        draw_text(root, text, LEGEND_SIZE, black, (x, layout.legend_top as i32), HPos::Left)?;
-        x += (text_width(text, LEGEND_SIZE).unwrap_or(0) + LEGEND_GAP) as i32;
+    for ((text, _), (_, x)) in spec.legend.iter().zip(&layout.legend_x) {
+        draw_text(root, text, LEGEND_SIZE, black, (*x as i32, layout.legend_top as i32), HPos::Left)?;
     }
     Ok(())
 }
