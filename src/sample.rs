@@ -291,7 +291,7 @@ pub fn draw_all_conditions(
 }
 
 /// Every condition repeated `per_condition` times: (classes, styles).
-fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Vec<u8>, Vec<u8>) {
     let (classes, styles) = spec.all_conditions();
     let classes = classes.iter().flat_map(|&c| std::iter::repeat_n(c, per_condition)).collect();
     let styles = styles.iter().flat_map(|&s| std::iter::repeat_n(s, per_condition)).collect();

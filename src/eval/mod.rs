@@ -492,8 +492,9 @@ pub fn class_mean_samples(data: &TaskData, per_condition: usize) -> Samples {
             images.index_axis_mut(ndarray::Axis(0), k * per_condition + j).assign(&mean);
         }
     }
-    let repeat = |v: &[u8]| v.iter().flat_map(|&x| std::iter::repeat_n(x as i64, per_condition)).collect::<Vec<_>>();
-    Samples { images, labels: repeat(&classes), styles: data.spec.has_style().then(|| repeat(&styles)) }
+    let (labels, styles) = sample::condition_lists(&data.spec, per_condition);
+    let as_i64 = |v: Vec<u8>| v.into_iter().map(i64::from).collect::<Vec<_>>();
+    Samples { images, labels: as_i64(labels), styles: data.spec.has_style().then(|| as_i64(styles)) }
 }
 
 /// Features of uint8 images by a judge, for notebooks. images: [n, 28, 28] → [n, 128]
