@@ -14,6 +14,7 @@
 //! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
 //! - [`eval`]: judge classifiers and the metrics of generated images.
 //! - [`report`]: `condgen report`, the figures of both studies and REPORT.md.
+//! - [`table`]: result tables, rendered as HTML, Markdown or terminal text.
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`error`]: the library's error type.
 
@@ -29,6 +30,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod sample;
+pub mod table;
 pub mod task;
 pub mod train;
 

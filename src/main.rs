@@ -286,7 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let m = condgen::eval::evaluate_run(run, &dataset, &eval_opts, condgen::default_device())?;
-            print_metrics(&m);
+            print_metrics(&m)?;
             println!("metrics written to {}", run.join("metrics.json").display());
             if *snapshots {
                 let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
@@ -439,51 +439,24 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_metrics(m: &condgen::eval::RunMetrics) {
+fn print_metrics(m: &condgen::eval::RunMetrics) -> anyhow::Result<()> {
     let s = &m.metrics;
     println!("run {} ({} {}, epoch {}) on {}", m.run.display(), s.experiment, m.architecture, m.epoch, m.data_source);
     let pct = |v: f64| format!("{:.1} %", 100.0 * v);
-    let rows: Vec<(&str, String)> = vec![
-        ("samples", format!("{} ({} per condition)", s.samples, s.per_condition)),
-        ("drawn with", m.latent_source.clone().unwrap_or_else(|| "-".into())),
-        ("judge", format!("{} (its own test accuracy {})", s.judge.name(), pct(s.judge_test_accuracy))),
-        ("conditional accuracy", pct(s.accuracy.overall)),
-        ("balanced accuracy", pct(s.accuracy.balanced)),
-        ("mean judge confidence", pct(s.accuracy.mean_confidence)),
-        (
-            "Fréchet distance (judge features)",
-            format!("{:.3} vs {} real test images", s.frechet_distance, s.real_reference_images),
-        ),
-        ("precision / recall (k=3)", format!("{} / {}", pct(s.precision), pct(s.recall))),
-        ("within-class diversity", format!("{:.3} (real {:.3})", s.diversity_samples, s.diversity_real)),
-        (
-            "memorized share",
-            format!(
-                "{} (threshold {:.3}, {} train images)",
-                pct(s.memorization_share),
-                s.memorization_threshold,
-                s.memorization_reference_images
-            ),
-        ),
-        ("style accuracy", s.style_accuracy.map_or("-".into(), pct)),
-        ("CVAE test loss per image", m.cvae_test_loss.map_or("-".into(), |v| format!("{v:.3}"))),
-    ];
-    let mut rows = rows;
-    if let Some(n) = &m.standard_prior_metrics {
-        rows.push((
-            "with z ~ N(0, I): accuracy / style",
-            format!("{} / {}", pct(n.accuracy.overall), n.style_accuracy.map_or("-".into(), pct)),
-        ));
-        rows.push(("with z ~ N(0, I): Fréchet / recall", format!("{:.3} / {}", n.frechet_distance, pct(n.recall))));
+    println!("  {} samples ({} per condition) from every source below", s.samples, s.per_condition);
+    println!("  judge: {} (its own test accuracy {})", s.judge.name(), pct(s.judge_test_accuracy));
+    println!(
+        "  Fréchet distance and precision/recall (k = {}) against {} real test images; memorized: closer to one of {} \
+         train images than {:.3}",
+        s.precision_recall_k, s.real_reference_images, s.memorization_reference_images, s.memorization_threshold
+    );
+    let table = condgen::table::metrics_table(&[("this run", m)])?;
+    for line in table.to_text_by_column().lines().skip(1) {
+        println!("  {line}");
     }
-    if let (Some(active), Some(kl)) = (m.cvae_active_units, &m.cvae_kl_per_dim) {
-        rows.push((
-            "CVAE active units (test split)",
-            format!("{active} of {} (posterior-mean variance > 0.01)", kl.len()),
-        ));
-    }
-    for (k, v) in rows {
-        println!("  {k:<36} {v}");
+    if let Some(active) = m.cvae_active_units {
+        let dims = m.cvae_kl_per_dim.as_ref().map_or(0, Vec::len);
+        println!("  CVAE active units (test split): {active} of {dims} (posterior-mean variance > 0.01)");
     }
     if let Some(kl) = &m.cvae_kl_per_dim {
         // Latent order, 16 a line; a collapsed dimension shows 0.00.
@@ -496,5 +469,5 @@ fn print_metrics(m: &condgen::eval::RunMetrics) {
             println!("    z{:<4} {}", i * 16, values.join(" "));
         }
     }
-    println!("  {:<36} {}", "in one line", s.summary());
+    Ok(())
 }

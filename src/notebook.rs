@@ -3,20 +3,19 @@
 //!
 //! - [`Workspace`]: the profile (`CONDGEN_PROFILE`), the run and judge folders
 //!   `condgen report` uses (so notebooks reuse its runs), the data, the device.
-//! - [`Table`]: a polars DataFrame shown inline as an HTML table.
+//! - [`Table`]: a polars DataFrame shown inline as an HTML table ([`crate::table`]).
 //! - [`Trained`]: a run trained (or reused) by a notebook, with its history.
 //! - [`Walkthrough`]: what a task's notebook sets up (data, run, judge), once.
 //! - [`compare`], [`against_bar`]: sentences that state a comparison with its
 //!   numbers, so a notebook's conclusions stay true when a rerun changes them.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use tch::Device;
 
 use crate::data::{DataOptions, Dataset, DatasetKind};
-use crate::eval::{self, EvalOptions, Judge, RunMetrics, SampleMetrics};
+use crate::eval::{self, EvalOptions, Judge, RunMetrics};
 use crate::model::ModelKind;
 use crate::progress::ProgressMode;
 use crate::report::figures::SampleFigure;
@@ -27,6 +26,8 @@ use crate::{Error, Result};
 
 /// For spreads over seeds in notebooks (the report's definition).
 pub use crate::report::mean_and_spread;
+/// The tables notebooks show (the report and `condgen eval` render the same ones).
+pub use crate::table::{metrics_table, round_to, sample_metrics_table, stability_table, Table};
 
 /// Environment variable selecting the notebooks' profile (`quick`, `default`, `paper`).
 pub const ENV_PROFILE: &str = "CONDGEN_PROFILE";
@@ -203,63 +204,6 @@ impl Trained {
     }
 }
 
-/// The main metrics of several runs side by side, one row per run and latent
-/// source: a CVAE gets a second row for its samples with z ~ N(0, I).
-pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
-    let mut names = Vec::new();
-    let mut samples = Vec::new();
-    let mut sources = Vec::new();
-    let mut epochs = Vec::new();
-    let mut losses = Vec::new();
-    for (name, run) in rows {
-        let mut add = |metrics: &SampleMetrics, source: &str| {
-            names.push(name.to_string());
-            samples.push(metrics.clone());
-            sources.push(source.to_string());
-            epochs.push(run.epoch as u64);
-            losses.push(run.cvae_test_loss.map(|v| round_to(v, 1)));
-        };
-        add(&run.metrics, run.latent_source.as_deref().unwrap_or(crate::sample::GAN_NOISE));
-        if let Some(standard) = &run.standard_prior_metrics {
-            add(standard, crate::sample::LATENT_STANDARD);
-        }
-    }
-    let named: Vec<(&str, &SampleMetrics)> = names.iter().map(String::as_str).zip(&samples).collect();
-    let mut df = sample_metrics_table(&named)?.0;
-    df.insert_column(1, Column::new("drawn from".into(), sources))?;
-    df.with_column(Column::new("epoch".into(), epochs))?;
-    df.with_column(Column::new("test loss".into(), losses))?;
-    Ok(Table(df))
-}
-
-/// The metrics of sets of samples side by side, one row per set, rounded for
-/// reading. Generators get the same number of samples per condition, so
-/// balanced accuracy equals accuracy here; the worst condition is shown instead.
-pub fn sample_metrics_table(rows: &[(&str, &SampleMetrics)]) -> Result<Table> {
-    let pct = |v: f64| round_to(100.0 * v, 1);
-    let m = |f: &dyn Fn(&SampleMetrics) -> f64| rows.iter().map(|(_, r)| f(r)).collect::<Vec<f64>>();
-    let df = df!(
-        "samples of" => rows.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
-        "n" => rows.iter().map(|(_, r)| r.samples as u64).collect::<Vec<_>>(),
-        "accuracy %" => m(&|r| pct(r.accuracy.overall)),
-        "worst condition %" => m(&|r| pct(r.worst_condition())),
-        "confidence %" => m(&|r| pct(r.accuracy.mean_confidence)),
-        "Fréchet distance" => m(&|r| round_to(r.frechet_distance, 1)),
-        "precision" => m(&|r| round_to(r.precision, 3)),
-        "recall" => m(&|r| round_to(r.recall, 3)),
-        "diversity / real" => m(&|r| round_to(r.diversity_ratio(), 2)),
-        "memorized %" => m(&|r| pct(r.memorization_share)),
-        "style accuracy %" => rows.iter().map(|(_, r)| r.style_accuracy.map(pct)).collect::<Vec<Option<f64>>>(),
-    )?;
-    Ok(Table(df))
-}
-
-/// `value` rounded to `decimals` places, for tables people read.
-pub fn round_to(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
-}
-
 /// Which way a measured quantity improves (Neither: it only differs, e.g. a KL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Better {
@@ -315,26 +259,6 @@ pub fn loss_table(rows: &[(&str, &Trained)]) -> Result<Table> {
         "BCE" => col(|r| r.bce),
         "KL" => col(|r| r.kl),
         "test loss" => col(|r| r.test_loss),
-    )?;
-    Ok(Table(df))
-}
-
-/// Stability over seeds: per group of runs of one configuration (one per
-/// seed), each metric's mean ± standard deviation and the training time.
-pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Table> {
-    let spread = |runs: &[(RunMetrics, f64)], f: &dyn Fn(&(RunMetrics, f64)) -> f64| {
-        crate::report::mean_spread(&runs.iter().map(f).collect::<Vec<f64>>())
-    };
-    let col =
-        |f: &dyn Fn(&(RunMetrics, f64)) -> f64| groups.iter().map(|(_, runs)| spread(runs, f)).collect::<Vec<String>>();
-    let df = df!(
-        "runs" => groups.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
-        "seeds" => groups.iter().map(|(_, r)| r.len() as u32).collect::<Vec<_>>(),
-        "accuracy" => col(&|r| r.0.metrics.accuracy.overall),
-        "Fréchet distance" => col(&|r| r.0.metrics.frechet_distance),
-        "precision" => col(&|r| r.0.metrics.precision),
-        "recall" => col(&|r| r.0.metrics.recall),
-        "train seconds" => col(&|r| r.1),
     )?;
     Ok(Table(df))
 }
@@ -443,53 +367,6 @@ pub fn gan_health(history: &[EpochRecord]) -> String {
         ""
     };
     format!("{numbers} {verdict}{trend}")
-}
-
-/// A DataFrame that notebooks show as an HTML table (text elsewhere).
-#[derive(Clone, Debug)]
-pub struct Table(pub DataFrame);
-
-impl Table {
-    /// The table as HTML (every row; these tables are small).
-    pub fn to_html(&self) -> String {
-        let df = &self.0;
-        let mut html = String::from("<table class=\"condgen\">\n<thead><tr>");
-        for name in df.get_column_names() {
-            let _ = write!(html, "<th>{}</th>", escape_html(name.as_str()));
-        }
-        html.push_str("</tr></thead>\n<tbody>\n");
-        let columns = df.columns();
-        for row in 0..df.height() {
-            html.push_str("<tr>");
-            for col in columns {
-                let cell = match col.get(row) {
-                    Ok(AnyValue::Null) | Err(_) => String::new(),
-                    Ok(AnyValue::String(s)) => s.to_string(),
-                    Ok(v) => v.to_string(),
-                };
-                let align = if col.dtype().is_primitive_numeric() { " style=\"text-align:right\"" } else { "" };
-                let _ = write!(html, "<td{align}>{}</td>", escape_html(&cell));
-            }
-            html.push_str("</tr>\n");
-        }
-        html.push_str("</tbody></table>");
-        html
-    }
-
-    /// Shows the table inline in an evcxr (Jupyter) notebook.
-    pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_html());
-    }
-}
-
-impl std::fmt::Display for Table {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn parse_profile(name: &str) -> Result<Profile> {

@@ -35,6 +35,12 @@ pub struct Batcher<'a> {
     labels: Vec<i64>,
 }
 
+/// The seed of one epoch of a run seeded with `seed`: its shuffle and its
+/// torch draws (dropout, noise) start from here, so a resumed run repeats them.
+pub fn epoch_seed(seed: u64, epoch: u64) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(epoch)
+}
+
 impl<'a> Batcher<'a> {
     /// `shuffle_seed`: Some((seed, epoch)) shuffles; None keeps file order.
     pub fn new(
@@ -46,7 +52,7 @@ impl<'a> Batcher<'a> {
     ) -> Self {
         let mut order: Vec<usize> = (0..split.len()).collect();
         if let Some((seed, epoch)) = shuffle_seed {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(epoch));
+            let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(seed, epoch));
             rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
         }
         let batch_size = batch_size.max(1);

@@ -84,7 +84,14 @@ pub struct JudgeConfig {
     pub max_train_images: Option<usize>,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
+    /// Version of the training code; a cached judge of another version is retrained
+    /// (0: judges saved before it was recorded, whose epochs were seeded seed·1000 + epoch).
+    #[serde(default)]
+    pub recipe: u32,
 }
+
+/// The judges' training code version: 1 seeds each epoch with [`crate::data::batcher::epoch_seed`], as runs do.
+pub const JUDGE_RECIPE: u32 = 1;
 
 impl JudgeConfig {
     /// The full judge of a kind.
@@ -95,7 +102,15 @@ impl JudgeConfig {
             JudgeKind::SignRotation => (2, false),
             JudgeKind::K49Class => (3, false),
         };
-        JudgeConfig { epochs, batch_size: 128, learning_rate: 1e-3, augment, max_train_images: None, seed: 7 }
+        JudgeConfig {
+            epochs,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            augment,
+            max_train_images: None,
+            seed: 7,
+            recipe: JUDGE_RECIPE,
+        }
     }
 
     /// A judge for smoke runs: one epoch on 4,000 images (weak, but fast).
@@ -239,7 +254,7 @@ impl Judge {
         let train = data.train.head(cfg.max_train_images.unwrap_or(usize::MAX));
         let start = Instant::now();
         for epoch in 1..=cfg.epochs {
-            tch::manual_seed((cfg.seed as i64) * 1000 + epoch as i64);
+            tch::manual_seed(crate::data::batcher::epoch_seed(cfg.seed, epoch as u64) as i64);
             let (mut sum, mut n) = (0.0, 0usize);
             for batch in Batcher::new(&train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), device) {
                 let xs = if cfg.augment { augment(&batch.images) } else { batch.images };

@@ -141,22 +141,14 @@ impl SampleMetrics {
         self.diversity_samples / self.diversity_real.max(1e-12)
     }
 
-    /// One line: accuracy (and the worst condition's), Fréchet distance,
-    /// precision/recall, diversity against real, style accuracy when measured.
+    /// One line of the headline measures, as the tables name and round them.
     pub fn summary(&self) -> String {
-        let pct = |v: f64| format!("{:.1} %", 100.0 * v);
-        let worst = self.worst_condition();
-        let style = self.style_accuracy.map_or(String::new(), |v| format!(", style {}", pct(v)));
-        format!(
-            "accuracy {} (worst condition {}), FD {:.1}, precision {:.3} / recall {:.3}, diversity {:.2} of real{}",
-            pct(self.accuracy.overall),
-            pct(worst),
-            self.frechet_distance,
-            self.precision,
-            self.recall,
-            self.diversity_ratio(),
-            style
-        )
+        use crate::table::{ACCURACY, DIVERSITY, FRECHET, PRECISION, RECALL, STYLE, WORST_CONDITION};
+        [&ACCURACY, &WORST_CONDITION, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &STYLE]
+            .iter()
+            .filter_map(|m| m.phrase(self))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -191,6 +183,19 @@ pub struct RunMetrics {
     /// the same options, epoch and judge reuses them).
     #[serde(default)]
     pub options: Option<EvalOptions>,
+}
+
+impl RunMetrics {
+    /// The measured sets of samples with how each was drawn: the run's own,
+    /// then (CVAE) the same decoder with z ~ N(0, I).
+    pub fn by_latent_source(&self) -> Vec<(&SampleMetrics, &str)> {
+        let own = self.latent_source.as_deref().unwrap_or(crate::sample::GAN_NOISE);
+        let mut sets = vec![(&self.metrics, own)];
+        if let Some(standard) = &self.standard_prior_metrics {
+            sets.push((standard, crate::sample::LATENT_STANDARD));
+        }
+        sets
+    }
 }
 
 /// The judge for `experiment`, trained on `dataset` if not cached.

@@ -15,11 +15,12 @@ use std::time::Instant;
 use tch::Device;
 
 use crate::data::{DataOptions, Dataset, DatasetKind};
-use crate::eval::{self, EvalOptions, Judge, RunMetrics};
+use crate::eval::{self, EvalOptions, Judge, RunMetrics, SampleMetrics};
 use crate::model::ModelKind;
 use crate::plot::{self, Figure};
 use crate::progress::ProgressMode;
 use crate::sample::{LatentSource, TrainedModel};
+use crate::table::{self, Measure};
 use crate::task::Experiment;
 use crate::train::{self, Profile, TrainConfig, TrainOptions};
 use crate::Result;
@@ -303,7 +304,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let data = exp.prepare(dataset(exp));
         references.push((exp, eval::reference_rows(&data, judge(exp), opts.eval_samples, &eval_opts)?));
     }
-    write_references(&mut md, &references, opts.eval_samples);
+    write_references(&mut md, &references, opts.eval_samples)?;
     let first_of = |exp: Experiment, model: ModelKind, recipe: Recipe| {
         results
             .iter()
@@ -367,7 +368,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
 
     // ---- The CVAE's remedies for posterior collapse, one at a time ----
     let ablation: Vec<&RunResult> = results.iter().filter(|r| matches!(r.recipe, Recipe::Ablation(_))).collect();
-    write_cvae_ablation(fig.md, &ablation, &TrainConfig::cvae_ablation(Experiment::SignLetter, opts.profile));
+    write_cvae_ablation(fig.md, &ablation, &TrainConfig::cvae_ablation(Experiment::SignLetter, opts.profile))?;
 
     // ---- Quality vs training time of the conv CVAE (sign-letter) ----
     {
@@ -534,7 +535,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         )?;
     }
 
-    write_tables(&mut md, &results, opts, &references);
+    write_tables(&mut md, &results, opts, &references)?;
     md.push_str(
         "\n## Speed\n\ncondgen against the same models in PyTorch on this machine, side by side in one run: \
          [benchmarks.md](benchmarks.md) (`make bench`); findings behind its missed targets: \
@@ -661,8 +662,8 @@ fn write_vae_comparison(
 }
 
 /// The table of the CVAE's remedies: each option alone, then together, on one budget.
-fn write_cvae_ablation(md: &mut String, rows: &[&RunResult], variants: &[(&str, TrainConfig)]) {
-    let Some(first) = variants.first() else { return };
+fn write_cvae_ablation(md: &mut String, rows: &[&RunResult], variants: &[(&str, TrainConfig)]) -> Result<()> {
+    let Some(first) = variants.first() else { return Ok(()) };
     let _ = writeln!(
         md,
         "\n## Ending the posterior collapse: the CVAE's remedies one at a time (sign-letter)\n\nEach row is the \
@@ -673,31 +674,33 @@ fn write_cvae_ablation(md: &mut String, rows: &[&RunResult], variants: &[(&str, 
          same likelihood only (the Gaussian and continuous Bernoulli are densities).\n",
         first.1.epochs
     );
-    md.push_str("| remedy | accuracy | accuracy, z ~ N(0, I) | Fréchet distance | precision | recall | diversity / real | active units | KL (nats) | test loss | train time (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for r in rows {
-        let Recipe::Ablation(i) = r.recipe else { continue };
-        let name = variants.get(i).map_or("?", |v| v.0);
-        let m = &r.metrics.metrics;
-        let standard = r
-            .metrics
-            .standard_prior_metrics
-            .as_ref()
-            .map_or("-".into(), |s| format!("{:.1} %", 100.0 * s.accuracy.overall));
-        let last = r.history.last();
-        let _ = writeln!(
-            md,
-            "| {name} | {:.1} % | {standard} | {:.1} | {:.3} | {:.3} | {:.2} | {} | {} | {} | {:.0} |",
-            100.0 * m.accuracy.overall,
-            m.frechet_distance,
-            m.precision,
-            m.recall,
-            m.diversity_ratio(),
-            r.metrics.cvae_active_units.map_or("-".into(), |a| a.to_string()),
-            last.and_then(|h| h.test_kl).map_or("-".into(), |v| format!("{v:.1}")),
-            r.metrics.cvae_test_loss.map_or("-".into(), |v| format!("{v:.1}")),
-            r.history.iter().map(|h| h.seconds).sum::<f64>()
-        );
-    }
+    let rows: Vec<(&str, &RunResult)> = rows
+        .iter()
+        .filter_map(|r| match r.recipe {
+            Recipe::Ablation(i) => Some((variants.get(i).map_or("?", |v| v.0), *r)),
+            _ => None,
+        })
+        .collect();
+    let measure = |m: &Measure| rows.iter().map(|(_, r)| m.of(&r.metrics.metrics)).collect::<Vec<_>>();
+    let standard = rows
+        .iter()
+        .map(|(_, r)| r.metrics.standard_prior_metrics.as_ref().and_then(|s| table::ACCURACY.of(s)))
+        .collect::<Vec<_>>();
+    let df = polars::df!(
+        "remedy" => rows.iter().map(|(name, _)| name.to_string()).collect::<Vec<_>>(),
+        table::ACCURACY.name => measure(&table::ACCURACY),
+        "accuracy %, z ~ N(0, I)" => standard,
+        table::FRECHET.name => measure(&table::FRECHET),
+        table::PRECISION.name => measure(&table::PRECISION),
+        table::RECALL.name => measure(&table::RECALL),
+        table::DIVERSITY.name => measure(&table::DIVERSITY),
+        "active units" => rows.iter().map(|(_, r)| r.metrics.cvae_active_units.map(|a| a as u64)).collect::<Vec<_>>(),
+        "KL (nats)" => rows.iter().map(|(_, r)| r.history.last().and_then(|h| h.test_kl).map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
+        "test loss" => rows.iter().map(|(_, r)| r.metrics.cvae_test_loss.map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
+        "train time (s)" => rows.iter().map(|(_, r)| r.history.iter().map(|h| h.seconds).sum::<f64>().round()).collect::<Vec<_>>(),
+    )?;
+    md.push_str(&table::Table(df).to_markdown());
+    Ok(())
 }
 
 /// The sign-letter CVAE's judge accuracy (fixed-noise snapshots) against
@@ -822,15 +825,6 @@ fn write_judges(md: &mut String, judges: &[Judge]) {
     }
 }
 
-/// "mean ± sample standard deviation" of a metric over seeds (just the mean for one value).
-pub fn mean_spread(values: &[f64]) -> String {
-    let (mean, sd) = mean_and_spread(values);
-    if values.len() < 2 {
-        return format!("{mean:.3}");
-    }
-    format!("{mean:.3} ± {sd:.3}")
-}
-
 /// Mean and sample standard deviation (0 for fewer than two values; the mean of none is NaN).
 pub fn mean_and_spread(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
@@ -842,30 +836,22 @@ pub fn mean_and_spread(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn write_references(md: &mut String, references: &[(Experiment, Vec<eval::ReferenceRow>)], n: usize) {
+fn write_references(md: &mut String, references: &[(Experiment, Vec<eval::ReferenceRow>)], n: usize) -> Result<()> {
     let _ = writeln!(
         md,
         "\n## Reference rows: real data through the same judges\n\nReal images measured exactly as generated ones are \
          ({n} a side): a generator's numbers are read against these. Half vs half: one half of the test split against \
          the other; blurred: that half blurred with a Gaussian of σ px, against the other half.\n"
     );
-    md.push_str("| experiment | real images | accuracy | worst condition | Fréchet distance | precision | recall | diversity / real |\n|---|---|---:|---:|---:|---:|---:|---:|\n");
-    for (exp, rows) in references {
-        for row in rows {
-            let m = &row.metrics;
-            let _ = writeln!(
-                md,
-                "| {exp} | {} | {:.1} % | {:.1} % | {:.1} | {:.3} | {:.3} | {:.2} |",
-                row.name,
-                100.0 * m.accuracy.overall,
-                100.0 * m.worst_condition(),
-                m.frechet_distance,
-                m.precision,
-                m.recall,
-                m.diversity_ratio()
-            );
-        }
-    }
+    let labels: Vec<String> =
+        references.iter().flat_map(|(exp, rows)| rows.iter().map(move |row| format!("{exp}: {}", row.name))).collect();
+    let rows: Vec<(&str, &eval::SampleMetrics)> = labels
+        .iter()
+        .map(String::as_str)
+        .zip(references.iter().flat_map(|(_, rows)| rows.iter().map(|row| &row.metrics)))
+        .collect();
+    md.push_str(&table::sample_metrics_table(&rows)?.to_markdown());
+    Ok(())
 }
 
 /// The targets a default-profile run is held to (issues 16 and 17); None = reported, no bar.
@@ -940,7 +926,7 @@ fn write_tables(
     results: &[RunResult],
     opts: &ReportOptions,
     references: &[(Experiment, Vec<eval::ReferenceRow>)],
-) {
+) -> Result<()> {
     md.push_str("\n## Architectures, training time and final losses (seed ");
     let _ = writeln!(md, "{})\n", opts.seeds[0]);
     md.push_str("| experiment | model | parameters | epochs | train time (s) | images/s | final loss |\n|---|---|---|---:|---:|---:|---|\n");
@@ -973,32 +959,11 @@ fn write_tables(
 
     md.push_str("\n## Metrics (seed ");
     let _ = writeln!(md, "{}; {} samples per run, judged)\n", opts.seeds[0], opts.eval_samples);
-    md.push_str("| experiment | model | accuracy | balanced | confidence | Fréchet distance | precision | recall | diversity (real) | memorized | style accuracy |\n|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n");
-    for r in results.iter().filter(|r| r.seed == opts.seeds[0] && r.recipe.is_main()) {
-        let mut rows = vec![(r.label(), &r.metrics.metrics)];
-        if let Some(standard) = &r.metrics.standard_prior_metrics {
-            rows[0].0 = format!("{} (fitted prior)", r.label());
-            rows.push((format!("{} (z ~ N(0, I))", r.label()), standard));
-        }
-        for (label, m) in rows {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.3} | {:.3} | {:.3} | {:.3} ({:.3}) | {:.2} % | {} |",
-                r.experiment,
-                label,
-                100.0 * m.accuracy.overall,
-                100.0 * m.accuracy.balanced,
-                100.0 * m.accuracy.mean_confidence,
-                m.frechet_distance,
-                m.precision,
-                m.recall,
-                m.diversity_samples,
-                m.diversity_real,
-                100.0 * m.memorization_share,
-                m.style_accuracy.map_or("-".to_string(), |v| format!("{:.1} %", 100.0 * v))
-            );
-        }
-    }
+    let main_runs: Vec<&RunResult> = results.iter().filter(|r| r.seed == opts.seeds[0] && r.recipe.is_main()).collect();
+    let labels: Vec<String> = main_runs.iter().map(|r| format!("{} {}", r.experiment, r.label())).collect();
+    let rows: Vec<(&str, &RunMetrics)> =
+        labels.iter().map(String::as_str).zip(main_runs.iter().map(|r| &r.metrics)).collect();
+    md.push_str(&table::metrics_table(&rows)?.to_markdown());
     md.push_str(
         "\nCVAE samples are drawn two ways from the same decoder. *Fitted prior*: z from one full-covariance Gaussian per \
          condition, fitted after training to the posterior means of that condition's training images (ex-post density \
@@ -1019,37 +984,33 @@ fn write_tables(
             opts.seeds[0]
         );
     }
-    md.push_str("| experiment | model | seeds | accuracy | Fréchet distance | precision | recall | train time (s) |\n|---|---|---:|---|---|---|---|---|\n");
     let mut groups: Vec<(Experiment, ModelKind, Recipe)> = Vec::new();
     for r in results.iter().filter(|r| r.recipe.is_main()) {
         if !groups.contains(&(r.experiment, r.model, r.recipe)) {
             groups.push((r.experiment, r.model, r.recipe));
         }
     }
-    for (exp, model, recipe) in groups {
-        {
-            let rs: Vec<&RunResult> =
-                results.iter().filter(|r| r.experiment == exp && r.model == model && r.recipe == recipe).collect();
-            let col = |f: &dyn Fn(&RunResult) -> f64| mean_spread(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
-            let _ = writeln!(
-                md,
-                "| {exp} | {} | {} | {} | {} | {} | {} | {} |",
-                run_label(exp, model, recipe),
-                rs.len(),
-                col(&|r| r.metrics.metrics.accuracy.overall),
-                col(&|r| r.metrics.metrics.frechet_distance),
-                col(&|r| r.metrics.metrics.precision),
-                col(&|r| r.metrics.metrics.recall),
-                col(&|r| r.history.iter().map(|h| h.seconds).sum()),
-            );
-        }
-    }
+    let labels: Vec<String> =
+        groups.iter().map(|&(exp, model, recipe)| format!("{exp} {}", run_label(exp, model, recipe))).collect();
+    let runs: Vec<Vec<(RunMetrics, f64)>> = groups
+        .iter()
+        .map(|&(exp, model, recipe)| {
+            results
+                .iter()
+                .filter(|r| r.experiment == exp && r.model == model && r.recipe == recipe)
+                .map(|r| (r.metrics.clone(), r.history.iter().map(|h| h.seconds).sum()))
+                .collect()
+        })
+        .collect();
+    let named: Vec<(&str, Vec<(RunMetrics, f64)>)> = labels.iter().map(String::as_str).zip(runs).collect();
+    md.push_str(&table::stability_table(&named)?.to_markdown());
 
     md.push_str(
         "\n## Targets\n\nEach measured figure against its target (seed 0, as the report samples: CVAE from the fitted \
          prior). FD targets are the Fréchet distance of the real test set blurred with the σ named, from the reference rows.\n\n\
-         | experiment | model | measure | measured | target | met |\n|---|---|---|---:|---:|---|\n",
+         ",
     );
+    let mut target_rows = TargetRows::default();
     for r in results.iter().filter(|r| r.seed == opts.seeds[0] && r.recipe.is_main()) {
         let t = targets(r.experiment, r.model, r.is_study_cgan());
         let m = &r.metrics.metrics;
@@ -1058,52 +1019,74 @@ fn write_tables(
                 rows.iter().find(|row| row.blur == Some(sigma)).map(|row| row.metrics.frechet_distance)
             })
         };
-        let pct = |v: f64| format!("{:.1} %", 100.0 * v);
-        let mut rows: Vec<(String, String, String, bool)> =
-            vec![("accuracy".into(), pct(m.accuracy.overall), pct(t.accuracy), m.accuracy.overall >= t.accuracy)];
+        let run = format!("{} {}", r.experiment, r.label());
+        let mut add = |measure: &Measure, metrics: &SampleMetrics, label: Option<String>, bar: f64, higher: bool| {
+            target_rows.add(&run, measure, metrics, label, bar, higher)
+        };
+        add(&table::ACCURACY, m, None, 100.0 * t.accuracy, true);
         if let Some(w) = t.worst_condition {
-            rows.push(("worst condition".into(), pct(m.worst_condition()), pct(w), m.worst_condition() >= w));
+            add(&table::WORST_CONDITION, m, None, 100.0 * w, true);
         }
         if let (Some(bar), Some(standard)) = (t.standard_prior_accuracy, &r.metrics.standard_prior_metrics) {
-            let a = standard.accuracy.overall;
-            rows.push(("accuracy, z ~ N(0, I)".into(), pct(a), pct(bar), a >= bar));
+            add(&table::ACCURACY, standard, Some("accuracy %, z ~ N(0, I)".into()), 100.0 * bar, true);
         }
-        if let (Some(bar), Some(style)) = (t.style, m.style_accuracy) {
-            rows.push(("style accuracy".into(), pct(style), pct(bar), style >= bar));
+        if let Some(bar) = t.style {
+            add(&table::STYLE, m, None, 100.0 * bar, true);
         }
-        if let Some(fd) = t.frechet_blur.and_then(|sigma| blurred_fd(sigma).map(|fd| (sigma, fd))) {
-            rows.push((
-                format!("Fréchet distance (≤ blurred σ = {} px)", fd.0),
-                format!("{:.1}", m.frechet_distance),
-                format!("{:.1}", fd.1),
-                m.frechet_distance <= fd.1,
-            ));
+        if let Some((sigma, fd)) = t.frechet_blur.and_then(|sigma| blurred_fd(sigma).map(|fd| (sigma, fd))) {
+            add(&table::FRECHET, m, Some(format!("Fréchet distance (≤ blurred σ = {sigma} px)")), fd, false);
         }
         if let Some(bar) = t.recall {
-            rows.push(("recall".into(), format!("{:.3}", m.recall), format!("{bar:.1}"), m.recall >= bar));
+            add(&table::RECALL, m, None, bar, true);
         }
         if let Some(bar) = t.diversity {
-            rows.push((
-                "diversity / real".into(),
-                format!("{:.2}", m.diversity_ratio()),
-                format!("{bar:.1}"),
-                m.diversity_ratio() >= bar,
-            ));
+            add(&table::DIVERSITY, m, None, bar, true);
         }
         if let (Some(bar), Some(active)) = (t.active_units, r.metrics.cvae_active_units) {
-            rows.push(("active units".into(), active.to_string(), bar.to_string(), active >= bar));
-        }
-        for (measure, measured, target, met) in rows {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {measure} | {measured} | {target} | {} |",
-                r.experiment,
-                r.label(),
-                if met { "yes" } else { "**no**" }
-            );
+            target_rows.push(&run, "active units".into(), active.to_string(), bar.to_string(), active >= bar);
         }
     }
+    md.push_str(&target_rows.into_table()?.to_markdown());
     if opts.profile != Profile::Default {
         let _ = writeln!(md, "\nThe bars are set for the `default` profile; this is the `{}` profile.", opts.profile);
+    }
+    Ok(())
+}
+
+/// The rows of the targets table: each measured figure against its bar.
+#[derive(Default)]
+struct TargetRows {
+    runs: Vec<String>,
+    measures: Vec<String>,
+    measured: Vec<String>,
+    targets: Vec<String>,
+    met: Vec<&'static str>,
+}
+
+impl TargetRows {
+    /// `bar` in the measure's unit; met is decided on the unrounded value.
+    fn add(&mut self, run: &str, measure: &Measure, m: &SampleMetrics, label: Option<String>, bar: f64, higher: bool) {
+        let (Some(value), Some(shown)) = (measure.unrounded(m), measure.shown(m)) else { return };
+        let met = if higher { value >= bar } else { value <= bar };
+        let label = label.unwrap_or_else(|| measure.name.to_string());
+        self.push(run, label, shown, measure.format(bar), met);
+    }
+
+    fn push(&mut self, run: &str, measure: String, measured: String, target: String, met: bool) {
+        self.runs.push(run.to_string());
+        self.measures.push(measure);
+        self.measured.push(measured);
+        self.targets.push(target);
+        self.met.push(if met { "yes" } else { "**no**" });
+    }
+
+    fn into_table(self) -> Result<table::Table> {
+        Ok(table::Table(polars::df!(
+            "run" => self.runs,
+            "measure" => self.measures,
+            "measured" => self.measured,
+            "target" => self.targets,
+            "met" => self.met,
+        )?))
     }
 }

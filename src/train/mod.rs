@@ -186,7 +186,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
 
     let label = format!("{} {}", cfg.experiment, cfg.model());
     for epoch in history.len() + 1..=cfg.epochs {
-        tch::manual_seed((cfg.seed as i64).wrapping_mul(1_000_003).wrapping_add(epoch as i64));
+        tch::manual_seed(crate::data::batcher::epoch_seed(cfg.seed, epoch as u64) as i64);
         optimizers.schedule(cfg, epoch);
         let record = match &built.net {
             Net::Cvae(cvae) => {

@@ -1,0 +1,332 @@
+//! Result tables, built once and rendered wherever they are read: HTML in a
+//! notebook, Markdown in REPORT.md, aligned text in a terminal.
+//!
+//! The measures of a set of samples ([`MEASURES`]) are named and rounded here
+//! and nowhere else, so `condgen eval`, the report and the notebooks show the
+//! same columns with the same precision.
+
+use std::fmt::Write as _;
+
+use polars::prelude::*;
+
+use crate::eval::{RunMetrics, SampleMetrics};
+use crate::Result;
+
+/// A DataFrame with renderers for each place a table is read.
+#[derive(Clone, Debug)]
+pub struct Table(pub DataFrame);
+
+/// One measured quantity of a set of samples, as every table shows it.
+pub struct Measure {
+    /// Column name, with its unit.
+    pub name: &'static str,
+    /// The value in the column's unit (percentages × 100); None when not measured.
+    value: fn(&SampleMetrics) -> Option<f64>,
+    /// Decimal places shown.
+    decimals: i32,
+}
+
+impl Measure {
+    /// The value in the column's unit, rounded as shown.
+    pub fn of(&self, metrics: &SampleMetrics) -> Option<f64> {
+        self.unrounded(metrics).map(|v| round_to(v, self.decimals))
+    }
+
+    /// The value in the column's unit, unrounded (for comparing against a bar).
+    pub fn unrounded(&self, metrics: &SampleMetrics) -> Option<f64> {
+        (self.value)(metrics)
+    }
+
+    /// A value in the column's unit as text, with the column's decimals.
+    pub fn format(&self, value: f64) -> String {
+        format!("{value:.*}", self.decimals.max(0) as usize)
+    }
+
+    /// The value as text, with the column's decimals ("0.90", not "0.9").
+    pub fn shown(&self, metrics: &SampleMetrics) -> Option<String> {
+        self.unrounded(metrics).map(|v| self.format(v))
+    }
+
+    /// "name value" for sentences, e.g. "Fréchet distance 53.6"; "accuracy 89.4 %".
+    pub fn phrase(&self, metrics: &SampleMetrics) -> Option<String> {
+        let shown = self.shown(metrics)?;
+        Some(match self.name.strip_suffix(" %") {
+            Some(name) => format!("{name} {shown} %"),
+            None => format!("{} {shown}", self.name),
+        })
+    }
+
+    fn column(&self, rows: &[&SampleMetrics]) -> Option<Column> {
+        let values: Vec<Option<f64>> = rows.iter().map(|m| self.of(m)).collect();
+        // A measure no row has (style accuracy outside K49) is left out.
+        values.iter().any(Option::is_some).then(|| Column::new(self.name.into(), values))
+    }
+}
+
+fn pct(value: f64) -> f64 {
+    100.0 * value
+}
+
+pub const ACCURACY: Measure = Measure { name: "accuracy %", value: |m| Some(pct(m.accuracy.overall)), decimals: 1 };
+/// Generators draw equally per condition, so balanced accuracy equals accuracy; the worst condition says more.
+pub const WORST_CONDITION: Measure =
+    Measure { name: "worst condition %", value: |m| Some(pct(m.worst_condition())), decimals: 1 };
+pub const CONFIDENCE: Measure =
+    Measure { name: "confidence %", value: |m| Some(pct(m.accuracy.mean_confidence)), decimals: 1 };
+pub const FRECHET: Measure = Measure { name: "Fréchet distance", value: |m| Some(m.frechet_distance), decimals: 1 };
+pub const PRECISION: Measure = Measure { name: "precision", value: |m| Some(m.precision), decimals: 3 };
+pub const RECALL: Measure = Measure { name: "recall", value: |m| Some(m.recall), decimals: 3 };
+pub const DIVERSITY: Measure = Measure { name: "diversity / real", value: |m| Some(m.diversity_ratio()), decimals: 2 };
+pub const MEMORIZED: Measure = Measure { name: "memorized %", value: |m| Some(pct(m.memorization_share)), decimals: 1 };
+pub const STYLE: Measure = Measure { name: "style accuracy %", value: |m| m.style_accuracy.map(pct), decimals: 1 };
+
+/// Every measure of a set of samples, in the order tables show them.
+pub const MEASURES: [&Measure; 9] =
+    [&ACCURACY, &WORST_CONDITION, &CONFIDENCE, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &MEMORIZED, &STYLE];
+
+/// `value` rounded to `decimals` places, for tables people read.
+pub fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+/// The measures of sets of samples side by side, one row per set: `(name, metrics)`.
+pub fn sample_metrics_table(rows: &[(&str, &SampleMetrics)]) -> Result<Table> {
+    let metrics: Vec<&SampleMetrics> = rows.iter().map(|(_, m)| *m).collect();
+    let mut columns = vec![
+        Column::new("samples of".into(), rows.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>()),
+        Column::new("n".into(), metrics.iter().map(|m| m.samples as u64).collect::<Vec<_>>()),
+    ];
+    columns.extend(MEASURES.iter().filter_map(|measure| measure.column(&metrics)));
+    Ok(Table(DataFrame::new_infer_height(columns)?))
+}
+
+/// Runs side by side, one row per run and latent source (a CVAE gets a second
+/// row for its samples with z ~ N(0, I)), with the epoch and a CVAE's test loss.
+pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
+    let mut named = Vec::new();
+    let mut sources = Vec::new();
+    let mut epochs = Vec::new();
+    let mut losses = Vec::new();
+    for (name, run) in rows {
+        for (metrics, source) in run.by_latent_source() {
+            named.push((*name, metrics));
+            sources.push(source.to_string());
+            epochs.push(run.epoch as u64);
+            losses.push(run.cvae_test_loss.map(|v| round_to(v, 1)));
+        }
+    }
+    let mut df = sample_metrics_table(&named)?.0;
+    df.insert_column(1, Column::new("drawn from".into(), sources))?;
+    df.with_column(Column::new("epoch".into(), epochs))?;
+    if losses.iter().any(Option::is_some) {
+        df.with_column(Column::new("test loss".into(), losses))?;
+    }
+    Ok(Table(df))
+}
+
+/// Stability over seeds: per group of runs of one configuration (one per
+/// seed), each headline measure's mean ± standard deviation and the training time.
+/// groups: `(name, [(metrics, train seconds)])`
+pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Table> {
+    let spread = |runs: &[(RunMetrics, f64)], f: &dyn Fn(&(RunMetrics, f64)) -> f64, decimals: i32| {
+        mean_spread(&runs.iter().map(f).collect::<Vec<f64>>(), decimals)
+    };
+    let measure = |m: &Measure| {
+        let values = groups
+            .iter()
+            .map(|(_, runs)| spread(runs, &|r| m.unrounded(&r.0.metrics).unwrap_or(f64::NAN), m.decimals))
+            .collect::<Vec<String>>();
+        Column::new(m.name.into(), values)
+    };
+    let mut columns = vec![
+        Column::new("runs".into(), groups.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>()),
+        Column::new("seeds".into(), groups.iter().map(|(_, r)| r.len() as u32).collect::<Vec<_>>()),
+    ];
+    columns.extend([&ACCURACY, &FRECHET, &PRECISION, &RECALL].map(measure));
+    let seconds = groups.iter().map(|(_, runs)| spread(runs, &|r| r.1, 0)).collect::<Vec<String>>();
+    columns.push(Column::new("train seconds".into(), seconds));
+    Ok(Table(DataFrame::new_infer_height(columns)?))
+}
+
+/// "mean ± sample standard deviation" over seeds (just the mean for one value).
+pub fn mean_spread(values: &[f64], decimals: i32) -> String {
+    let (mean, sd) = crate::report::mean_and_spread(values);
+    let d = decimals.max(0) as usize;
+    if values.len() < 2 {
+        return format!("{mean:.d$}");
+    }
+    format!("{mean:.d$} ± {sd:.d$}")
+}
+
+impl Table {
+    /// The cell at (`column`, `row`) as text; empty for a missing value.
+    /// Floats show as many decimals as the column's most precise value (up to
+    /// 4), so a column reads 0.90 above 0.62, not 0.9.
+    fn cell(&self, column: usize, row: usize) -> String {
+        let col = &self.0.columns()[column];
+        match col.get(row) {
+            Ok(AnyValue::Null) | Err(_) => String::new(),
+            Ok(AnyValue::String(s)) => s.to_string(),
+            Ok(AnyValue::Float64(v)) => format!("{v:.*}", float_decimals(col)),
+            Ok(AnyValue::Float32(v)) => format!("{v:.*}", float_decimals(col)),
+            Ok(v) => v.to_string(),
+        }
+    }
+
+    fn is_numeric(&self, column: usize) -> bool {
+        self.0.columns()[column].dtype().is_primitive_numeric()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.get_column_names().iter().map(|n| n.to_string()).collect()
+    }
+
+    /// The table as HTML (every row; these tables are small).
+    pub fn to_html(&self) -> String {
+        let mut html = String::from("<table class=\"condgen\">\n<thead><tr>");
+        for name in self.names() {
+            let _ = write!(html, "<th>{}</th>", escape_html(&name));
+        }
+        html.push_str("</tr></thead>\n<tbody>\n");
+        for row in 0..self.0.height() {
+            html.push_str("<tr>");
+            for col in 0..self.0.width() {
+                let align = if self.is_numeric(col) { " style=\"text-align:right\"" } else { "" };
+                let _ = write!(html, "<td{align}>{}</td>", escape_html(&self.cell(col, row)));
+            }
+            html.push_str("</tr>\n");
+        }
+        html.push_str("</tbody></table>");
+        html
+    }
+
+    /// The table as a GitHub Markdown table, numbers right-aligned.
+    pub fn to_markdown(&self) -> String {
+        let escape = |s: &str| s.replace('|', "\\|");
+        let names: Vec<String> = self.names().iter().map(|n| escape(n)).collect();
+        let mut md = format!("| {} |\n|", names.join(" | "));
+        for col in 0..self.0.width() {
+            md.push_str(if self.is_numeric(col) { "---:|" } else { "---|" });
+        }
+        md.push('\n');
+        for row in 0..self.0.height() {
+            let cells: Vec<String> = (0..self.0.width()).map(|col| escape(&self.cell(col, row))).collect();
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+        md
+    }
+
+    /// The table turned on its side for a terminal: a line per column, its
+    /// name then one aligned value per row (a run's measures read down the page).
+    pub fn to_text_by_column(&self) -> String {
+        let names = self.names();
+        let name_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let rows = self.0.height();
+        let widths: Vec<usize> = (0..rows)
+            .map(|row| (0..self.0.width()).map(|col| self.cell(col, row).chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut text = String::new();
+        for (col, name) in names.iter().enumerate() {
+            let _ = write!(text, "{name:<name_width$}");
+            for (row, width) in widths.iter().enumerate() {
+                let cell = self.cell(col, row);
+                if self.is_numeric(col) {
+                    let _ = write!(text, "  {cell:>width$}");
+                } else {
+                    let _ = write!(text, "  {cell:<width$}");
+                }
+            }
+            text.truncate(text.trim_end().len());
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Shows the table inline in an evcxr (Jupyter) notebook.
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", self.to_html());
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The decimals a float column needs: the most any of its values needs, at most 4.
+fn float_decimals(col: &Column) -> usize {
+    let Ok(values) = col.cast(&DataType::Float64) else { return 4 };
+    let Ok(values) = values.f64() else { return 4 };
+    let needed = |v: f64| (0..4).find(|&d| (round_to(v, d) - v).abs() < 1e-9 * v.abs().max(1.0)).unwrap_or(4);
+    values.iter().flatten().filter(|v| v.is_finite()).map(needed).max().unwrap_or(0) as usize
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table(
+            df!(
+                "run" => ["a|b", "c"],
+                "accuracy %" => [Some(89.4), None],
+                "recall" => [0.9, 0.625],
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn markdown_escapes_pipes_aligns_numbers_and_leaves_missing_cells_empty() {
+        assert_eq!(
+            table().to_markdown(),
+            "| run | accuracy % | recall |\n|---|---:|---:|\n| a\\|b | 89.4 | 0.900 |\n| c |  | 0.625 |\n"
+        );
+    }
+
+    #[test]
+    fn text_by_column_puts_each_column_on_a_line() {
+        assert_eq!(table().to_text_by_column(), "run         a|b    c\naccuracy %   89.4\nrecall      0.900  0.625\n");
+    }
+
+    #[test]
+    fn phrases_put_the_unit_after_the_value() {
+        let m = SampleMetrics {
+            experiment: crate::Experiment::SignLetter,
+            samples: 48,
+            per_condition: 2,
+            judge: crate::eval::JudgeKind::SignLetter,
+            judge_test_accuracy: 0.97,
+            accuracy: crate::eval::ConditionalAccuracy {
+                overall: 0.894,
+                balanced: 0.894,
+                per_class: vec![0.5, f64::NAN, 1.0],
+                mean_confidence: 0.8,
+            },
+            frechet_distance: 53.6123,
+            real_reference_images: 48,
+            precision: 0.1,
+            recall: 0.42,
+            precision_recall_k: 3,
+            diversity_samples: 9.0,
+            diversity_real: 10.0,
+            memorization_share: 0.0,
+            memorization_threshold: 1.0,
+            memorization_reference_images: 100,
+            style_accuracy: None,
+        };
+        assert_eq!(ACCURACY.phrase(&m).unwrap(), "accuracy 89.4 %");
+        assert_eq!(FRECHET.phrase(&m).unwrap(), "Fréchet distance 53.6");
+        assert_eq!(DIVERSITY.phrase(&m).unwrap(), "diversity / real 0.90");
+        assert_eq!(WORST_CONDITION.phrase(&m).unwrap(), "worst condition 50.0 %");
+        assert_eq!(STYLE.phrase(&m), None);
+        let table = sample_metrics_table(&[("a", &m)]).unwrap();
+        assert!(!table.0.get_column_names().iter().any(|n| n.as_str() == STYLE.name), "no style column without style");
+    }
+}
