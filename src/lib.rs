@@ -16,12 +16,14 @@
 //! - [`report`]: `condgen report`, the figures of both studies and REPORT.md.
 //! - [`table`]: result tables, rendered as HTML, Markdown or terminal text.
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
+//! - [`files`]: atomic file writes.
 //! - [`error`]: the library's error type.
 
 pub mod concepts;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod loss;
 pub mod model;
 pub mod notebook;

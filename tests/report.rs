@@ -32,7 +32,7 @@ fn quick_report_runs_end_to_end() {
         assert!(md.contains(section), "REPORT.md lacks {section}");
     }
     // K49's two CGAN rows side by side, and the WGAN-GP row (trained two at a time, in child processes).
-    for row in ["| k49 | cgan (study model) |", "| k49 | cgan (improved) |", "| k49 | cgan (study model, WGAN-GP) |"] {
+    for row in ["| k49 cgan (study model) |", "| k49 cgan (improved) |", "| k49 cgan (study model, WGAN-GP) |"] {
         assert!(md.contains(row), "REPORT.md lacks a row {row}");
     }
     assert!(!dir.path().join("runs/pending").read_dir().is_ok_and(|mut d| d.next().is_some()), "job files cleaned up");

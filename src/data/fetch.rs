@@ -45,29 +45,27 @@ pub fn download_verified(url: &str, path: &Path, expected: &str) -> Result<()> {
         .timeout(std::time::Duration::from_secs(60))
         .call()
         .map_err(|e| Error::Download { url: url.to_string(), message: describe(&e) })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    let mut reader = response.into_reader();
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| Error::Download { url: url.to_string(), message: format!("connection lost: {e}") })?;
-        if n == 0 {
-            break;
+    crate::files::write_with(path, |file| {
+        let mut reader = response.into_reader();
+        let mut hasher = Md5::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| Error::Download { url: url.to_string(), message: format!("connection lost: {e}") })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n]).map_err(|e| Error::io(path, e))?;
         }
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).map_err(|e| Error::io(tmp.path(), e))?;
-    }
-    let actual = format!("{:x}", hasher.finalize());
-    if actual != expected {
-        // The temporary file is deleted when `tmp` drops.
-        return Err(Error::Checksum { path: path.to_path_buf(), expected: expected.to_string(), actual });
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+        let actual = format!("{:x}", hasher.finalize());
+        if actual != expected {
+            // The temporary file is deleted on this error.
+            return Err(Error::Checksum { path: path.to_path_buf(), expected: expected.to_string(), actual });
+        }
+        Ok(())
+    })
 }
 
 fn describe(e: &ureq::Error) -> String {

@@ -103,53 +103,31 @@ pub enum NpzArray<'a> {
 /// Writes `arrays` into a compressed npz at `path` atomically (temp file, then rename),
 /// so an interrupted write never leaves a half-written file under the final name.
 pub fn write(path: &Path, arrays: &[(&str, NpzArray<'_>)]) -> Result<()> {
-    use npyz::WriterBuilder;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     let io_err = |e: std::io::Error| Error::io(path, e);
-    {
-        let mut npz = npyz::npz::NpzWriter::new(std::io::BufWriter::new(tmp.as_file()));
-        let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    crate::files::write_with(path, |file| {
+        let mut npz = npyz::npz::NpzWriter::new(std::io::BufWriter::new(file));
         for (name, array) in arrays {
             match array {
-                NpzArray::U8 { shape, data } => {
-                    let mut w = npz
-                        .array::<u8>(name, options)
-                        .map_err(io_err)?
-                        .default_dtype()
-                        .shape(shape)
-                        .begin_nd()
-                        .map_err(io_err)?;
-                    w.extend(data.iter().copied()).map_err(io_err)?;
-                    w.finish().map_err(io_err)?;
-                }
-                NpzArray::I64 { shape, data } => {
-                    let mut w = npz
-                        .array::<i64>(name, options)
-                        .map_err(io_err)?
-                        .default_dtype()
-                        .shape(shape)
-                        .begin_nd()
-                        .map_err(io_err)?;
-                    w.extend(data.iter().copied()).map_err(io_err)?;
-                    w.finish().map_err(io_err)?;
-                }
-                NpzArray::F32 { shape, data } => {
-                    let mut w = npz
-                        .array::<f32>(name, options)
-                        .map_err(io_err)?
-                        .default_dtype()
-                        .shape(shape)
-                        .begin_nd()
-                        .map_err(io_err)?;
-                    w.extend(data.iter().copied()).map_err(io_err)?;
-                    w.finish().map_err(io_err)?;
-                }
+                NpzArray::U8 { shape, data } => add_array(&mut npz, name, shape, data),
+                NpzArray::I64 { shape, data } => add_array(&mut npz, name, shape, data),
+                NpzArray::F32 { shape, data } => add_array(&mut npz, name, shape, data),
             }
+            .map_err(io_err)?;
         }
-        npz.zip_writer().finish().map_err(|e| Error::io(path, e.into()))?;
-    }
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+        let mut buffered = npz.zip_writer().finish().map_err(|e| Error::io(path, e.into()))?;
+        std::io::Write::flush(&mut buffered).map_err(io_err)
+    })
+}
+
+/// One array into an npz archive, deflated.
+fn add_array<W, T>(npz: &mut npyz::npz::NpzWriter<W>, name: &str, shape: &[u64], data: &[T]) -> std::io::Result<()>
+where
+    W: std::io::Write + std::io::Seek,
+    T: npyz::AutoSerialize + Copy,
+{
+    use npyz::WriterBuilder;
+    let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut w = npz.array::<T>(name, options)?.default_dtype().shape(shape).begin_nd()?;
+    w.extend(data.iter().copied())?;
+    w.finish()
 }

@@ -18,7 +18,6 @@ pub mod chart;
 pub mod compose;
 pub mod grid;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -99,24 +98,7 @@ impl Figure {
     /// directory, renamed over `path`, so readers never see half a file.
     /// Missing parent directories are created.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".condgen-plot-").suffix(".tmp");
-        // tempfile creates 0600 files; a figure is for reading by anyone.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            builder.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-        tmp.write_all(&self.png).map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
+        crate::files::write_atomic(path, &self.png)
     }
 
     /// The evcxr rich-output block for this figure (what [`Figure::evcxr_display`] prints).

@@ -299,39 +299,51 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
 }
 
 /// One history column as a chart series over epochs (epochs without a value are skipped).
-pub fn history_series(history: &[EpochRecord], name: &str, column: fn(&EpochRecord) -> Option<f64>) -> Series {
+pub fn history_series(history: &[EpochRecord], name: &str, column: HistoryColumn) -> Series {
     Series::new(name, history.iter().filter_map(|r| column(r).map(|v| (r.epoch as f64, v))).collect())
+}
+
+/// A history column: the value an epoch recorded, if any.
+pub type HistoryColumn = fn(&EpochRecord) -> Option<f64>;
+
+/// History columns over epochs as one line chart: `columns` are (legend name, column).
+pub fn history_chart(
+    history: &[EpochRecord],
+    title: &str,
+    y_desc: &str,
+    columns: &[(&str, HistoryColumn)],
+) -> Result<Figure> {
+    let series: Vec<Series> = columns.iter().map(|&(name, column)| history_series(history, name, column)).collect();
+    plot::line_chart(title, "epoch", y_desc, &series)
 }
 
 /// CVAE loss over epochs: train total, reconstruction (the negative
 /// log-likelihood under the run's likelihood: BCE for the Bernoulli) and KL, and test total.
 pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
-    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| history_series(history, name, f);
-    plot::line_chart(
+    history_chart(
+        history,
         title,
-        "epoch",
         "loss per image",
         &[
-            series("train total (reconstruction + KL)", |r| r.loss),
-            series("train reconstruction", |r| r.bce),
-            series("train KL", |r| r.kl),
-            series("test total", |r| r.test_loss),
+            ("train total (reconstruction + KL)", |r| r.loss),
+            ("train reconstruction", |r| r.bce),
+            ("train KL", |r| r.kl),
+            ("test total", |r| r.test_loss),
         ],
     )
 }
 
 /// CGAN losses over epochs: discriminator and generator, and D(x), D(G(z)).
 pub fn gan_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
-    let series = |name: &str, f: fn(&EpochRecord) -> Option<f64>| history_series(history, name, f);
-    plot::line_chart(
+    history_chart(
+        history,
         title,
-        "epoch",
         "mean over the epoch",
         &[
-            series("discriminator loss", |r| r.d_loss),
-            series("generator loss", |r| r.g_loss),
-            series("D(x) real", |r| r.d_real),
-            series("D(G(z)) fake", |r| r.d_fake),
+            ("discriminator loss", |r| r.d_loss),
+            ("generator loss", |r| r.g_loss),
+            ("D(x) real", |r| r.d_real),
+            ("D(G(z)) fake", |r| r.d_fake),
         ],
     )
 }

@@ -23,10 +23,6 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
-    pub fn is_constant(&self) -> bool {
-        *self == LrSchedule::Constant
-    }
-
     /// The factor on the base learning rates during `epoch` (1-based) of `epochs`.
     pub fn factor(self, epoch: usize, epochs: usize) -> f64 {
         match self {
@@ -101,9 +97,8 @@ pub struct TrainConfig {
     pub discriminator_learning_rate: Option<f64>,
     /// Adam (β1, β2).
     pub adam_betas: [f64; 2],
-    /// How the learning rates change over the run ([`LrSchedule`]); left out of the
-    /// saved config (and so of the run folder's digest) when constant, the studies' choice.
-    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    /// How the learning rates change over the run ([`LrSchedule`]; constant is the studies' choice).
+    #[serde(default, skip_serializing_if = "omitted_at_default")]
     pub lr_schedule: LrSchedule,
     /// CVAE only: weight of the KL term (1 = the plain ELBO; β-VAE otherwise).
     pub kl_weight: f64,
@@ -450,11 +445,7 @@ impl TrainConfig {
     /// Applies overrides: a JSON/TOML object (from a config file) merged over
     /// this config. Unknown keys are rejected with the list of valid ones.
     pub fn merge(&self, overrides: &Value) -> Result<Self> {
-        let mut base = serde_json::to_value(self).expect("config serializes");
-        // Fields left out of the saved form at their defaults are still valid keys.
-        if let Value::Object(fields) = &mut base {
-            fields.entry("lr_schedule").or_insert_with(|| serde_json::to_value(self.lr_schedule).expect("serializes"));
-        }
+        let mut base = with_every_field(|| serde_json::to_value(self).expect("config serializes"));
         merge_checked(&mut base, overrides, "")?;
         let merged: TrainConfig =
             serde_json::from_value(base).map_err(|e| Error::Config(format!("invalid value: {e}")))?;
@@ -619,6 +610,32 @@ impl TrainConfig {
         }
         format!("{:08x}", h >> 32)
     }
+}
+
+thread_local! {
+    /// Set while [`with_every_field`] runs: no field is omitted then.
+    static EVERY_FIELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// For `#[serde(default, skip_serializing_if = "omitted_at_default")]` on a config
+/// field added after run folders existed: at its default the field is left out of
+/// the saved config, so the folder digest of every earlier run stays as it was.
+/// Overrides still see the field ([`with_every_field`]).
+fn omitted_at_default<T: Default + PartialEq>(value: &T) -> bool {
+    !EVERY_FIELD.with(std::cell::Cell::get) && *value == T::default()
+}
+
+/// Runs `f` (a serialisation) with every field written, the omitted-at-default ones included.
+fn with_every_field<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            EVERY_FIELD.with(|flag| flag.set(false));
+        }
+    }
+    EVERY_FIELD.with(|flag| flag.set(true));
+    let _reset = Reset;
+    f()
 }
 
 /// Merges `src` into `dst`, refusing keys `dst` does not have.
