@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
 use crate::data::{PIXELS, SIDE};
-use crate::model::latent_prior::{LatentPrior, LATENT_PRIOR_FILE};
+use crate::model::latent_prior::{LatentPrior, LATENT_PRIOR_FILE, PRIOR_COMPONENTS};
 use crate::model::{Built, Net};
 use crate::task::{ConditionSpec, Experiment, TaskData};
 use crate::train::{self, RunDir, TrainConfig};
@@ -98,8 +98,8 @@ impl TrainedModel {
 
     /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN.
     pub fn ensure_latent_prior(&mut self, data: &TaskData) -> Result<()> {
-        let Net::Cvae(cvae) = &self.built.net else { return Ok(()) };
-        if self.latent_prior.is_some() {
+        let Net::Cvae(_) = &self.built.net else { return Ok(()) };
+        if self.latent_prior.as_ref().is_some_and(|p| p.components == PRIOR_COMPONENTS) {
             return Ok(());
         }
         if data.experiment != self.experiment() {
@@ -109,12 +109,27 @@ impl TrainedModel {
                 data.experiment
             )));
         }
+        self.fit_latent_prior(data, PRIOR_COMPONENTS)
+    }
+
+    /// Fits the latent prior anew with `components` Gaussians per condition
+    /// (see [`LatentPrior`]) and saves it in the run folder. A CGAN has none.
+    pub fn fit_latent_prior(&mut self, data: &TaskData, components: usize) -> Result<()> {
+        let prior = self.fitted_prior(data, components);
+        if let Some(prior) = &prior {
+            prior.save(&self.run.file(LATENT_PRIOR_FILE))?;
+        }
+        self.latent_prior = prior;
+        Ok(())
+    }
+
+    /// A latent prior with `components` Gaussians per condition, fitted to the
+    /// codes of the run's training images, without saving it (None for a CGAN).
+    pub fn fitted_prior(&self, data: &TaskData, components: usize) -> Option<LatentPrior> {
+        let Net::Cvae(cvae) = &self.built.net else { return None };
         // The same training images the run saw (quick runs see a slice; held-out classes are left out).
         let train = self.config.training_data(data).train;
-        let prior = LatentPrior::fit(cvae.as_ref(), &self.spec, &train, self.epoch, self.built.vs.device());
-        prior.save(&self.run.file(LATENT_PRIOR_FILE))?;
-        self.latent_prior = Some(prior);
-        Ok(())
+        Some(LatentPrior::fit(cvae.as_ref(), &self.spec, &train, self.epoch, components, self.built.vs.device()))
     }
 
     /// This model drawing its samples from `source`. A CVAE asked for its fitted
@@ -199,13 +214,21 @@ impl Sampler<'_> {
         self.generate_at(temperature, &classes, &styles, seed)
     }
 
-    /// How these samples are drawn, for tables and captions.
-    pub fn caption(&self) -> &'static str {
+    /// How these samples are drawn, for tables and captions, e.g.
+    /// "z from the fitted per-condition prior (10-Gaussian mixture)".
+    pub fn caption(&self) -> String {
+        let fitted = |base: &str| {
+            let k = self.model.latent_prior.as_ref().map_or(1, |p| p.components);
+            let shape = if k == 1 { "one Gaussian".to_string() } else { format!("{k}-Gaussian mixture") };
+            format!("{base} ({shape})")
+        };
         match (&self.model.built.net, self.source) {
-            (Net::Gan { .. }, _) => GAN_NOISE,
-            (Net::Cvae(_), LatentSource::StandardNormal) => LATENT_STANDARD,
-            (Net::Cvae(_), LatentSource::FittedPrior) if !self.model.spec.is_conditional() => LATENT_FITTED_POOLED,
-            (Net::Cvae(_), LatentSource::FittedPrior) => LATENT_FITTED,
+            (Net::Gan { .. }, _) => GAN_NOISE.to_string(),
+            (Net::Cvae(_), LatentSource::StandardNormal) => LATENT_STANDARD.to_string(),
+            (Net::Cvae(_), LatentSource::FittedPrior) if !self.model.spec.is_conditional() => {
+                fitted(LATENT_FITTED_POOLED)
+            }
+            (Net::Cvae(_), LatentSource::FittedPrior) => fitted(LATENT_FITTED),
         }
     }
 }
@@ -221,8 +244,8 @@ pub fn to_u8_images(xs: &Tensor) -> Array3<u8> {
 
 /// Caption of CVAE samples drawn from the fitted per-condition prior.
 pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
-/// Caption of an unconditional VAE's samples drawn from its fitted prior (one Gaussian for all images).
-pub const LATENT_FITTED_POOLED: &str = "z from the fitted prior (one Gaussian)";
+/// Caption of an unconditional VAE's samples drawn from its fitted prior (one for all images).
+pub const LATENT_FITTED_POOLED: &str = "z from the fitted prior";
 /// Caption of CVAE samples drawn from the training prior N(0, I).
 pub const LATENT_STANDARD: &str = "z from N(0, I)";
 /// Caption of a CGAN's samples.

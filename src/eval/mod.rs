@@ -300,6 +300,9 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         history::last_collapse_diagnostics(&run.join(crate::train::run::HISTORY_FILE)).unzip();
     let judge = judge_for(exp, dataset, opts, device)?;
     let metrics_path = run.join("metrics.json");
+    let data = exp.prepare(dataset);
+    model.ensure_latent_prior(&data)?;
+    let sampler = model.sampler(LatentSource::FittedPrior)?;
     if !opts.retrain_judges {
         let previous = std::fs::read(&metrics_path).ok().and_then(|b| serde_json::from_slice::<RunMetrics>(&b).ok());
         if let Some(prev) = previous {
@@ -307,16 +310,15 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             let same_judge = prev.metrics.judge_test_accuracy == judge.meta.test_accuracy;
             // Metrics from before the fitted prior lack the N(0, I) comparison.
             let complete = !is_cvae || prev.standard_prior_metrics.is_some();
-            if same_options && same_judge && prev.epoch == model.epoch && complete {
+            // Drawn as they would be now (the caption names the fitted prior's shape).
+            let same_source = prev.latent_source.as_deref() == Some(sampler.caption().as_str());
+            if same_options && same_judge && prev.epoch == model.epoch && complete && same_source {
                 return Ok(RunMetrics { cvae_active_units, cvae_kl_per_dim, ..prev });
             }
         }
     }
-    let data = exp.prepare(dataset);
-    model.ensure_latent_prior(&data)?;
     let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
     let per_condition = opts.samples.div_ceil(conditions).max(1);
-    let sampler = model.sampler(LatentSource::FittedPrior)?;
     let samples = sampler.sample_all_conditions(per_condition, opts.seed)?;
     let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
     let standard_prior_metrics = if is_cvae {

@@ -9,6 +9,11 @@
 //! it, keeps generated codes where the decoder has seen real data. Nothing is
 //! retrained; the decoder is the same, only the source of z changes.
 //!
+//! With `components` > 1 each condition gets a Gaussian mixture instead, fitted
+//! by EM (Ghosh et al. fit a 10-component mixture to the whole data): a
+//! condition that pools several looks (the vowel task's "consonant" holds 19
+//! letters) then draws codes from each look's cluster, not from between them.
+//!
 //! Conditions are indexed `class · styles + style` (`styles` = 2 for K49, else 1).
 
 use std::path::Path;
@@ -30,13 +35,24 @@ const COVARIANCE_JITTER: f64 = 1e-4;
 /// Encoding batch size while fitting (memory only; the result does not depend on it).
 const ENCODE_BATCH: usize = 1024;
 
-/// Per-condition Gaussians over the latent space.
+/// Components per condition of the prior `condgen` fits: Ghosh et al. (2020)
+/// fit 10; measured against one Gaussian per condition in the report.
+pub const PRIOR_COMPONENTS: usize = 10;
+
+/// EM iterations of a mixture fit (after a k-means start).
+const EM_ITERATIONS: usize = 40;
+
+/// Per-condition Gaussians (or Gaussian mixtures) over the latent space.
 #[derive(Debug)]
 pub struct LatentPrior {
-    /// means: [conditions, latent]
+    /// Mixture components per condition (1 = one Gaussian per condition).
+    pub components: usize,
+    /// means: [conditions · components, latent]; condition c's component k at row c · components + k
     pub means: Tensor,
-    /// Lower Cholesky factors of the covariances: [conditions, latent, latent]
+    /// Lower Cholesky factors of the covariances: [conditions · components, latent, latent]
     pub cholesky: Tensor,
+    /// Mixture weights: [conditions, components], each row summing to 1
+    pub weights: Tensor,
     /// Training images each Gaussian was fitted on: [conditions]
     pub counts: Vec<i64>,
     /// The checkpoint epoch whose encoder produced the codes.
@@ -63,10 +79,17 @@ fn num_conditions(spec: &ConditionSpec) -> usize {
 }
 
 impl LatentPrior {
-    /// Fits one Gaussian per condition to the posterior means of `split`
-    /// (eval mode: batch norm uses running statistics). A condition with fewer
-    /// than two images keeps N(0, I).
-    pub fn fit(cvae: &dyn Cvae, spec: &ConditionSpec, split: &Split, epoch: usize, device: Device) -> LatentPrior {
+    /// Fits one Gaussian (`components` = 1) or a Gaussian mixture per condition
+    /// to the posterior means of `split` (eval mode: batch norm uses running
+    /// statistics). A condition with fewer than two images keeps N(0, I).
+    pub fn fit(
+        cvae: &dyn Cvae,
+        spec: &ConditionSpec,
+        split: &Split,
+        epoch: usize,
+        components: usize,
+        device: Device,
+    ) -> LatentPrior {
         let latent = cvae.latent();
         let conditions = num_conditions(spec);
         let codes = tch::no_grad(|| {
@@ -86,51 +109,80 @@ impl LatentPrior {
         let index: Vec<i64> = (0..split.len())
             .map(|i| condition_index(spec, split.labels[i], split.styles.as_ref().map_or(0, |s| s[i])) as i64)
             .collect();
-        let index = Tensor::from_slice(&index).to_device(device);
-        let eye = Tensor::eye(latent, (Kind::Float, device));
+        LatentPrior::from_codes(&codes, &index, conditions, components, epoch)
+    }
+
+    /// Fits the prior to given codes: codes: [n, latent]; `condition[i]` is the
+    /// index (`class · styles + style`) of code i's condition, below `conditions`.
+    pub fn from_codes(
+        codes: &Tensor,
+        condition: &[i64],
+        conditions: usize,
+        components: usize,
+        epoch: usize,
+    ) -> LatentPrior {
+        let components = components.max(1);
+        let (device, latent) = (codes.device(), codes.size()[1]);
+        let index = Tensor::from_slice(condition).to_device(device);
+        let eye = Tensor::eye(latent, (Kind::Double, device));
         let mut means = Vec::with_capacity(conditions);
         let mut factors = Vec::with_capacity(conditions);
+        let mut weights = Vec::with_capacity(conditions);
         let mut counts = Vec::with_capacity(conditions);
         tch::no_grad(|| {
             for c in 0..conditions {
                 let rows = index.eq(c as i64).nonzero().squeeze_dim(1);
                 let n = rows.size()[0];
                 counts.push(n);
-                if n < 2 {
-                    means.push(Tensor::zeros([latent], (Kind::Float, device)));
-                    factors.push(eye.shallow_clone());
-                    continue;
-                }
-                let z = codes.index_select(0, &rows).to_kind(Kind::Double);
-                let mean = z.mean_dim(0i64, false, Kind::Double);
-                let centred = &z - &mean;
-                let cov = centred.transpose(0, 1).matmul(&centred) / (n - 1) as f64
-                    + eye.to_kind(Kind::Double) * COVARIANCE_JITTER;
+                let (mean, factor, weight) = if n < 2 {
+                    let k = components as i64;
+                    (
+                        Tensor::zeros([k, latent], (Kind::Double, device)),
+                        eye.unsqueeze(0).repeat([k, 1, 1]),
+                        Tensor::full([k], 1.0 / k as f64, (Kind::Double, device)),
+                    )
+                } else {
+                    fit_mixture(&codes.index_select(0, &rows).to_kind(Kind::Double), components)
+                };
                 means.push(mean.to_kind(Kind::Float));
-                factors.push(cov.linalg_cholesky(false).to_kind(Kind::Float));
+                factors.push(factor.to_kind(Kind::Float));
+                weights.push(weight.to_kind(Kind::Float));
             }
         });
-        LatentPrior { means: Tensor::stack(&means, 0), cholesky: Tensor::stack(&factors, 0), counts, epoch }
+        LatentPrior {
+            components,
+            means: Tensor::cat(&means, 0),
+            cholesky: Tensor::cat(&factors, 0),
+            weights: Tensor::stack(&weights, 0),
+            counts,
+            epoch,
+        }
     }
 
-    /// z for each requested condition from standard normal noise.
-    /// eps: [n, latent] ~ N(0, I) → z: [n, latent], z_i = μ_c + L_c · ε_i
+    /// z for each requested condition from standard normal noise (and, for a
+    /// mixture, a component drawn by its weight from torch's generator).
+    /// eps: [n, latent] ~ N(0, I) → z: [n, latent], z_i = μ_k + L_k · ε_i
     pub fn transform(&self, spec: &ConditionSpec, classes: &[u8], styles: &[u8], eps: &Tensor) -> Tensor {
         let device = eps.device();
         let index: Vec<i64> = classes.iter().zip(styles).map(|(&c, &s)| condition_index(spec, c, s) as i64).collect();
-        let index = Tensor::from_slice(&index).to_device(device);
+        let mut index = Tensor::from_slice(&index).to_device(device);
+        if self.components > 1 {
+            let weights = self.weights.to_device(device).index_select(0, &index);
+            index = index * self.components as i64 + weights.multinomial(1, true).squeeze_dim(1);
+        }
         let mean = self.means.to_device(device).index_select(0, &index);
         let factor = self.cholesky.to_device(device).index_select(0, &index);
         mean + factor.matmul(&eps.unsqueeze(-1)).squeeze_dim(-1)
     }
 
-    /// Writes the prior as safetensors (`means`, `cholesky`, `counts`, `epoch`).
+    /// Writes the prior as safetensors (`means`, `cholesky`, `weights`, `counts`, `epoch`).
     pub fn save(&self, path: &Path) -> Result<()> {
         let counts = Tensor::from_slice(&self.counts);
         let epoch = Tensor::from_slice(&[self.epoch as i64]);
         let tensors = [
             ("means", self.means.to_device(Device::Cpu)),
             ("cholesky", self.cholesky.to_device(Device::Cpu)),
+            ("weights", self.weights.to_device(Device::Cpu)),
             ("counts", counts),
             ("epoch", epoch),
         ];
@@ -154,16 +206,104 @@ impl LatentPrior {
         };
         let (means, cholesky, counts, epoch) = (get("means")?, get("cholesky")?, get("counts")?, get("epoch")?);
         let conditions = num_conditions(spec) as i64;
-        if means.size() != [conditions, latent] || cholesky.size() != [conditions, latent, latent] {
+        // A prior saved before mixtures has no weights: one Gaussian per condition.
+        let weights = get("weights").unwrap_or_else(|_| Tensor::ones([conditions, 1], (Kind::Float, Device::Cpu)));
+        let k = weights.size().get(1).copied().unwrap_or(0);
+        let rows = conditions * k;
+        if k < 1
+            || weights.size() != [conditions, k]
+            || means.size() != [rows, latent]
+            || cholesky.size() != [rows, latent, latent]
+        {
             return Err(bad(format!(
-                "shapes {:?} and {:?} do not fit {conditions} conditions × {latent} latent dimensions",
+                "shapes {:?}, {:?} and {:?} do not fit {conditions} conditions × {latent} latent dimensions",
                 means.size(),
-                cholesky.size()
+                cholesky.size(),
+                weights.size()
             )));
         }
         let counts: Vec<i64> =
             Vec::try_from(counts.to_kind(Kind::Int64)).map_err(|e: tch::TchError| bad(e.to_string()))?;
         let epoch = epoch.to_kind(Kind::Int64).int64_value(&[0]).max(0) as usize;
-        Ok(LatentPrior { means: means.to_kind(Kind::Float), cholesky: cholesky.to_kind(Kind::Float), counts, epoch })
+        Ok(LatentPrior {
+            components: k as usize,
+            means: means.to_kind(Kind::Float),
+            cholesky: cholesky.to_kind(Kind::Float),
+            weights: weights.to_kind(Kind::Float),
+            counts,
+            epoch,
+        })
     }
+}
+
+/// One Gaussian (`components` = 1: the codes' mean and covariance) or a
+/// Gaussian mixture fitted by EM from a k-means start, with full covariances.
+/// z: [n, latent] (double, n ≥ 2) → (means [K, latent], Cholesky factors [K, latent, latent], weights [K])
+fn fit_mixture(z: &Tensor, components: usize) -> (Tensor, Tensor, Tensor) {
+    let n = z.size()[0];
+    // Every component needs points to stand on; fewer components than asked when there are few codes.
+    let k = (components as i64).min(n / 2).max(1);
+    let mut resp = if k == 1 { Tensor::ones([n, 1], (Kind::Double, z.device())) } else { kmeans_start(z, k) };
+    let mut fitted = mixture_m_step(z, &resp);
+    for _ in 0..if k == 1 { 0 } else { EM_ITERATIONS } {
+        resp = mixture_log_density(z, &fitted).softmax(1, Kind::Double);
+        fitted = mixture_m_step(z, &resp);
+    }
+    let (means, factors, weights) = fitted;
+    let missing = components as i64 - k;
+    if missing == 0 {
+        return (means, factors, weights);
+    }
+    // Unused components: copies of the first with weight 0.
+    let pad = |t: &Tensor| {
+        Tensor::cat(&[t.shallow_clone(), t.narrow(0, 0, 1).repeat_interleave_self_int(missing, 0, None)], 0)
+    };
+    let weights = Tensor::cat(&[weights, Tensor::zeros([missing], (Kind::Double, z.device()))], 0);
+    (pad(&means), pad(&factors), weights)
+}
+
+/// Mixture parameters from responsibilities resp: [n, K] (rows sum to 1).
+fn mixture_m_step(z: &Tensor, resp: &Tensor) -> (Tensor, Tensor, Tensor) {
+    let (n, latent) = (z.size()[0], z.size()[1]);
+    let single = resp.size()[1] == 1;
+    let nk = if single {
+        Tensor::from(n as f64).to_device(z.device()).view([1])
+    } else {
+        resp.sum_dim_intlist([0i64].as_slice(), false, Kind::Double) + 1e-10
+    }; // [K]
+    let means = resp.transpose(0, 1).matmul(z) / nk.unsqueeze(1); // [K, latent]
+    let diff = z.unsqueeze(0) - means.unsqueeze(1); // [K, n, latent]
+    let weighted = &diff * resp.transpose(0, 1).unsqueeze(2);
+    // The one-Gaussian case keeps the unbiased n − 1 of a sample covariance.
+    let denominator = if single { Tensor::from((n - 1) as f64).to_device(z.device()) } else { nk.shallow_clone() };
+    let eye = Tensor::eye(latent, (Kind::Double, z.device()));
+    let cov = weighted.transpose(1, 2).matmul(&diff) / denominator.view([-1, 1, 1]) + eye * COVARIANCE_JITTER;
+    (means, cov.linalg_cholesky(false), &nk / n as f64)
+}
+
+/// log(w_k N(z_i | μ_k, Σ_k)): [n, K]
+fn mixture_log_density(z: &Tensor, (means, factors, weights): &(Tensor, Tensor, Tensor)) -> Tensor {
+    let latent = z.size()[1];
+    let diff = (z.unsqueeze(0) - means.unsqueeze(1)).transpose(1, 2); // [K, latent, n]
+    let solved = factors.linalg_solve_triangular(&diff, false, true, false);
+    let mahalanobis = solved.square().sum_dim_intlist([1i64].as_slice(), false, Kind::Double); // [K, n]
+    let log_det = factors.diagonal(0, -2, -1).log().sum_dim_intlist([-1i64].as_slice(), false, Kind::Double) * 2.0;
+    let log_norm = (log_det + latent as f64 * (2.0 * std::f64::consts::PI).ln()) * -0.5 + weights.log();
+    (mahalanobis * -0.5 + log_norm.unsqueeze(1)).transpose(0, 1)
+}
+
+/// Hard responsibilities [n, K] from a few k-means (Lloyd) steps started at
+/// K codes spread evenly through the data order (deterministic).
+fn kmeans_start(z: &Tensor, k: i64) -> Tensor {
+    let n = z.size()[0];
+    let starts: Vec<i64> = (0..k).map(|i| i * n / k).collect();
+    let mut centres = z.index_select(0, &Tensor::from_slice(&starts).to_device(z.device()));
+    let mut assign = Tensor::zeros([n], (Kind::Int64, z.device()));
+    for _ in 0..10 {
+        assign = Tensor::cdist(z, &centres, 2.0, None::<i64>).argmin(1, false);
+        let one_hot = assign.one_hot(k).to_kind(Kind::Double); // [n, K]
+        let sizes = one_hot.sum_dim_intlist([0i64].as_slice(), false, Kind::Double).clamp_min(1.0);
+        centres = one_hot.transpose(0, 1).matmul(z) / sizes.unsqueeze(1);
+    }
+    assign.one_hot(k).to_kind(Kind::Double)
 }
