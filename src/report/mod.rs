@@ -593,7 +593,7 @@ fn write_vae_comparison(
         "\n## CVAE vs VAE (the sign study's section 3)\n\nThe same network trained twice on sign-letter: as the CVAE, \
          told the letter, and as an unconditional VAE, whose condition input is held at zero. Asked for a letter, the CVAE \
          draws it; the VAE can only draw whatever its latent code lands on, so the letter judge's histogram of its samples \
-         shows which letters it covers. Both sample z from a fitted prior (the VAE's: one Gaussian for all images).\n\n",
+         shows which letters it covers. Both sample z from a fitted prior (the VAE's: one mixture for all images).\n\n",
     );
     let vae_model = {
         let mut m = TrainedModel::load(&vae.run, device)?;
@@ -991,12 +991,13 @@ fn write_tables(
     let rows: Vec<(&str, &RunMetrics)> =
         labels.iter().map(String::as_str).zip(main_runs.iter().map(|r| &r.metrics)).collect();
     md.push_str(&table::metrics_table(&rows)?.to_markdown());
-    md.push_str(
-        "\nCVAE samples are drawn two ways from the same decoder. *Fitted prior*: z from one full-covariance Gaussian per \
-         condition, fitted after training to the posterior means of that condition's training images (ex-post density \
-         estimation, Ghosh et al. 2020); this is how every CVAE figure and headline number of this report is sampled. \
-         *z ~ N(0, I)*: the prior the CVAE was trained towards, as the studies sampled. The fixed-noise snapshots over \
-         epochs use N(0, I).\n",
+    let _ = writeln!(
+        md,
+        "\nCVAE samples are drawn two ways from the same decoder. *Fitted prior*: z from a mixture of {PRIOR_COMPONENTS} \
+         full-covariance Gaussians per condition, fitted by EM after training to the posterior means of that condition's \
+         training images (ex-post density estimation, Ghosh et al. 2020); this is how every CVAE figure and headline \
+         number of this report is sampled (one Gaussian per condition is measured beside it above). *z ~ N(0, I)*: the \
+         prior the CVAE was trained towards, as the studies sampled. The fixed-noise snapshots over epochs use N(0, I)."
     );
     md.push_str("\nFréchet distance and precision/recall (k = 3) use the judges' 128-unit feature layer, with as many real test images as samples. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n");
 
