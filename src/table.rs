@@ -85,9 +85,12 @@ pub const MEASURES: [&Measure; 9] =
     [&ACCURACY, &WORST_CONDITION, &CONFIDENCE, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &MEMORIZED, &STYLE];
 
 /// `value` rounded to `decimals` places, for tables people read.
+/// Rounded as `format!("{:.d$}")` prints it, so a table cell and a sentence never disagree on a half.
 pub fn round_to(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
+    if !value.is_finite() {
+        return value;
+    }
+    format!("{value:.*}", decimals.max(0) as usize).parse().unwrap_or(value)
 }
 
 /// The measures of sets of samples side by side, one row per set: `(name, metrics)`.
@@ -161,15 +164,15 @@ pub fn mean_spread(values: &[f64], decimals: i32) -> String {
 
 impl Table {
     /// The cell at (`column`, `row`) as text; empty for a missing value.
-    /// Floats show as many decimals as the column's most precise value (up to
-    /// 4), so a column reads 0.90 above 0.62, not 0.9.
+    /// Floats show a measure's decimals, or as many as the column's most
+    /// precise value needs (up to 4), so a column reads 0.90 above 0.62, not 0.9.
     fn cell(&self, column: usize, row: usize) -> String {
         let col = &self.0.columns()[column];
         match col.get(row) {
             Ok(AnyValue::Null) | Err(_) => String::new(),
             Ok(AnyValue::String(s)) => s.to_string(),
             Ok(AnyValue::Float64(v)) => format!("{v:.*}", float_decimals(col)),
-            Ok(AnyValue::Float32(v)) => format!("{v:.*}", float_decimals(col)),
+            Ok(AnyValue::Float32(v)) => format!("{:.*}", float_decimals(col), v as f64),
             Ok(v) => v.to_string(),
         }
     }
@@ -255,8 +258,12 @@ impl std::fmt::Display for Table {
     }
 }
 
-/// The decimals a float column needs: the most any of its values needs, at most 4.
+/// The decimals a float column shows: a measure's own (by column name), else
+/// the most any of its values needs, at most 4.
 fn float_decimals(col: &Column) -> usize {
+    if let Some(measure) = MEASURES.iter().find(|m| col.name().as_str() == m.name) {
+        return measure.decimals.max(0) as usize;
+    }
     let Ok(values) = col.cast(&DataType::Float64) else { return 4 };
     let Ok(values) = values.f64() else { return 4 };
     let needed = |v: f64| (0..4).find(|&d| (round_to(v, d) - v).abs() < 1e-9 * v.abs().max(1.0)).unwrap_or(4);
@@ -288,6 +295,15 @@ mod tests {
             table().to_markdown(),
             "| run | accuracy % | recall |\n|---|---:|---:|\n| a\\|b | 89.4 | 0.900 |\n| c |  | 0.625 |\n"
         );
+    }
+
+    #[test]
+    fn rounding_agrees_with_printing_on_halves() {
+        for (value, decimals) in [(0.1825, 3), (2.675, 2), (0.125, 2), (89.45, 1), (-646.45, 1)] {
+            let printed = format!("{value:.*}", decimals as usize);
+            assert_eq!(format!("{:.*}", decimals as usize, round_to(value, decimals)), printed, "{value}");
+            assert_eq!(round_to(value, decimals).to_string(), printed.trim_end_matches('0').trim_end_matches('.'));
+        }
     }
 
     #[test]

@@ -247,3 +247,20 @@ fn the_cosine_schedule_decays_and_a_constant_one_leaves_digests_alone() {
     assert_eq!(cosine.lr_schedule, LrSchedule::Cosine);
     assert_ne!(cosine.digest(), TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Default).digest());
 }
+
+#[test]
+fn a_wider_discriminator_is_an_option_that_leaves_default_digests_alone() {
+    let cfg = TrainConfig::new(Experiment::SignLetter, ModelKind::Cgan, Profile::Quick);
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("discriminator_channels"));
+    let wide = cfg.set(&["architecture.discriminator_channels=24".to_string()]).unwrap();
+    assert_ne!(wide.digest(), cfg.digest());
+    let spec = wide.condition_spec();
+    let count = |c: &TrainConfig, prefix: &str| -> i64 {
+        let built = c.build(spec.dim(), tch::Device::Cpu);
+        built.vs.variables().iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, t)| t.numel() as i64).sum()
+    };
+    assert!(count(&wide, "disc.") > count(&cfg, "disc."), "the critic is wider");
+    assert_eq!(count(&wide, "gen."), count(&cfg, "gen."), "the generator is untouched");
+    let err = cfg.set(&["architecture.discriminator_channels=0".to_string()]).unwrap_err().to_string();
+    assert!(err.contains("discriminator_channels"), "{err}");
+}

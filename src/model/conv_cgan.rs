@@ -72,6 +72,10 @@ pub struct ConvCganConfig {
     /// Base channel count: the generator's 7×7 seed has 2·base channels, its
     /// 14×14 layer base; the discriminator has base then 2·base filters.
     pub base_channels: i64,
+    /// The discriminator's own base channel count when it differs from the
+    /// generator's (None = `base_channels`): a wider critic at little cost to G.
+    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    pub discriminator_channels: Option<i64>,
     /// How the discriminator sees the condition.
     pub discriminator: DiscriminatorConditioning,
     /// The discriminator's layers: DCGAN's two convolutions or SNGAN's five.
@@ -97,6 +101,7 @@ impl Default for ConvCganConfig {
         ConvCganConfig {
             noise: 100,
             base_channels: 64,
+            discriminator_channels: None,
             discriminator: DiscriminatorConditioning::Tiled,
             discriminator_layout: DiscriminatorLayout::Dcgan,
             spectral_norm: false,
@@ -115,6 +120,7 @@ impl ConvCganConfig {
         ConvCganConfig {
             noise,
             base_channels,
+            discriminator_channels: None,
             discriminator: DiscriminatorConditioning::Projection,
             discriminator_layout: DiscriminatorLayout::Dcgan,
             spectral_norm: true,
@@ -211,7 +217,7 @@ pub struct ConvDiscriminator {
 
 impl ConvDiscriminator {
     pub fn new(vs: &nn::Path, cfg: &ConvCganConfig, cond_dim: i64) -> Self {
-        let base = cfg.base_channels;
+        let base = cfg.discriminator_channels.unwrap_or(cfg.base_channels);
         let sn = cfg.spectral_norm;
         let projection = cfg.discriminator == DiscriminatorConditioning::Projection;
         let in_channels = if projection { 1 } else { 1 + cond_dim };

@@ -570,7 +570,9 @@ impl TrainConfig {
                 if !(0.0..1.0).contains(&c.generator_ema) {
                     return bad(format!("architecture.generator_ema must lie in [0, 1), got {}", c.generator_ema));
                 }
-                vec![("noise", c.noise), ("base_channels", c.base_channels)]
+                let mut v = vec![("noise", c.noise), ("base_channels", c.base_channels)];
+                v.extend(c.discriminator_channels.map(|d| ("discriminator_channels", d)));
+                v
             }
         };
         if let Some((name, v)) = sizes.iter().find(|(_, v)| *v <= 0) {
@@ -621,7 +623,7 @@ thread_local! {
 /// field added after run folders existed: at its default the field is left out of
 /// the saved config, so the folder digest of every earlier run stays as it was.
 /// Overrides still see the field ([`with_every_field`]).
-fn omitted_at_default<T: Default + PartialEq>(value: &T) -> bool {
+pub(crate) fn omitted_at_default<T: Default + PartialEq>(value: &T) -> bool {
     !EVERY_FIELD.with(std::cell::Cell::get) && *value == T::default()
 }
 
