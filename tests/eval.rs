@@ -69,6 +69,13 @@ fn real_images_judged_as_samples_score_near_the_judge_and_shuffled_labels_near_c
         Judge::train(JudgeKind::SignLetter, &data, &cfg, Device::Cpu, condgen::progress::ProgressMode::Quiet).unwrap();
     eprintln!("quick judge test accuracy: {:.3}", judge.meta.test_accuracy);
     assert!(judge.meta.test_accuracy > 0.5, "{}", judge.meta.test_accuracy);
+    // Saved and loaded back, it judges the same (weights written atomically, in safetensors).
+    let saved = tempfile::tempdir().unwrap();
+    judge.save(saved.path()).unwrap();
+    let back = Judge::load(saved.path(), Device::Cpu).unwrap();
+    let probe = eval::real_as_samples(&data, 48, 5);
+    let (a, b) = (judge.judge(probe.images.view()).probs, back.judge(probe.images.view()).probs);
+    assert_eq!((a - b).abs().max().double_value(&[]), 0.0);
 
     let opts = EvalOptions { memorization_reference: 2000, ..EvalOptions::default() };
     let real = eval::real_as_samples(&data, 1200, 3);

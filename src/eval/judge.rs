@@ -329,9 +329,9 @@ impl Judge {
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let weights = dir.join("model.safetensors");
-        let tmp = dir.join("model.tmp.safetensors");
-        self.vs.save(&tmp).map_err(|e| Error::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
-        std::fs::rename(&tmp, &weights).map_err(|e| Error::io(&weights, e))?;
+        crate::files::write_via_path(&weights, |tmp| {
+            self.vs.save(tmp).map_err(|e| Error::Checkpoint { path: weights.clone(), message: e.to_string() })
+        })?;
         write_atomic(&dir.join("judge.json"), &serde_json::to_vec_pretty(&self.meta).expect("json"))
     }
 

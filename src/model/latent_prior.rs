@@ -186,10 +186,10 @@ impl LatentPrior {
             ("counts", counts),
             ("epoch", epoch),
         ];
-        let tmp = path.with_extension("tmp");
-        Tensor::write_safetensors(&tensors, &tmp)
-            .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: e.to_string() })?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        crate::files::write_via_path(path, |tmp| {
+            Tensor::write_safetensors(&tensors, tmp)
+                .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+        })
     }
 
     /// Reads a prior written by [`LatentPrior::save`], checking its shapes
