@@ -188,21 +188,12 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     for epoch in history.len() + 1..=cfg.epochs {
         tch::manual_seed(crate::data::batcher::epoch_seed(cfg.seed, epoch as u64) as i64);
         optimizers.schedule(cfg, epoch);
+        let ctx = EpochContext { cfg, data: &data, epoch, opts, label: &label };
         let record = match &built.net {
-            Net::Cvae(cvae) => {
-                cvae_epoch(cvae.as_ref(), &built.likelihood, &mut optimizers, cfg, &data, epoch, opts, &label)?
+            Net::Cvae(cvae) => cvae_epoch(cvae.as_ref(), &built.likelihood, &mut optimizers, ctx)?,
+            Net::Gan { generator, discriminator, .. } => {
+                gan_epoch(generator.as_ref(), discriminator.as_ref(), average.as_ref(), &mut optimizers, ctx)?
             }
-            Net::Gan { generator, discriminator, .. } => gan_epoch(
-                generator.as_ref(),
-                discriminator.as_ref(),
-                average.as_ref(),
-                &mut optimizers,
-                cfg,
-                &data,
-                epoch,
-                opts,
-                &label,
-            )?,
         };
         let Some(record) = record else {
             meta.stopped_reason = Some(format!("interrupted during epoch {epoch}; last complete epoch {}", epoch - 1));
@@ -453,20 +444,40 @@ pub fn gan_step(
     GanStepStats { d_loss: d_loss.double_value(&[]), g_loss, d_real, d_fake }
 }
 
+/// What one epoch of training reads: the run's config and data, which epoch, how to report.
+#[derive(Clone, Copy)]
+struct EpochContext<'a> {
+    cfg: &'a TrainConfig,
+    data: &'a TaskData,
+    /// 1-based.
+    epoch: usize,
+    opts: &'a TrainOptions,
+    /// "experiment model", the progress lines' prefix.
+    label: &'a str,
+}
+
+impl EpochContext<'_> {
+    /// This epoch's shuffled batches of the train split.
+    fn batches(&self) -> Batcher<'_> {
+        let (cfg, data) = (self.cfg, self.data);
+        Batcher::new(&data.train, data.spec, cfg.batch_size, Some((cfg.seed, self.epoch as u64)), self.opts.device)
+    }
+
+    fn progress(&self, batches: usize) -> Progress {
+        Progress::epoch(self.opts.progress, self.label, self.epoch, self.cfg.epochs, batches)
+    }
+}
+
 /// One CVAE epoch; None when stopped early.
-#[allow(clippy::too_many_arguments)]
 fn cvae_epoch(
     cvae: &dyn Cvae,
     likelihood: &PixelLikelihood,
     opt: &mut Optimizers,
-    cfg: &TrainConfig,
-    data: &TaskData,
-    epoch: usize,
-    opts: &TrainOptions,
-    label: &str,
+    ctx: EpochContext<'_>,
 ) -> Result<Option<EpochRecord>> {
-    let batcher = Batcher::new(&data.train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), opts.device);
-    let progress = Progress::epoch(opts.progress, label, epoch, cfg.epochs, batcher.num_batches());
+    let EpochContext { cfg, data, epoch, opts, label } = ctx;
+    let batcher = ctx.batches();
+    let progress = ctx.progress(batcher.num_batches());
     let start = Instant::now();
     // KL warm-up counts optimisation steps from the start of the run (a resumed run
     // recomputes the same count), so β follows one schedule across epochs.
@@ -561,22 +572,17 @@ pub fn cvae_test_loss(
 pub const SATURATION_WINDOW: usize = 100;
 
 /// One CGAN epoch; None when stopped early.
-#[allow(clippy::too_many_arguments)]
 fn gan_epoch(
     generator: &dyn Generator,
     discriminator: &dyn Discriminator,
     average: Option<&WeightAverage>,
     opt: &mut Optimizers,
-    cfg: &TrainConfig,
-    data: &TaskData,
-    epoch: usize,
-    opts: &TrainOptions,
-    label: &str,
+    ctx: EpochContext<'_>,
 ) -> Result<Option<EpochRecord>> {
+    let EpochContext { cfg, epoch, opts, label, .. } = ctx;
     let objective = GanObjective::new(cfg);
-    let batcher = Batcher::new(&data.train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), opts.device)
-        .drop_last(true);
-    let progress = Progress::epoch(opts.progress, label, epoch, cfg.epochs, batcher.num_batches());
+    let batcher = ctx.batches().drop_last(true);
+    let progress = ctx.progress(batcher.num_batches());
     let opt_d = opt.discriminator.as_mut().expect("a CGAN has a discriminator optimizer");
     let start = Instant::now();
     let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake) = (0.0, 0.0, 0.0, 0.0);
