@@ -135,6 +135,11 @@ impl ConditionSpec {
         matches!(self, ConditionSpec::OneHot { style_bit: true, .. })
     }
 
+    /// Number of (class, style) pairs a generator is asked for: classes × 2 with the style bit.
+    pub fn conditions(&self) -> usize {
+        self.classes() * if self.has_style() { 2 } else { 1 }
+    }
+
     /// Writes the condition vector of one (class, style) into `out` ([dim], zeroed here).
     pub fn write(&self, class: u8, style: u8, out: &mut [f32]) {
         out.fill(0.0);

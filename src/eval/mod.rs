@@ -75,6 +75,11 @@ impl Default for EvalOptions {
 }
 
 impl EvalOptions {
+    /// Samples per condition so that every condition gets as many and the total reaches `samples`.
+    pub fn per_condition(&self, spec: &crate::ConditionSpec) -> usize {
+        self.samples.div_ceil(spec.conditions()).max(1)
+    }
+
     /// How a profile's runs are judged, with judges cached in `<runs_root>/judges`: the one
     /// place the report, the notebooks and the command line take these defaults from.
     pub fn for_profile(profile: crate::train::Profile, runs_root: &Path) -> EvalOptions {
@@ -264,7 +269,7 @@ pub fn evaluate_samples_against(
         (Some(styles), Some(medians)) => Some(metrics::style_accuracy(sample_flat, &samples.labels, styles, medians)),
         _ => None,
     };
-    let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
+    let conditions = data.spec.conditions();
     Ok(SampleMetrics {
         experiment: exp,
         samples: samples.len(),
@@ -317,8 +322,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             }
         }
     }
-    let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
-    let per_condition = opts.samples.div_ceil(conditions).max(1);
+    let per_condition = opts.per_condition(&data.spec);
     let samples = sampler.sample_all_conditions(per_condition, opts.seed)?;
     let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
     let standard_prior_metrics = if is_cvae {
@@ -375,8 +379,7 @@ pub fn temperature_sweep(
     temperatures: &[f64],
     opts: &EvalOptions,
 ) -> Result<Vec<(f64, SampleMetrics)>> {
-    let conditions = if data.spec.has_style() { data.spec.classes() * 2 } else { data.spec.classes() };
-    let per_condition = opts.samples.div_ceil(conditions).max(1);
+    let per_condition = opts.per_condition(&data.spec);
     temperatures
         .iter()
         .map(|&t| {

@@ -75,7 +75,7 @@ fn num_conditions(spec: &ConditionSpec) -> usize {
     if !spec.is_conditional() {
         return 1;
     }
-    spec.classes() * if spec.has_style() { 2 } else { 1 }
+    spec.conditions()
 }
 
 impl LatentPrior {

@@ -395,7 +395,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     for exp in Experiment::ALL {
         let data = exp.prepare(dataset(exp));
         let mut m = TrainedModel::load(&first(exp, ModelKind::Cvae).run, opts.device)?;
-        let per_condition = eval_opts.samples.div_ceil(data.spec.classes() * if data.spec.has_style() { 2 } else { 1 });
+        let per_condition = eval_opts.per_condition(&data.spec);
         for (components, source) in [
             (0, LatentSource::StandardNormal),
             (1, LatentSource::FittedPrior),
