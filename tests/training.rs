@@ -187,6 +187,13 @@ fn resume_continues_to_the_same_history() {
     assert_eq!(resumed.history.len(), 3);
     let losses = |h: &[train::EpochRecord]| h.iter().map(|r| (r.loss, r.test_loss)).collect::<Vec<_>>();
     assert_eq!(losses(&resumed.history), losses(&full.history), "resuming repeats the uninterrupted run exactly");
+
+    // A finished run is not reused for other data: the run id names the configuration only.
+    let other_source = condgen::data::DataSource::Embedded { seed: 99, looked_in: "elsewhere".into() };
+    let other = TaskData { source: other_source, ..data.clone() };
+    let reused = train::train(&cfg, &other, &TrainOptions { resume: true, ..options(root.path()) });
+    let message = format!("{reused:?}");
+    assert!(matches!(reused, Err(condgen::Error::Checkpoint { .. })) && message.contains("was trained on"), "{message}");
 }
 
 #[test]

@@ -89,6 +89,19 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
                     message: "the run folder holds a different configuration".into(),
                 });
             }
+            // The run id names the configuration, not the data: a run trained on a
+            // stand-in must not be passed off as one trained on the real files.
+            let trained_on = run.read_meta().ok().and_then(|m| m.data_source);
+            if let Some(trained_on) = trained_on.filter(|s| s.short() != data.source.short()) {
+                return Err(Error::Checkpoint {
+                    path: run.path.clone(),
+                    message: format!(
+                        "this run was trained on {}, but the data now is {}; remove the folder (or use another --runs) to train on it",
+                        trained_on.short(),
+                        data.source.short()
+                    ),
+                });
+            }
             let dir = run.checkpoint_dir(p.epoch);
             load_weights(&mut built, &dir.join(run::MODEL_FILE))?;
             optimizers.load(&dir)?;
