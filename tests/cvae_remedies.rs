@@ -493,3 +493,24 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     let (_, recon) = condgen::sample::reconstruct(&model.built, &model.spec, &data.test, 4).unwrap();
     assert_eq!(recon.shape(), &[4, 28, 28]);
 }
+
+#[test]
+fn k49_improved_cvae_is_the_sign_conv_cvae_with_its_remedies() {
+    let improved = TrainConfig::improved_cvae(Experiment::K49, Profile::Default);
+    let sign = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Default);
+    assert_eq!(improved.architecture, sign.architecture);
+    assert_eq!((improved.likelihood, improved.kl_warmup_epochs, improved.epochs), (Likelihood::Gaussian, 2, 2));
+    assert_eq!(improved.experiment, Experiment::K49);
+    improved.validate().unwrap();
+    // The paper profile's improved CVAE gets the remedies too, and the study's epochs.
+    let paper = TrainConfig::improved_cvae(Experiment::K49, Profile::Paper);
+    assert!(
+        matches!(&paper.architecture, Architecture::ConvCvae(c) if c.decoder_upsampling == DecoderUpsampling::Transposed4)
+    );
+    assert_eq!((paper.likelihood, paper.epochs), (Likelihood::Gaussian, 50));
+    // The sign tasks' CVAE is already the improved one.
+    assert_eq!(
+        TrainConfig::improved_cvae(Experiment::SignVowel, Profile::Default),
+        TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Default)
+    );
+}

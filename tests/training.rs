@@ -193,7 +193,10 @@ fn resume_continues_to_the_same_history() {
     let other = TaskData { source: other_source, ..data.clone() };
     let reused = train::train(&cfg, &other, &TrainOptions { resume: true, ..options(root.path()) });
     let message = format!("{reused:?}");
-    assert!(matches!(reused, Err(condgen::Error::Checkpoint { .. })) && message.contains("was trained on"), "{message}");
+    assert!(
+        matches!(reused, Err(condgen::Error::Checkpoint { .. })) && message.contains("was trained on"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -72,7 +72,8 @@ pub enum Recipe {
     /// The profile's config ([`TrainConfig::new`]): for the CGAN, the improved
     /// recipe on the sign tasks and the study's MLP CGAN on K49.
     Profile,
-    /// K49's second CGAN: the improved conv CGAN ([`TrainConfig::improved_cgan`]).
+    /// K49's second CGAN and CVAE: the improved conv CGAN ([`TrainConfig::improved_cgan`])
+    /// and conv CVAE ([`TrainConfig::improved_cvae`]).
     Improved,
     /// K49's study MLP CGAN trained with WGAN-GP as its paper prescribes ([`TrainConfig::with_wgan_gp`]).
     WganGp,
@@ -110,6 +111,7 @@ pub fn run_label(experiment: Experiment, model: ModelKind, recipe: Recipe) -> St
         (_, Recipe::Vae, _) => "vae".into(),
         (_, Recipe::VaeHeldOut, _) => "vae (V W X Y held out)".into(),
         (_, Recipe::Ablation(i), _) => format!("cvae, remedies row {i}"),
+        (ModelKind::Cvae, Recipe::Improved, _) => "cvae (improved)".into(),
         (ModelKind::Cvae, _, _) => "cvae".into(),
         (_, Recipe::Profile, Experiment::K49) => "cgan (study model)".into(),
         (_, Recipe::Profile | Recipe::Improved, _) => "cgan (improved)".into(),
@@ -118,15 +120,19 @@ pub fn run_label(experiment: Experiment, model: ModelKind, recipe: Recipe) -> St
 }
 
 /// Every run of the report: per experiment the CVAE and the CGAN of the
-/// profile, and for K49 also the improved conv CGAN (beside the study's MLP
-/// CGAN) and the study's CGAN with WGAN-GP (first seed only). The stability
-/// experiments get every seed.
+/// profile, and for K49 also the improved conv CGAN and conv CVAE (beside the
+/// study's MLPs; the CVAE first seed only) and the study's CGAN with WGAN-GP
+/// (first seed only). The stability experiments get every seed.
 pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
     let mut runs = Vec::new();
     for exp in Experiment::ALL {
         let mut recipes = vec![(ModelKind::Cvae, Recipe::Profile), (ModelKind::Cgan, Recipe::Profile)];
         if exp == Experiment::K49 {
-            recipes.extend([(ModelKind::Cgan, Recipe::Improved), (ModelKind::Cgan, Recipe::WganGp)]);
+            recipes.extend([
+                (ModelKind::Cvae, Recipe::Improved),
+                (ModelKind::Cgan, Recipe::Improved),
+                (ModelKind::Cgan, Recipe::WganGp),
+            ]);
         }
         if exp == Experiment::SignLetter {
             recipes.extend([(ModelKind::Cvae, Recipe::Vae), (ModelKind::Cvae, Recipe::VaeHeldOut)]);
@@ -134,12 +140,18 @@ pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
             recipes.extend((0..rows).map(|i| (ModelKind::Cvae, Recipe::Ablation(i))));
         }
         for (model, recipe) in recipes {
-            let every_seed =
-                opts.stability_experiments.contains(&exp) && matches!(recipe, Recipe::Profile | Recipe::Improved);
+            // The stability comparison is the study's two models and the improved CGAN.
+            let stable = match recipe {
+                Recipe::Profile => true,
+                Recipe::Improved => model == ModelKind::Cgan,
+                _ => false,
+            };
+            let every_seed = opts.stability_experiments.contains(&exp) && stable;
             let seeds = if every_seed { &opts.seeds[..] } else { &opts.seeds[..1] };
             for &seed in seeds {
                 let base = match recipe {
                     Recipe::Profile => TrainConfig::new(exp, model, opts.profile),
+                    Recipe::Improved if model == ModelKind::Cvae => TrainConfig::improved_cvae(exp, opts.profile),
                     Recipe::Improved => TrainConfig::improved_cgan(exp, opts.profile),
                     Recipe::WganGp => TrainConfig::new(exp, model, opts.profile).with_wgan_gp(),
                     Recipe::Vae => TrainConfig { unconditional: true, ..TrainConfig::new(exp, model, opts.profile) },
@@ -480,9 +492,19 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         &figures::interpolation_grid(&m_cvae, &k49_data, 0, 1, 8, 4, 20)?,
     )?;
     fig.md.push_str(
-        "\nBeyond the study: the improved conv CGAN (projection discriminator with spectral norm, conditional batch \
-         norm generator, weight average, hinge loss) on the same task, and the study's MLP CGAN trained with WGAN-GP.\n\n",
+        "\nBeyond the study: the improved conv CVAE (the sign tasks' conv CVAE with its remedies: Gaussian likelihood \
+         with a learned scale, KL warm-up, 4×4 decoder kernels) and the improved conv CGAN (projection discriminator \
+         with spectral norm, conditional batch norm generator, weight average, hinge loss) on the same task, and the \
+         study's MLP CGAN trained with WGAN-GP.\n\n",
     );
+    let improved_cvae =
+        TrainedModel::load(&first_of(Experiment::K49, ModelKind::Cvae, Recipe::Improved).run, opts.device)?;
+    let sampler = improved_cvae.sampler(LatentSource::FittedPrior)?;
+    fig.add(
+        "k49-cvae-improved-styles",
+        &format!("improved conv CVAE: samples per class and style ({})", sampler.caption()),
+        &figures::style_grid(&sampler, &k49_data, 12, 4, 19)?,
+    )?;
     for (recipe, tag, what) in [
         (Recipe::Improved, "cgan-improved", "improved conv CGAN"),
         (Recipe::WganGp, "cgan-wgan-gp", "study MLP CGAN, WGAN-GP"),
