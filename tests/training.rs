@@ -188,6 +188,15 @@ fn resume_continues_to_the_same_history() {
     let losses = |h: &[train::EpochRecord]| h.iter().map(|r| (r.loss, r.test_loss)).collect::<Vec<_>>();
     assert_eq!(losses(&resumed.history), losses(&full.history), "resuming repeats the uninterrupted run exactly");
 
+    // Loading the finished run trains nothing, so its meta.json keeps what training recorded.
+    let meta_path = resumed.run.file(train::run::META_FILE);
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["torch_threads"] = 7.into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    train::train(&cfg, &data, &TrainOptions { resume: true, ..options(root.path()) }).unwrap();
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    assert_eq!(kept["torch_threads"], 7, "a loaded run's meta.json records its training, not the loading process");
+
     // A finished run is not reused for other data: the run id names the configuration only.
     let other_source = condgen::data::DataSource::Embedded { seed: 99, looked_in: "elsewhere".into() };
     let other = TaskData { source: other_source, ..data.clone() };

@@ -114,8 +114,9 @@ impl Default for ConvCganConfig {
 }
 
 impl ConvCganConfig {
-    /// The improved recipe: projection discriminator with spectral norm,
-    /// conditional batch norm in the generator, an averaged generator (train it with hinge loss and TTUR).
+    /// The improved recipe: projection discriminator with spectral norm and an
+    /// AC-GAN head, conditional batch norm in the generator, an averaged generator
+    /// (train it with the hinge loss; see [`crate::train::TrainConfig::into_improved_cgan`]).
     pub fn improved(noise: i64, base_channels: i64) -> Self {
         ConvCganConfig {
             noise,
@@ -127,7 +128,7 @@ impl ConvCganConfig {
             generator_conditioning: GeneratorConditioning::BatchNorm,
             generator_upsampling: Upsampling::ResizeConv,
             generator_ema: 0.999,
-            auxiliary_classifier: false,
+            auxiliary_classifier: true,
         }
     }
 }

@@ -494,7 +494,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     fig.md.push_str(
         "\nBeyond the study: the improved conv CVAE (the sign tasks' conv CVAE with its remedies: Gaussian likelihood \
          with a learned scale, KL warm-up, 4×4 decoder kernels) and the improved conv CGAN (projection discriminator \
-         with spectral norm, conditional batch norm generator, weight average, hinge loss) on the same task, and the \
+         with spectral norm and an AC-GAN head, conditional batch norm generator, weight average, hinge loss) on the same task, and the \
          study's MLP CGAN trained with WGAN-GP.\n\n",
     );
     let improved_cvae =

@@ -80,6 +80,8 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     // Start fresh, or pick up the last complete epoch.
     let mut history = Vec::new();
     let pointer = run.pointer()?;
+    // What the run's training recorded (revision, threads, data), kept when it is only loaded.
+    let mut recorded: Option<RunMeta> = None;
     match pointer {
         Some(p) if opts.resume => {
             let existing = run.read_config()?;
@@ -91,7 +93,8 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
             }
             // The run id names the configuration, not the data: a run trained on a
             // stand-in must not be passed off as one trained on the real files.
-            let trained_on = run.read_meta().ok().and_then(|m| m.data_source);
+            recorded = run.read_meta().ok();
+            let trained_on = recorded.as_ref().and_then(|m| m.data_source.clone());
             if let Some(trained_on) = trained_on.filter(|s| s.short() != data.source.short()) {
                 return Err(Error::Checkpoint {
                     path: run.path.clone(),
@@ -172,10 +175,15 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         finished: history.len() >= cfg.epochs,
         stopped_reason: None,
     };
-    write_meta(&run, &meta)?;
     if history.len() >= cfg.epochs {
+        // Loading a finished run trains nothing: its meta.json keeps the revision and
+        // thread count its training ran with, not this process's.
+        if !recorded.is_some_and(|m| m.finished && m.epochs_completed == history.len()) {
+            write_meta(&run, &meta)?;
+        }
         return Ok(TrainOutcome { run, history, finished: true });
     }
+    write_meta(&run, &meta)?;
     let line = format!(
         "training {} {} ({}) on {}: {}; {} train / {} test images; device {:?}",
         cfg.experiment,
