@@ -157,6 +157,11 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         run.refresh_copies(history.len(), &history)?;
     }
 
+    // Loading a finished run trains nothing: its meta.json keeps the revision and
+    // thread count its training ran with, not this process's (and no `git` is run).
+    if recorded.is_some_and(|m| m.finished && m.epochs_completed == history.len() && history.len() >= cfg.epochs) {
+        return Ok(TrainOutcome { run, history, finished: true });
+    }
     let mut meta = RunMeta {
         experiment: cfg.experiment,
         model: cfg.model(),
@@ -175,15 +180,10 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
         finished: history.len() >= cfg.epochs,
         stopped_reason: None,
     };
+    write_meta(&run, &meta)?;
     if history.len() >= cfg.epochs {
-        // Loading a finished run trains nothing: its meta.json keeps the revision and
-        // thread count its training ran with, not this process's.
-        if !recorded.is_some_and(|m| m.finished && m.epochs_completed == history.len()) {
-            write_meta(&run, &meta)?;
-        }
         return Ok(TrainOutcome { run, history, finished: true });
     }
-    write_meta(&run, &meta)?;
     let line = format!(
         "training {} {} ({}) on {}: {}; {} train / {} test images; device {:?}",
         cfg.experiment,
