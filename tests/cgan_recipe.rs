@@ -105,6 +105,56 @@ fn auxiliary_condition_loss_matches_hand_computed_values() {
     close(l.double_value(&[]), (1.0 + (-2f64).exp()).ln(), "BCE of a bit");
 }
 
+/// The generator's auxiliary weight scales the head's loss in G's objective only:
+/// from the same start, G's loss at weights 0, 1 and 3 is adv, adv + aux, adv + 3·aux.
+#[test]
+fn generator_auxiliary_weight_scales_the_heads_loss_in_the_generator_objective() {
+    let _serial = common::serial();
+    let spec = ConditionSpec::OneHot { classes: 3, style_bit: false };
+    let mut arch = ConvCganConfig::improved(8, 4);
+    arch.auxiliary_classifier = true;
+    let images = Tensor::rand([6, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let conditions = spec.encode(&[0, 1, 2, 0, 1, 2], None, Device::Cpu);
+    let g_loss = |weight: f64| {
+        tch::manual_seed(11);
+        let built = Architecture::ConvCgan(arch.clone()).build(spec.dim(), Device::Cpu);
+        let Net::Gan { generator, discriminator, .. } = &built.net else { panic!("a GAN") };
+        let mut opt_g = condgen::optim::Adam::for_prefix(&built.vs, "gen.", 1e-3, (0.0, 0.9));
+        let mut opt_d = condgen::optim::Adam::for_prefix(&built.vs, "disc.", 1e-3, (0.0, 0.9));
+        let objective = train::GanObjective {
+            loss: GanLoss::Hinge,
+            gradient_penalty_weight: 10.0,
+            spec,
+            generator_auxiliary_weight: weight,
+        };
+        let stats = train::gan_step(
+            generator.as_ref(),
+            discriminator.as_ref(),
+            &mut opt_g,
+            &mut opt_d,
+            &images,
+            &conditions,
+            &objective,
+            true,
+        );
+        (stats.g_loss.unwrap(), stats.d_loss)
+    };
+    let ((g0, d0), (g1, d1), (g3, d3)) = (g_loss(0.0), g_loss(1.0), g_loss(3.0));
+    assert!(g1 - g0 > 1e-3, "the head's loss is positive: {g0} {g1}");
+    assert!(((g3 - g0) - 3.0 * (g1 - g0)).abs() < 1e-4, "linear in the weight: {g0} {g1} {g3}");
+    assert!((d0 - d1).abs() < 1e-6 && (d1 - d3).abs() < 1e-6, "D's objective does not change: {d0} {d1} {d3}");
+
+    // A config option, checked: non-negative, and only with an auxiliary head.
+    let cfg = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Quick);
+    let set = |kv: &str| cfg.set(&[kv.to_string()]);
+    assert_eq!(set("generator_auxiliary_weight=3").unwrap().generator_auxiliary_weight, Some(3.0));
+    assert!(set("generator_auxiliary_weight=-1").is_err());
+    let no_head = cfg.set(&["architecture.auxiliary_classifier=false".to_string()]).unwrap();
+    assert!(no_head.set(&["generator_auxiliary_weight=2".to_string()]).is_err(), "no head, no weight");
+    // Unset, it stays out of config.json (run ids of earlier configs unchanged).
+    assert!(serde_json::to_value(&cfg).unwrap().get("generator_auxiliary_weight").is_none());
+}
+
 #[test]
 fn every_recipe_option_builds_and_keeps_the_average_out_of_training() {
     let _serial = common::serial();

@@ -160,13 +160,76 @@ fn free_bits_clamp_each_dimension_and_stop_its_gradient() {
     let lik = PixelLikelihood::default();
     let logits = Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let images = Tensor::full([2, 1, 28, 28], 0.5, (Kind::Float, Device::Cpu));
-    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &mean, &logvar);
-    let free =
-        CvaeObjective { likelihood: &lik, kl_weight: 1.0, free_bits: 0.5 }.terms(&logits, &images, &mean, &logvar);
+    let conditions = Tensor::eye(2, (Kind::Float, Device::Cpu));
+    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &conditions, &mean, &logvar);
+    let free = CvaeObjective { likelihood: &lik, kl_weight: 1.0, free_bits: 0.5, mmd_weight: 0.0 }.terms(
+        &logits,
+        &images,
+        &conditions,
+        &mean,
+        &logvar,
+    );
     let expected_kl: f64 = Vec::<f64>::try_from(&dims.to_kind(Kind::Double)).unwrap().iter().map(|k| k.max(0.5)).sum();
     assert!((scalar(&free.0) - scalar(&free.1) - expected_kl).abs() < 1e-4);
     assert!((scalar(&free.2) - scalar(&plain.2)).abs() < 1e-9, "the reported KL stays the plain one");
     assert!((scalar(&plain.1) - 784.0 * std::f64::consts::LN_2).abs() < 1e-2, "BCE of ½ against logit 0");
+}
+
+#[test]
+fn conditional_mmd_matches_a_hand_computation_and_sees_condition_dependence() {
+    let _serial = common::serial();
+    let f = |v: &[f32], rows: i64| Tensor::from_slice(v).view([rows, -1]);
+    // Hand-computed: latent 1, posterior draws {0, 1}, prior draws {2, 3}, one
+    // condition (condition kernel 2). The inverse multiquadric at distance² d is
+    // K(d) = Σ_s 2s / (2s + d). Pairs i ≠ j only: within each set 2·K(1); across,
+    // (z0, ε1) at distance² 9 and (z1, ε0) at 1, mean K(9) + K(1).
+    // MMD² = 4·K(1) − 2·(K(9) + K(1)) = 2·K(1) − 2·K(9).
+    let imq = |d: f64| -> f64 { loss::MMD_KERNEL_SCALES.iter().map(|s| 2.0 * s / (2.0 * s + d)).sum() };
+    let same = f(&[1.0, 1.0], 2);
+    let mmd = loss::conditional_mmd(&f(&[0.0, 1.0], 2), &f(&[2.0, 3.0], 2), &same);
+    let by_hand = 2.0 * imq(1.0) - 2.0 * imq(9.0);
+    assert!((scalar(&mmd) - by_hand).abs() < 1e-4, "{} vs {by_hand}", scalar(&mmd));
+    let identical = loss::conditional_mmd(&f(&[0.0, 1.0], 2), &f(&[0.0, 1.0], 2), &same);
+    assert!(scalar(&identical).abs() < 1e-5, "the same draws: 0");
+
+    tch::manual_seed(5);
+    let n = 256;
+    let prior = Tensor::randn([n, 4], (Kind::Float, Device::Cpu));
+    let labels = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(2);
+    let conditions = labels.one_hot(2).to_kind(Kind::Float);
+    // Independent draws from N(0, I), whatever the condition: about 0.
+    let matched = loss::conditional_mmd(&Tensor::randn([n, 4], (Kind::Float, Device::Cpu)), &prior, &conditions);
+    // The same points as another N(0, I) draw, but sorted so that condition 0
+    // gets the low first coordinates: the aggregate matches, each condition does not.
+    let draw = Tensor::randn([n, 4], (Kind::Float, Device::Cpu));
+    let order = draw.select(1, 0).argsort(0, false);
+    let by_condition = labels.argsort(0, false).argsort(0, false);
+    let dependent = draw.index_select(0, &order).index_select(0, &by_condition);
+    let leaked = loss::conditional_mmd(&dependent, &prior, &conditions);
+    let shifted =
+        loss::conditional_mmd(&(Tensor::randn([n, 4], (Kind::Float, Device::Cpu)) + 1.5), &prior, &conditions);
+    let (matched, leaked, shifted) = (scalar(&matched), scalar(&leaked), scalar(&shifted));
+    assert!(matched.abs() < 0.05, "matched draws: {matched}");
+    assert!(leaked > 4.0 * matched.abs().max(0.01), "condition-dependent z: {leaked} vs matched {matched}");
+    assert!(shifted > leaked, "a shifted aggregate: {shifted}");
+
+    // It enters the objective with its weight.
+    let lik = PixelLikelihood::default();
+    let (logits, images) = (
+        Tensor::zeros([n, 1, 28, 28], (Kind::Float, Device::Cpu)),
+        Tensor::full([n, 1, 28, 28], 0.5, (Kind::Float, Device::Cpu)),
+    );
+    let (mean, logvar) = (dependent.shallow_clone(), Tensor::full([n, 4], -30.0, (Kind::Float, Device::Cpu)));
+    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &conditions, &mean, &logvar);
+    let with_mmd = CvaeObjective { mmd_weight: 100.0, ..CvaeObjective::elbo(&lik, 1.0) }.terms(
+        &logits,
+        &images,
+        &conditions,
+        &mean,
+        &logvar,
+    );
+    let added = scalar(&with_mmd.0) - scalar(&plain.0);
+    assert!(added > 100.0 * leaked * 0.5 && added < 100.0 * leaked * 1.5, "added {added}, 100 × {leaked}");
 }
 
 /// `n` pseudo-random images; labels cycle over 3 classes.
@@ -333,7 +396,8 @@ fn one_training_step_of_each_likelihood_is_finite() {
             assert_eq!(built.vs.variables().contains_key("lik.log_scale"), kind == Likelihood::Gaussian);
             let Net::Cvae(cvae) = &built.net else { panic!("a CVAE") };
             let mut opt = Adam::for_prefix(&built.vs, "", 1e-2, (0.9, 0.999));
-            let objective = CvaeObjective { likelihood: &built.likelihood, kl_weight: 0.5, free_bits: 0.25 };
+            let objective =
+                CvaeObjective { likelihood: &built.likelihood, kl_weight: 0.5, free_bits: 0.25, mmd_weight: 10.0 };
             for _ in 0..2 {
                 let (total, nll, kl) = train::cvae_step(cvae.as_ref(), &mut opt, &images, &conditions, &objective);
                 assert!(total.is_finite() && nll.is_finite() && kl.is_finite(), "{kind}: {total} {nll} {kl}");
@@ -385,6 +449,7 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
 
     for bad in [
         &["free_bits=-0.5"][..],
+        &["mmd_weight=-1"],
         &["kl_warmup_epochs=3"],
         &["likelihood=poisson"],
         &["architecture.decoder_upsampling=bilinear"],
@@ -394,6 +459,10 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
     }
     let gan = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
     assert!(gan.set(&["likelihood=gaussian".to_string()]).is_err(), "a CGAN has no likelihood option");
+    assert!(gan.set(&["mmd_weight=10".to_string()]).is_err(), "nor an MMD penalty");
+    assert_eq!(set(&["mmd_weight=100"]).unwrap().mmd_weight, 100.0);
+    // Off, it is left out of config.json, so the run ids of configs without it stay as they were.
+    assert!(serde_json::to_value(&base).unwrap().get("mmd_weight").is_none());
 
     // A config.json written before the options existed reads as the studies' settings.
     let study = base.clone().without_cvae_remedies();

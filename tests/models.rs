@@ -261,8 +261,12 @@ fn gan_step_with_frozen_discriminator_matches_a_plain_backward() {
     let mut opt_d = Adam::for_prefix(&built.vs, "disc.", 1e-3, (0.5, 0.999));
     tch::manual_seed(7);
     for _ in 0..2 {
-        let objective =
-            condgen::train::GanObjective { loss: condgen::train::GanLoss::Bce, gradient_penalty_weight: 10.0, spec };
+        let objective = condgen::train::GanObjective {
+            loss: condgen::train::GanLoss::Bce,
+            gradient_penalty_weight: 10.0,
+            spec,
+            generator_auxiliary_weight: 1.0,
+        };
         condgen::train::gan_step(
             generator.as_ref(),
             discriminator.as_ref(),

@@ -321,7 +321,8 @@ fn check_finite(value: f64, what: &str, epoch: usize, step: usize) -> Result<()>
 
 /// What a CVAE step minimises: the reconstruction negative log-likelihood under
 /// `likelihood` plus `kl_weight` × the KL term, the KL taken with free bits when
-/// `free_bits` > 0 ([`loss::free_bits_kl`]).
+/// `free_bits` > 0 ([`loss::free_bits_kl`]), plus `mmd_weight` × the conditional
+/// MMD to N(0, I) when it is > 0 ([`loss::conditional_mmd`]).
 #[derive(Clone, Copy, Debug)]
 pub struct CvaeObjective<'a> {
     /// The decoder's likelihood (the Gaussian's scale is trained with the model).
@@ -330,23 +331,38 @@ pub struct CvaeObjective<'a> {
     pub kl_weight: f64,
     /// Free bits λ in nats per latent dimension; 0 = off.
     pub free_bits: f64,
+    /// Weight of the conditional MMD between posterior draws and N(0, I); 0 = off.
+    pub mmd_weight: f64,
 }
 
 impl<'a> CvaeObjective<'a> {
     /// The β-weighted negative ELBO, without free bits (the studies' objective with the Bernoulli likelihood).
     pub fn elbo(likelihood: &'a PixelLikelihood, kl_weight: f64) -> Self {
-        CvaeObjective { likelihood, kl_weight, free_bits: 0.0 }
+        CvaeObjective { likelihood, kl_weight, free_bits: 0.0, mmd_weight: 0.0 }
     }
 
     /// (objective, reconstruction NLL, plain KL), each per image (batch means).
-    /// logits, images: [b, 1, 28, 28]; mean, logvar: [b, latent]
-    pub fn terms(&self, logits: &Tensor, images: &Tensor, mean: &Tensor, logvar: &Tensor) -> (Tensor, Tensor, Tensor) {
+    /// logits, images: [b, 1, 28, 28]; conditions: [b, c]; mean, logvar: [b, latent]
+    pub fn terms(
+        &self,
+        logits: &Tensor,
+        images: &Tensor,
+        conditions: &Tensor,
+        mean: &Tensor,
+        logvar: &Tensor,
+    ) -> (Tensor, Tensor, Tensor) {
         let nll = self.likelihood.nll_per_image(logits, images);
         let kl_dims = loss::kl_per_dimension(mean, logvar);
         let kl = kl_dims.sum(Kind::Float);
         let kl_term =
             if self.free_bits > 0.0 { loss::free_bits_kl(&kl_dims, self.free_bits) } else { kl.shallow_clone() };
-        (&nll + kl_term * self.kl_weight, nll, kl)
+        let mut total = &nll + kl_term * self.kl_weight;
+        if self.mmd_weight > 0.0 && mean.size()[0] > 1 {
+            // A fresh draw from q(z|x, c): the decoder's own draw stays inside the model.
+            let z = mean + (logvar * 0.5).exp() * mean.randn_like();
+            total += loss::conditional_mmd(&z, &mean.randn_like(), conditions) * self.mmd_weight;
+        }
+        (total, nll, kl)
     }
 }
 
@@ -362,7 +378,7 @@ pub fn cvae_step(
     objective: &CvaeObjective,
 ) -> (f64, f64, f64) {
     let (logits, mean, logvar) = cvae.forward(images, conditions, true);
-    let (total, nll, kl) = objective.terms(&logits, images, &mean, &logvar);
+    let (total, nll, kl) = objective.terms(&logits, images, conditions, &mean, &logvar);
     opt.backward_step(&total);
     (total.double_value(&[]), nll.double_value(&[]), kl.double_value(&[]))
 }
@@ -387,6 +403,8 @@ pub struct GanObjective {
     pub gradient_penalty_weight: f64,
     /// The condition layout, for the auxiliary loss of an AC-GAN discriminator.
     pub spec: ConditionSpec,
+    /// Weight of the auxiliary loss in the generator's objective (1 = AC-GAN's).
+    pub generator_auxiliary_weight: f64,
 }
 
 impl GanObjective {
@@ -395,6 +413,7 @@ impl GanObjective {
             loss: cfg.gan_loss,
             gradient_penalty_weight: cfg.gradient_penalty_weight,
             spec: cfg.condition_spec(),
+            generator_auxiliary_weight: cfg.generator_auxiliary_weight.unwrap_or(1.0),
         }
     }
 
@@ -456,7 +475,7 @@ pub fn gan_step(
             GanLoss::WganGp => loss::wgan_generator_loss(&out),
         };
         if let Some(aux) = objective.auxiliary(logits.as_ref(), conditions) {
-            g_loss += aux;
+            g_loss += aux * objective.generator_auxiliary_weight;
         }
         opt_g.backward_step(&g_loss);
         opt_d.set_trainable(true);
@@ -511,7 +530,8 @@ fn cvae_epoch(
             return Ok(None);
         }
         let beta = loss::kl_warmup_weight(cfg.kl_weight, (epoch - 1) * steps_per_epoch + step, warmup_steps);
-        let objective = CvaeObjective { likelihood, kl_weight: beta, free_bits: cfg.free_bits };
+        let objective =
+            CvaeObjective { likelihood, kl_weight: beta, free_bits: cfg.free_bits, mmd_weight: cfg.mmd_weight };
         let (loss_value, bce, kl) = cvae_step(cvae, &mut opt.main, &batch.images, &batch.conditions, &objective);
         let b = batch.images.size()[0] as usize;
         check_finite(loss_value, "the CVAE loss", epoch, step)?;

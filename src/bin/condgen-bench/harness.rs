@@ -262,7 +262,8 @@ impl CondgenCase {
             ],
         };
         let pool = random_batches(spec, case.batch, POOL_BATCHES, seed);
-        let objective = GanObjective { loss: GanLoss::Bce, gradient_penalty_weight: 10.0, spec };
+        let objective =
+            GanObjective { loss: GanLoss::Bce, gradient_penalty_weight: 10.0, spec, generator_auxiliary_weight: 1.0 };
         let mut this = CondgenCase { case, built, pool, optimizers, taken: 0, objective };
         for _ in 0..case.warmup {
             this.step();
