@@ -144,14 +144,16 @@ fn generator_auxiliary_weight_scales_the_heads_loss_in_the_generator_objective()
     assert!(((g3 - g0) - 3.0 * (g1 - g0)).abs() < 1e-4, "linear in the weight: {g0} {g1} {g3}");
     assert!((d0 - d1).abs() < 1e-6 && (d1 - d3).abs() < 1e-6, "D's objective does not change: {d0} {d1} {d3}");
 
-    // A config option, checked: non-negative, and only with an auxiliary head.
+    // A config option, checked: non-negative, a CGAN's only. The improved recipe sets it.
     let cfg = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Quick);
+    assert_eq!(cfg.generator_auxiliary_weight, Some(condgen::train::config::IMPROVED_GENERATOR_AUXILIARY_WEIGHT));
     let set = |kv: &str| cfg.set(&[kv.to_string()]);
-    assert_eq!(set("generator_auxiliary_weight=3").unwrap().generator_auxiliary_weight, Some(3.0));
+    assert_eq!(set("generator_auxiliary_weight=1").unwrap().generator_auxiliary_weight, Some(1.0));
     assert!(set("generator_auxiliary_weight=-1").is_err());
-    let no_head = cfg.set(&["architecture.auxiliary_classifier=false".to_string()]).unwrap();
-    assert!(no_head.set(&["generator_auxiliary_weight=2".to_string()]).is_err(), "no head, no weight");
-    // Unset, it stays out of config.json (run ids of earlier configs unchanged).
+    let cvae = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cvae, Profile::Quick);
+    assert!(cvae.set(&["generator_auxiliary_weight=2".to_string()]).is_err(), "a CVAE has no such term");
+    // Unset (the study's MLP CGAN), it stays out of config.json: earlier run ids are unchanged.
+    let cfg = TrainConfig::new(Experiment::K49, condgen::model::ModelKind::Cgan, Profile::Quick);
     assert!(serde_json::to_value(&cfg).unwrap().get("generator_auxiliary_weight").is_none());
 }
 
