@@ -326,7 +326,7 @@ impl TrainConfig {
         // K49 has 8.5× the sign tasks' images: 3 epochs are 10,900 generator steps
         // at batch 64 and at least the wall-clock of K49's CVAE (fair budgets); the
         // paper profile keeps the study's 50. Seed 0 (stand-in, one thread, 2,450
-        // samples): a third epoch took 73.5 % to 79.9 %, FD 126.7 to 94.2, recall
+        // samples, AC weight 1): a third epoch took 73.5 % to 79.9 %, FD 126.7 to 94.2, recall
         // 0.464 to 0.545 (381 s more, 1,147 s in all); seeds 1 and 2: 80.1 %, 80.7 %.
         let epochs: usize = match profile {
             Profile::Quick => 2,
@@ -380,8 +380,9 @@ impl TrainConfig {
     /// condition 88.5, 66.0), letter 90.3 % (88.4; worst letter M 61, 58), rotation
     /// 99.9 % (99.6), K49 86.3 % (79.9; style 99.1 %, 97.9); FD 146.2 (126.3), 37.4
     /// (29.1), 12.5 (10.3), 104.9 (94.2); recall 0.440 (0.465), 0.528 (0.561), 0.578
-    /// (0.582), 0.488 (0.545); diversity 0.77 (0.77), 0.99 (1.02), 0.88 (0.85), 0.98 (1.03). Coverage falls a little on each task; every FD, recall and
-    /// diversity bar met at weight 1 is still met.
+    /// (0.582), 0.488 (0.545); diversity 0.77 (0.77), 0.99 (1.02), 0.88 (0.85), 0.98
+    /// (1.03). Coverage falls a little on each task; every FD, recall and diversity bar
+    /// met at weight 1 is still met.
     pub fn into_improved_cgan(self) -> Self {
         let (noise, base) = match self.profile {
             Profile::Quick => (16, 8),
