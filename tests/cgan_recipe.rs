@@ -6,6 +6,7 @@ mod common;
 
 use condgen::data::{DataOptions, DatasetKind};
 use condgen::loss;
+use condgen::model::conv_cgan::with_minibatch_std;
 use condgen::model::layers::{dense, projection_score};
 use condgen::model::{Architecture, ConvCganConfig, Net, WeightAverage};
 use condgen::progress::ProgressMode;
@@ -187,6 +188,43 @@ fn every_recipe_option_builds_and_keeps_the_average_out_of_training() {
     assert!(averaged > 0);
     assert!(built.vs.variables().iter().filter(|(n, _)| n.starts_with("gen_ema.")).all(|(_, t)| !t.requires_grad()));
     assert_eq!(built.parameter_count(""), built.parameter_count("gen.") + built.parameter_count("disc."));
+}
+
+/// ProGAN's minibatch standard deviation: the appended channel is the mean over
+/// features of their spread across the batch; a batch of copies scores ~0 with a
+/// finite gradient; the option builds for both layouts and leaves default run ids alone.
+#[test]
+fn minibatch_std_appends_the_batch_spread_and_is_an_option() {
+    let _serial = common::serial();
+    // Two features of one pixel over a batch of 2: spreads (population) 1 and 3, mean 2.
+    let xs = t(&[0.0, 10.0, 2.0, 4.0]).view([2, 2, 1, 1]);
+    let out = with_minibatch_std(&xs);
+    assert_eq!(out.size(), vec![2, 3, 1, 1]);
+    close(out.double_value(&[0, 2, 0, 0]), 2.0, "first image's spread channel");
+    close(out.double_value(&[1, 2, 0, 0]), 2.0, "second image's spread channel");
+    close(out.narrow(1, 0, 2).sum(Kind::Float).double_value(&[]), 16.0, "the features pass unchanged");
+    let copies = Tensor::ones([4, 3, 2, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let spread = with_minibatch_std(&copies).narrow(1, 3, 1).mean(Kind::Float);
+    assert!(spread.double_value(&[]) < 1e-3, "copies have no spread");
+    spread.backward();
+    assert!(bool::try_from(copies.grad().isfinite().all()).unwrap(), "finite gradient on identical images");
+
+    let cond = ConditionSpec::OneHot { classes: 24, style_bit: false }.encode(&[0, 5, 23], None, Device::Cpu);
+    let fake = Tensor::rand([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+    for layout in [condgen::model::DiscriminatorLayout::Dcgan, condgen::model::DiscriminatorLayout::Standard] {
+        let mut cfg = ConvCganConfig::improved(8, 4);
+        cfg.discriminator_layout = layout;
+        cfg.minibatch_std = true;
+        let built = Architecture::ConvCgan(cfg).build(24, Device::Cpu);
+        let Net::Gan { discriminator, .. } = &built.net else { panic!("a GAN") };
+        let (scores, logits) = discriminator.discriminate_and_classify(&fake, &cond, true);
+        assert_eq!(scores.size(), vec![3], "{layout:?}");
+        assert_eq!(logits.expect("an AC-GAN head").size(), vec![3, 24], "{layout:?}");
+    }
+    let cfg = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Default);
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("minibatch_std"));
+    let with = cfg.set(&["architecture.minibatch_std=true".to_string()]).unwrap();
+    assert_ne!(with.digest(), cfg.digest());
 }
 
 /// A tiny run of the improved recipe (the quick profile) on sign-letter:

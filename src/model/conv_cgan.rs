@@ -93,6 +93,11 @@ pub struct ConvCganConfig {
     /// AC-GAN: a discriminator head that predicts the condition, trained on
     /// real images and making the generator's images classifiable.
     pub auxiliary_classifier: bool,
+    /// Minibatch standard deviation (Karras et al. 2018, ProGAN §3): the
+    /// discriminator's last feature map gets one more channel, the spread of its
+    /// features across the batch, so a generator that draws one image per condition is easy to tell.
+    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    pub minibatch_std: bool,
 }
 
 impl Default for ConvCganConfig {
@@ -109,6 +114,7 @@ impl Default for ConvCganConfig {
             generator_upsampling: Upsampling::Transposed4,
             generator_ema: 0.0,
             auxiliary_classifier: false,
+            minibatch_std: false,
         }
     }
 }
@@ -129,6 +135,7 @@ impl ConvCganConfig {
             generator_upsampling: Upsampling::ResizeConv,
             generator_ema: 0.999,
             auxiliary_classifier: true,
+            minibatch_std: false,
         }
     }
 }
@@ -209,6 +216,8 @@ pub struct ConvDiscriminator {
     /// The convolutions, each followed by a LeakyReLU.
     convs: Vec<Conv>,
     layout: DiscriminatorLayout,
+    /// Appends the minibatch-std channel to the last feature map.
+    minibatch_std: bool,
     out: Dense,
     /// Projection: the condition's embedding E c, one vector per condition in feature space.
     embed: Option<Dense>,
@@ -222,13 +231,14 @@ impl ConvDiscriminator {
         let sn = cfg.spectral_norm;
         let projection = cfg.discriminator == DiscriminatorConditioning::Projection;
         let in_channels = if projection { 1 } else { 1 + cond_dim };
+        let extra = i64::from(cfg.minibatch_std);
         let (convs, features) = match cfg.discriminator_layout {
             DiscriminatorLayout::Dcgan => (
                 vec![
                     conv(&(vs / "conv1"), in_channels, base, 4, 2, 1, sn),
                     conv(&(vs / "conv2"), base, 2 * base, 4, 2, 1, sn),
                 ],
-                2 * base * 7 * 7,
+                (2 * base + extra) * 7 * 7,
             ),
             DiscriminatorLayout::Standard => {
                 // (in, out, kernel, stride, padding): 28 → 28 → 14 → 14 → 7 → 7
@@ -244,25 +254,28 @@ impl ConvDiscriminator {
                     .enumerate()
                     .map(|(i, &(cin, cout, k, s, p))| conv(&(vs / format!("conv{}", i + 1)), cin, cout, k, s, p, sn))
                     .collect();
-                (convs, 4 * base)
+                (convs, 4 * base + extra)
             }
         };
         ConvDiscriminator {
             convs,
             layout: cfg.discriminator_layout,
+            minibatch_std: cfg.minibatch_std,
             out: dense(&(vs / "out"), features, 1, true, sn),
             embed: projection.then(|| dense(&(vs / "embed"), cond_dim, features, false, sn)),
             classifier: cfg.auxiliary_classifier.then(|| dense(&(vs / "classifier"), features, cond_dim, true, sn)),
         }
     }
 
-    /// φ(x): [b, 2·base·49] (DCGAN layout) or [b, 4·base] (standard layout)
+    /// φ(x): [b, 2·base·49] (DCGAN layout) or [b, 4·base] (standard layout),
+    /// with one more channel (49 or 1 more features) under `minibatch_std`
     fn features(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor {
         let input = match self.embed {
             Some(_) => xs.shallow_clone(),
             None => Tensor::cat(&[xs, &tile_condition(cond)], 1),
         };
         let h = self.convs.iter().fold(input, |h, c| super::leaky_relu_02(&c.forward_t(&h, train)));
+        let h = if self.minibatch_std { with_minibatch_std(&h) } else { h };
         match self.layout {
             DiscriminatorLayout::Dcgan => h.flatten(1, -1),
             DiscriminatorLayout::Standard => h.sum_dim_intlist([2, 3].as_slice(), false, Kind::Float),
@@ -277,6 +290,16 @@ impl ConvDiscriminator {
             None => unconditional,
         }
     }
+}
+
+/// ProGAN's minibatch standard deviation layer: the standard deviation of each
+/// feature at each position across the batch, averaged to one number and
+/// appended as a constant channel. xs: [b, c, h, w] → [b, c + 1, h, w]
+pub fn with_minibatch_std(xs: &Tensor) -> Tensor {
+    let s = xs.size();
+    // + ε inside the root, as ProGAN: a batch of identical images has a finite gradient.
+    let spread = (xs.var_dim([0i64].as_slice(), false, false) + 1e-8).sqrt().mean(Kind::Float);
+    Tensor::cat(&[xs, &spread.expand([s[0], 1, s[2], s[3]], false)], 1)
 }
 
 impl Discriminator for ConvDiscriminator {
