@@ -96,6 +96,9 @@ pub struct ConvCganConfig {
     /// Minibatch standard deviation (Karras et al. 2018, ProGAN §3): the
     /// discriminator's last feature map gets one more channel, the spread of its
     /// features across the batch, so a generator that draws one image per condition is easy to tell.
+    /// Measured in session 15 (default epochs, one thread), it changed little, so it stays off:
+    /// sign-vowel 86.5 % accuracy, FD 147.9, diversity 0.76 against 88.6 %, 146.2, 0.77
+    /// without it; K49 (AC weight 10) 91.3 %, FD 111.4, recall 0.299 against 91.3 %, 111.0, 0.291.
     #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
     pub minibatch_std: bool,
 }
