@@ -6,8 +6,7 @@ mod common;
 
 use condgen::data::{DataOptions, DatasetKind};
 use condgen::loss;
-use condgen::model::conv_cgan::with_minibatch_std;
-use condgen::model::layers::{dense, projection_score};
+use condgen::model::layers::{dense, projection_score, with_minibatch_std};
 use condgen::model::{Architecture, ConvCganConfig, Net, WeightAverage};
 use condgen::progress::ProgressMode;
 use condgen::train::{self, GanLoss, Profile, TrainConfig, TrainOptions};

@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::conv_cvae::tile_condition;
-use super::layers::{conv, dense, projection_score, ConditionalBatchNorm, Conv, Dense, Upsample, Upsampling};
+use super::layers::{
+    conv, dense, projection_score, with_minibatch_std, ConditionalBatchNorm, Conv, Dense, Upsample, Upsampling,
+};
 use super::{Discriminator, Generator};
 
 /// How the discriminator sees the condition.
@@ -293,16 +295,6 @@ impl ConvDiscriminator {
             None => unconditional,
         }
     }
-}
-
-/// ProGAN's minibatch standard deviation layer: the standard deviation of each
-/// feature at each position across the batch, averaged to one number and
-/// appended as a constant channel. xs: [b, c, h, w] → [b, c + 1, h, w]
-pub fn with_minibatch_std(xs: &Tensor) -> Tensor {
-    let s = xs.size();
-    // + ε inside the root, as ProGAN: a batch of identical images has a finite gradient.
-    let spread = (xs.var_dim([0i64].as_slice(), false, false) + 1e-8).sqrt().mean(Kind::Float);
-    Tensor::cat(&[xs, &spread.expand([s[0], 1, s[2], s[3]], false)], 1)
 }
 
 impl Discriminator for ConvDiscriminator {

@@ -5,6 +5,7 @@
 //!   its largest singular value, kept up to date by one power iteration per
 //!   training forward pass, so each layer is (about) 1-Lipschitz.
 //! - [`Dense`] and [`Conv`]: a linear layer and a convolution that use it when asked.
+//! - [`with_minibatch_std`] (Karras et al. 2018): the batch's feature spread as one more channel.
 //! - [`ConditionalBatchNorm`] (de Vries et al. 2017, Dumoulin et al. 2017):
 //!   batch norm whose scale and shift are predicted from the condition, so the
 //!   condition reaches every layer it is used in, not only the input.
@@ -130,6 +131,16 @@ pub fn conv(vs: &nn::Path, inputs: i64, outputs: i64, kernel: i64, stride: i64, 
 /// ψ(φ(x)) + ⟨E c, φ(x)⟩. unconditional: [b], embedded: E c [b, f], features: φ(x) [b, f] → [b]
 pub fn projection_score(unconditional: &Tensor, embedded: &Tensor, features: &Tensor) -> Tensor {
     unconditional + (embedded * features).sum_dim_intlist(1, false, Kind::Float)
+}
+
+/// ProGAN's minibatch standard deviation layer: the standard deviation of each
+/// feature at each position across the batch, averaged to one number and
+/// appended as a constant channel. xs: [b, c, h, w] → [b, c + 1, h, w]
+pub fn with_minibatch_std(xs: &Tensor) -> Tensor {
+    let s = xs.size();
+    // + ε inside the root, as ProGAN: a batch of identical images has a finite gradient.
+    let spread = (xs.var_dim([0i64].as_slice(), false, false) + 1e-8).sqrt().mean(Kind::Float);
+    Tensor::cat(&[xs, &spread.expand([s[0], 1, s[2], s[3]], false)], 1)
 }
 
 /// Batch norm without its own affine parameters, followed by a per-condition
