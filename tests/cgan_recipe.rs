@@ -229,6 +229,48 @@ fn minibatch_std_appends_the_batch_spread_and_is_an_option() {
     assert_ne!(with.digest(), cfg.digest());
 }
 
+/// DiffAugment: a translation moves pixels by the offset and fills with 0, a
+/// cutout zeroes exactly its square, gradients flow through both, the
+/// discriminator augments only in training, and the option leaves default run ids alone.
+#[test]
+fn diff_augment_translates_and_cuts_out_differentiably() {
+    use condgen::model::augment::{cutout, diff_augment, translate, DiscriminatorAugment};
+    let _serial = common::serial();
+    // A 4×4 image holding 1..16 row by row, moved 1 down and 2 left.
+    let xs = Tensor::arange_start(1, 17, (Kind::Float, Device::Cpu)).view([1, 1, 4, 4]).set_requires_grad(true);
+    let moved = translate(&xs, &Tensor::from_slice(&[1i64, -2]).view([1, 2]));
+    let expect = t(&[0., 0., 0., 0., 3., 4., 0., 0., 7., 8., 0., 0., 11., 12., 0., 0.]).view([1, 1, 4, 4]);
+    assert_eq!(moved, expect, "translated: {moved}");
+    moved.sum(Kind::Float).backward();
+    let kept = t(&[0., 0., 1., 1., 0., 0., 1., 1., 0., 0., 1., 1., 0., 0., 0., 0.]).view([1, 1, 4, 4]);
+    assert_eq!(xs.grad(), kept, "the gradient reaches exactly the pixels kept");
+    // A 2×2 cutout centred at (1, 3): rows 0–1, column 2–3; none outside the image.
+    let ones = Tensor::ones([2, 1, 4, 4], (Kind::Float, Device::Cpu));
+    let cut = cutout(&ones, &Tensor::from_slice(&[1i64, 3, 0, 0]).view([2, 2]), 2);
+    assert_eq!(cut.get(0).sum(Kind::Float).double_value(&[]), 12.0);
+    assert_eq!(cut.double_value(&[0, 0, 0, 2]) + cut.double_value(&[0, 0, 1, 3]), 0.0);
+    assert_eq!(cut.get(1).sum(Kind::Float).double_value(&[]), 15.0, "a square cut off at the corner");
+    // Every policy keeps the shape; off is the identity.
+    let batch = Tensor::rand([5, 1, 28, 28], (Kind::Float, Device::Cpu));
+    assert_eq!(diff_augment(&batch, DiscriminatorAugment::Off), batch);
+    for policy in [DiscriminatorAugment::Translation, DiscriminatorAugment::TranslationCutout] {
+        assert_eq!(diff_augment(&batch, policy).size(), vec![5, 1, 28, 28], "{policy:?}");
+    }
+
+    let cond = ConditionSpec::OneHot { classes: 24, style_bit: false }.encode(&[0, 5, 23], None, Device::Cpu);
+    let mut cfg = ConvCganConfig::improved(8, 4);
+    cfg.augment = DiscriminatorAugment::TranslationCutout;
+    let built = Architecture::ConvCgan(cfg).build(24, Device::Cpu);
+    let Net::Gan { discriminator, .. } = &built.net else { panic!("a GAN") };
+    let fake = batch.narrow(0, 0, 3);
+    let scores = |train: bool| discriminator.discriminate(&fake, &cond, train);
+    assert_eq!(scores(false), scores(false), "no augmentation outside training");
+    let cfg = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Default);
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("augment"));
+    let with = cfg.set(&["architecture.augment=translation-cutout".to_string()]).unwrap();
+    assert_ne!(with.digest(), cfg.digest());
+}
+
 /// A tiny run of the improved recipe (the quick profile) on sign-letter:
 /// with z fixed, changing only the condition changes the image measurably.
 #[test]

@@ -8,6 +8,7 @@
 //! - [`layers`]: spectral normalisation and conditional batch norm, for the improved CGAN.
 //! - [`likelihood`]: what a CVAE decoder's outputs mean (Bernoulli, continuous Bernoulli, Gaussian).
 
+pub mod augment;
 pub mod conv_cgan;
 pub mod conv_cvae;
 pub mod flops;
