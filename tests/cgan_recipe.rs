@@ -269,6 +269,27 @@ fn diff_augment_translates_and_cuts_out_differentiably() {
     assert!(!serde_json::to_string(&cfg).unwrap().contains("augment"));
     let with = cfg.set(&["architecture.augment=translation-cutout".to_string()]).unwrap();
     assert_ne!(with.digest(), cfg.digest());
+
+    // The quick profile of the variant trains, and its generator draws finite images.
+    let root = tempfile::tempdir().unwrap();
+    let data = Experiment::SignLetter.prepare(&DataOptions::from_env().load(DatasetKind::SignMnist).unwrap());
+    let quick = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Quick)
+        .set(&["architecture.augment=translation-cutout".to_string()])
+        .unwrap();
+    let opts = TrainOptions {
+        runs_root: root.path().to_path_buf(),
+        device: Device::Cpu,
+        progress: ProgressMode::Lines,
+        ..Default::default()
+    };
+    let outcome = train::train(&quick, &data, &opts).unwrap();
+    let model = condgen::sample::TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let generator = model.built.net.sampling_generator().unwrap();
+    let noise = Tensor::randn([24, generator.noise_dim()], (Kind::Float, Device::Cpu));
+    let classes: Vec<u8> = (0..24).collect();
+    let spec = Experiment::SignLetter.condition_spec();
+    let images = tch::no_grad(|| generator.generate(&noise, &spec.encode(&classes, None, Device::Cpu), false));
+    assert!(bool::try_from(images.isfinite().all()).unwrap());
 }
 
 /// A tiny run of the improved recipe (the quick profile) on sign-letter:
