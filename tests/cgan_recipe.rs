@@ -8,8 +8,7 @@ use condgen::data::{DataOptions, DatasetKind};
 use condgen::loss;
 use condgen::model::layers::{dense, projection_score, with_minibatch_std};
 use condgen::model::{Architecture, ConvCganConfig, Net, WeightAverage};
-use condgen::progress::ProgressMode;
-use condgen::train::{self, GanLoss, Profile, TrainConfig, TrainOptions};
+use condgen::train::{self, GanLoss, Profile, TrainConfig};
 use condgen::{ConditionSpec, Experiment};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -276,12 +275,7 @@ fn diff_augment_translates_and_cuts_out_differentiably() {
     let quick = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Quick)
         .set(&["architecture.augment=translation-cutout".to_string()])
         .unwrap();
-    let opts = TrainOptions {
-        runs_root: root.path().to_path_buf(),
-        device: Device::Cpu,
-        progress: ProgressMode::Lines,
-        ..Default::default()
-    };
+    let opts = common::cpu_train_options(root.path());
     let outcome = train::train(&quick, &data, &opts).unwrap();
     let model = condgen::sample::TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
     let generator = model.built.net.sampling_generator().unwrap();
@@ -306,12 +300,7 @@ fn a_tiny_improved_run_uses_its_condition() {
         "quick sign CGAN is the recipe"
     );
     assert_eq!(cfg.gan_loss, GanLoss::Hinge);
-    let opts = TrainOptions {
-        runs_root: root.path().to_path_buf(),
-        device: Device::Cpu,
-        progress: ProgressMode::Lines,
-        ..Default::default()
-    };
+    let opts = common::cpu_train_options(root.path());
     let outcome = train::train(&cfg, &data, &opts).unwrap();
     let model = condgen::sample::TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
     let generator = model.built.net.sampling_generator().unwrap();

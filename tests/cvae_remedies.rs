@@ -9,10 +9,9 @@ use condgen::loss;
 use condgen::model::conv_cvae::DecoderUpsampling;
 use condgen::model::{Architecture, ConvCvaeConfig, Likelihood, MlpCvaeConfig, ModelKind, Net, PixelLikelihood};
 use condgen::optim::Adam;
-use condgen::progress::ProgressMode;
 use condgen::sample::{LatentSource, TrainedModel};
 use condgen::task::ConditionSpec;
-use condgen::train::{self, history, CvaeObjective, EpochRecord, Profile, TrainConfig, TrainOptions};
+use condgen::train::{self, history, CvaeObjective, EpochRecord, Profile, TrainConfig};
 use condgen::Experiment;
 use ndarray::Array3;
 use tch::{Device, Kind, Tensor};
@@ -535,12 +534,7 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
         )
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let opts = TrainOptions {
-        runs_root: root.path().to_path_buf(),
-        device: Device::Cpu,
-        progress: ProgressMode::Lines,
-        ..Default::default()
-    };
+    let opts = common::cpu_train_options(root.path());
     let outcome = train::train(&cfg, &data, &opts).unwrap();
     let last = outcome.history.last().unwrap();
     let latent = match &cfg.architecture {

@@ -96,3 +96,13 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Training options of a test: runs under `runs_root`, on the CPU, progress as plain lines.
+pub fn cpu_train_options(runs_root: &Path) -> condgen::train::TrainOptions {
+    condgen::train::TrainOptions {
+        runs_root: runs_root.to_path_buf(),
+        device: tch::Device::Cpu,
+        progress: condgen::progress::ProgressMode::Lines,
+        ..Default::default()
+    }
+}
