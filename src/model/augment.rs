@@ -32,35 +32,27 @@ pub enum DiscriminatorAugment {
 /// xs: [b, c, h, w] (any range; 0 fills) → the same shape, each sample
 /// augmented independently; differentiable in xs.
 pub fn diff_augment(xs: &Tensor, policy: DiscriminatorAugment) -> Tensor {
+    let size = xs.size();
+    let (h, w) = (size[2], size[3]);
     match policy {
         DiscriminatorAugment::Off => xs.shallow_clone(),
-        DiscriminatorAugment::Translation => translate(xs, &random_offsets(xs, 1.0 / 8.0)),
+        DiscriminatorAugment::Translation => {
+            // Shifts of up to 1/8 of each side, either way.
+            let (rows, cols) = ((h as f64 / 8.0).round() as i64, (w as f64 / 8.0).round() as i64);
+            translate(xs, &per_sample_draw(xs, (-rows, rows), (-cols, cols)))
+        }
         DiscriminatorAugment::TranslationCutout => {
-            let moved = translate(xs, &random_offsets(xs, 1.0 / 8.0));
-            let size = xs.size();
-            let centres = Tensor::cat(
-                &[
-                    Tensor::randint_low(0, size[2] + 1, [size[0], 1], (Kind::Int64, xs.device())),
-                    Tensor::randint_low(0, size[3] + 1, [size[0], 1], (Kind::Int64, xs.device())),
-                ],
-                1,
-            );
-            cutout(&moved, &centres, (size[2] as f64 * 0.5).round() as i64)
+            let moved = diff_augment(xs, DiscriminatorAugment::Translation);
+            cutout(&moved, &per_sample_draw(xs, (0, h), (0, w)), (h as f64 * 0.5).round() as i64)
         }
     }
 }
 
-/// Per-sample (row, column) shifts drawn uniformly from [-r, r], r = ratio · side rounded: [b, 2]
-fn random_offsets(xs: &Tensor, ratio: f64) -> Tensor {
-    let size = xs.size();
-    let (rows, cols) = ((size[2] as f64 * ratio).round() as i64, (size[3] as f64 * ratio).round() as i64);
-    Tensor::cat(
-        &[
-            Tensor::randint_low(-rows, rows + 1, [size[0], 1], (Kind::Int64, xs.device())),
-            Tensor::randint_low(-cols, cols + 1, [size[0], 1], (Kind::Int64, xs.device())),
-        ],
-        1,
-    )
+/// One (row, column) pair per sample of xs, each uniform over its inclusive range: [b, 2] (int64)
+fn per_sample_draw(xs: &Tensor, rows: (i64, i64), cols: (i64, i64)) -> Tensor {
+    let draw =
+        |(low, high): (i64, i64)| Tensor::randint_low(low, high + 1, [xs.size()[0], 1], (Kind::Int64, xs.device()));
+    Tensor::cat(&[draw(rows), draw(cols)], 1)
 }
 
 /// Moves sample i by offsets[i] = (down, right) pixels; pixels moved in from

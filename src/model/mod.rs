@@ -6,6 +6,7 @@
 //! - [`conv_cgan`]: a DCGAN-style CGAN for the sign tasks.
 //! - [`latent_prior`]: per-condition Gaussians fitted to a trained CVAE's codes, for sampling.
 //! - [`layers`]: spectral normalisation and conditional batch norm, for the improved CGAN.
+//! - [`augment`]: DiffAugment's translation and cutout of the CGAN discriminator's inputs (an option).
 //! - [`likelihood`]: what a CVAE decoder's outputs mean (Bernoulli, continuous Bernoulli, Gaussian).
 
 pub mod augment;
