@@ -17,6 +17,7 @@
 //! - [`table`]: result tables, rendered as HTML, Markdown or terminal text.
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`files`]: atomic file writes.
+//! - [`memory`]: the C allocator keeps freed tensor memory for reuse.
 //! - [`error`]: the library's error type.
 
 pub mod concepts;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod eval;
 pub mod files;
 pub mod loss;
+pub mod memory;
 pub mod model;
 pub mod notebook;
 pub mod optim;
@@ -47,6 +49,8 @@ pub use polars;
 pub use tch;
 
 /// The device training runs on: the first CUDA GPU when one is present, else the CPU.
+/// The first call also makes the C allocator keep freed tensor memory ([`memory`]).
 pub fn default_device() -> tch::Device {
+    memory::keep_freed_memory();
     tch::Device::cuda_if_available()
 }

@@ -42,6 +42,16 @@ fn options(root: &Path) -> TrainOptions {
     }
 }
 
+/// The allocator keeps freed tensor memory (condgen::memory): glibc takes every
+/// setting, and asking twice changes nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_allocator_takes_the_keep_freed_memory_settings() {
+    let _ = condgen::default_device();
+    assert!(condgen::memory::keep_freed_memory());
+    assert!(condgen::memory::keep_freed_memory());
+}
+
 #[test]
 fn every_experiment_trains_in_the_quick_profile() {
     let _serial = common::serial();
