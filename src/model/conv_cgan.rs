@@ -115,7 +115,9 @@ pub struct ConvCganConfig {
     /// FD 119.6, recall 0.030, diversity 0.40; with AC weight 1, 99.0 % (worst letter 88),
     /// FD 40.9, recall 0.051, diversity 0.66; against 90.3 % (61), 37.4, 0.528, 0.99 without.
     /// The collapse comes with the AC-GAN head: translation without it keeps every look
-    /// (sign-letter 82.4 %, worst letter 48, FD 25.7, recall 0.598, diversity 1.06).
+    /// (sign-letter 82.4 %, worst letter 48, FD 25.7, recall 0.598, diversity 1.06); with
+    /// AC weight 0.3 (session 17) 90.5 %, worst letter 57, FD 26.2, recall 0.373, diversity
+    /// 0.92: the committed recipe's accuracy with a better FD and less recall.
     #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
     pub augment: DiscriminatorAugment,
 }

@@ -247,7 +247,10 @@ impl TrainConfig {
             // Rotation at 4 epochs fell to 94.5 %, FD 13.5 (2: 98.5 %, FD 12.0). With the AC
             // head (session 14), vowel at 48 epochs: 72.5 %, FD 88.7, recall 0.533, diversity
             // 0.82 against 75.5 %, 126.3, 0.465, 0.77 at 24; not taken: accuracy fell, and
-            // the 976 s more do not fit the report's budget beside K49's third epoch.
+            // the 976 s more do not fit the report's budget beside K49's third epoch. At AC
+            // weight 3 (session 17, one thread, 2,400 samples) the same: 48 epochs 86.8 % (worst
+            // condition 81.8), FD 115.7, recall 0.465, diversity 0.77 against 89.2 % (86.8),
+            // 144.3, 0.402, 0.76 at 24 (the committed run retrained on this machine).
             (Profile::Default, false, ModelKind::Cgan) => match experiment {
                 Experiment::SignRotation => 2,
                 Experiment::SignLetter => 48,
