@@ -279,32 +279,25 @@ fn mixture_m_step(z: &Tensor, resp: &Tensor, chunk_bytes: i64) -> (Tensor, Tenso
         resp.sum_dim_intlist([0i64].as_slice(), false, Kind::Double) + 1e-10
     }; // [K]
     let means = resp.transpose(0, 1).matmul(z) / nk.unsqueeze(1); // [K, latent]
-    let scatter: Vec<Tensor> = component_chunks(&means, n, chunk_bytes)
-        .map(|(start, len)| {
-            let diff = z.unsqueeze(0) - means.narrow(0, start, len).unsqueeze(1); // [len, n, latent]
-            let weighted = &diff * resp.narrow(1, start, len).transpose(0, 1).unsqueeze(2);
-            weighted.transpose(1, 2).matmul(&diff) // [len, latent, latent]
-        })
-        .collect();
+    let scatter = per_component_chunk(z, &means, chunk_bytes, |start, diff| {
+        let weighted = diff * resp.narrow(1, start, diff.size()[0]).transpose(0, 1).unsqueeze(2);
+        weighted.transpose(1, 2).matmul(diff) // [len, latent, latent]
+    });
     // The one-Gaussian case keeps the unbiased n − 1 of a sample covariance.
     let denominator = if single { Tensor::from((n - 1) as f64).to_device(z.device()) } else { nk.shallow_clone() };
     let eye = Tensor::eye(latent, (Kind::Double, z.device()));
-    let cov = Tensor::cat(&scatter, 0) / denominator.view([-1, 1, 1]) + eye * COVARIANCE_JITTER;
+    let cov = scatter / denominator.view([-1, 1, 1]) + eye * COVARIANCE_JITTER;
     (means, cov.linalg_cholesky(false), &nk / n as f64)
 }
 
 /// log(w_k N(z_i | μ_k, Σ_k)): [n, K]
 fn mixture_log_density(z: &Tensor, (means, factors, weights): &(Tensor, Tensor, Tensor), chunk_bytes: i64) -> Tensor {
     let latent = z.size()[1];
-    let parts: Vec<Tensor> = component_chunks(means, z.size()[0], chunk_bytes)
-        .map(|(start, len)| {
-            let diff = (z.unsqueeze(0) - means.narrow(0, start, len).unsqueeze(1)).transpose(1, 2); // [len, latent, n]
-            let solved = factors.narrow(0, start, len).linalg_solve_triangular(&diff, false, true, false);
-            solved.square().sum_dim_intlist([1i64].as_slice(), false, Kind::Double)
-            // [len, n]
-        })
-        .collect();
-    let mahalanobis = Tensor::cat(&parts, 0); // [K, n]
+    let mahalanobis = per_component_chunk(z, means, chunk_bytes, |start, diff| {
+        let factors = factors.narrow(0, start, diff.size()[0]);
+        let solved = factors.linalg_solve_triangular(&diff.transpose(1, 2), false, true, false); // [len, latent, n]
+        solved.square().sum_dim_intlist([1i64].as_slice(), false, Kind::Double) // [len, n]
+    }); // [K, n]
     let log_det = factors.diagonal(0, -2, -1).log().sum_dim_intlist([-1i64].as_slice(), false, Kind::Double) * 2.0;
     let log_norm = (log_det + latent as f64 * (2.0 * std::f64::consts::PI).ln()) * -0.5 + weights.log();
     (mahalanobis * -0.5 + log_norm.unsqueeze(1)).transpose(0, 1)
@@ -325,6 +318,21 @@ fn component_chunks(means: &Tensor, n: i64, chunk_bytes: i64) -> impl Iterator<I
     let (k, latent) = (means.size()[0], means.size()[1]);
     let step = (chunk_bytes / (n * latent * 8).max(1)).clamp(1, k.max(1));
     (0..k).step_by(step as usize).map(move |start| (start, step.min(k - start)))
+}
+
+/// `per_chunk(first component, z − μ_k for the chunk's components: [len, n, latent])`
+/// for each chunk of [`component_chunks`], concatenated along the components.
+/// z: [n, latent], means: [K, latent]
+fn per_component_chunk(
+    z: &Tensor,
+    means: &Tensor,
+    chunk_bytes: i64,
+    per_chunk: impl Fn(i64, &Tensor) -> Tensor,
+) -> Tensor {
+    let parts: Vec<Tensor> = component_chunks(means, z.size()[0], chunk_bytes)
+        .map(|(start, len)| per_chunk(start, &(z.unsqueeze(0) - means.narrow(0, start, len).unsqueeze(1))))
+        .collect();
+    Tensor::cat(&parts, 0)
 }
 
 /// Hard responsibilities [n, K] from a few k-means (Lloyd) steps started at

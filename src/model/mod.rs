@@ -79,7 +79,7 @@ pub trait Discriminator: std::fmt::Debug {
 /// instead of max's masks (the conv discriminator's activations: 3.3× faster forward and
 /// backward in a torch script, one thread, [64, 64, 14, 14]; session 17).
 pub fn leaky_relu_02(xs: &Tensor) -> Tensor {
-    xs.prelu(&Tensor::from_slice(&[0.2f32]).to_kind(xs.kind()).to_device(xs.device()))
+    xs.prelu(&Tensor::full([1], 0.2, (xs.kind(), xs.device())))
 }
 
 /// Which family of model.
