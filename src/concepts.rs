@@ -6,6 +6,7 @@ use tch::{Kind, Tensor};
 
 use crate::data::Split;
 use crate::plot::{self, Figure, Series};
+use crate::table;
 use crate::Result;
 
 /// One estimator of d/dμ E_{z ~ N(μ, σ²)}[z²] (exactly 2μ), measured over repeats.
@@ -134,4 +135,100 @@ pub fn optimal_discriminator_chart(cases: &[OptimalDiscriminator]) -> Result<Fig
     let series: Vec<Series> =
         cases.iter().map(|c| Series::new(format!("generator shifted by {}", c.shift), c.curve.clone())).collect();
     plot::line_chart("The optimal discriminator D*(x) = p_data / (p_data + p_gen)", "x", "D*(x)", &series)
+}
+
+/// The discriminator's loss on one image as a function of its score s, for the
+/// two losses condgen's CGANs train with (each from its definition in
+/// [`crate::loss`]): on a real image BCE's −log σ(s) never reaches zero, so D
+/// keeps pushing scores it already gets right further out; the hinge's
+/// max(0, 1 − s) is flat beyond the margin s = 1 (and mirrored for a fake image).
+pub fn discriminator_loss_chart() -> Result<Figure> {
+    use crate::loss;
+    // The other side of the pair at a score whose loss is zero under both losses.
+    let settled = Tensor::from_slice(&[-1e4f32]);
+    let curve = |f: &dyn Fn(&Tensor) -> Tensor| -> Vec<(f64, f64)> {
+        (0..=80)
+            .map(|i| {
+                let s = -4.0 + 0.1 * i as f64;
+                (s, f(&Tensor::from_slice(&[s as f32])).double_value(&[]))
+            })
+            .collect()
+    };
+    let series = vec![
+        Series::new("BCE, real image", curve(&|s| loss::gan_discriminator_loss(s, &settled))),
+        Series::new("hinge, real image", curve(&|s| loss::hinge_discriminator_loss(s, &settled))),
+        Series::new("BCE, generated image", curve(&|s| loss::gan_discriminator_loss(&-&settled, s))),
+        Series::new("hinge, generated image", curve(&|s| loss::hinge_discriminator_loss(&-&settled, s))),
+    ];
+    plot::line_chart("The discriminator's loss on one image, by its score", "D's score s (logit)", "loss", &series)
+}
+
+/// What a trained CGAN's discriminator does with its inputs, measured on real
+/// test images and on as many generated ones (eval mode).
+#[derive(Clone, Debug)]
+pub struct DiscriminatorProbe {
+    /// Mean D(x, c) − D(x, c') over real images x with their own condition c
+    /// and another image's c' ≠ c: near 0 when D ignores the condition.
+    /// (NaN when no two probed images have different conditions.)
+    pub condition_gap: f64,
+    /// Mean ‖∇ₓ D(x, c)‖ over real and generated images (x in [−1, 1]): how
+    /// steeply D's score changes with the pixels, an empirical Lipschitz constant.
+    pub input_gradient: f64,
+    /// Mean score on real images.
+    pub real_score: f64,
+    /// Mean score on generated images.
+    pub fake_score: f64,
+}
+
+/// Probes `model`'s discriminator on `n` test images of `split` (a fixed
+/// shuffle) and `n` images its sampling generator draws for their conditions.
+/// An error for a CVAE (it has no discriminator).
+pub fn discriminator_probe(model: &crate::sample::TrainedModel, split: &Split, n: usize) -> Result<DiscriminatorProbe> {
+    let crate::model::Net::Gan { discriminator, .. } = &model.built.net else {
+        return Err(crate::Error::Config(format!("{}: a CVAE has no discriminator to probe", model.config.experiment)));
+    };
+    let generator = model.built.net.sampling_generator().expect("a CGAN has a generator");
+    let device = model.built.vs.device();
+    let batch = crate::data::batcher::Batcher::new(split, model.spec, n, Some((0, 0)), device)
+        .next()
+        .ok_or_else(|| crate::Error::Config("discriminator_probe: the split is empty".into()))?;
+    let (real, cond) = (batch.images * 2.0 - 1.0, batch.conditions);
+    let b = real.size()[0];
+    tch::manual_seed(0);
+    let fake = tch::no_grad(|| {
+        let noise = Tensor::randn([b, generator.noise_dim()], (Kind::Float, device));
+        generator.generate(&noise, &cond, false)
+    });
+    let gradient = |x: &Tensor| {
+        let x = x.detach().set_requires_grad(true);
+        let score = discriminator.discriminate(&x, &cond, false);
+        let grad = Tensor::run_backward(&[score.sum(Kind::Float)], &[&x], false, false).remove(0);
+        (grad.flatten(1, -1).norm_scalaropt_dim(2.0, [1], false).mean(Kind::Float).double_value(&[]), score.detach())
+    };
+    let (grad_real, real_scores) = gradient(&real);
+    let (grad_fake, fake_scores) = gradient(&fake);
+    // Another image's condition; pairs that happen to share one are left out.
+    let other = cond.index_select(0, &Tensor::randperm(b, (Kind::Int64, device)));
+    let differs = cond.ne_tensor(&other).any_dim(1, false);
+    let gap = tch::no_grad(|| real_scores.detach() - discriminator.discriminate(&real, &other, false));
+    let condition_gap = gap.masked_select(&differs).mean(Kind::Float).double_value(&[]);
+    Ok(DiscriminatorProbe {
+        condition_gap,
+        input_gradient: (grad_real + grad_fake) / 2.0,
+        real_score: real_scores.mean(Kind::Float).double_value(&[]),
+        fake_score: fake_scores.mean(Kind::Float).double_value(&[]),
+    })
+}
+
+/// Discriminator probes side by side, one row per run: `(name, probe)`.
+pub fn discriminator_probe_table(rows: &[(&str, &DiscriminatorProbe)]) -> Result<crate::table::Table> {
+    let column =
+        |f: fn(&DiscriminatorProbe) -> f64| rows.iter().map(|(_, p)| table::round_to(f(p), 2)).collect::<Vec<f64>>();
+    Ok(table::Table(polars::df!(
+        "run" => rows.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
+        "D's condition gap" => column(|p| p.condition_gap),
+        "‖∇ₓ D‖" => column(|p| p.input_gradient),
+        "mean D score, real" => column(|p| p.real_score),
+        "mean D score, generated" => column(|p| p.fake_score),
+    )?))
 }

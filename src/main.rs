@@ -123,6 +123,10 @@ struct TrainArgs {
     model: ModelKind,
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     profile: Profile,
+    /// Which of the report's recipes: the profile's model, the improved conv
+    /// model (K49's second CVAE and CGAN rows), or the profile's CGAN with WGAN-GP
+    #[arg(long, value_enum, default_value_t = TrainRecipe::Profile)]
+    recipe: TrainRecipe,
     #[arg(long)]
     seed: Option<u64>,
     #[arg(long)]
@@ -138,7 +142,7 @@ struct TrainArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// A complete configuration (JSON, as in a run folder's config.json), trained as it is
-    #[arg(long, conflicts_with_all = ["config", "set", "seed", "epochs", "batch_size", "learning_rate"])]
+    #[arg(long, conflicts_with_all = ["config", "set", "seed", "epochs", "batch_size", "learning_rate", "recipe"])]
     full_config: Option<PathBuf>,
     /// Continue from the last complete epoch of the same configuration
     #[arg(long)]
@@ -149,6 +153,17 @@ struct TrainArgs {
     /// Print the resolved configuration and exit
     #[arg(long)]
     dry_run: bool,
+}
+
+/// The starting configuration of `condgen train`, as the report names its rows.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TrainRecipe {
+    /// The profile's configuration (`TrainConfig::new`)
+    Profile,
+    /// The improved conv CVAE or CGAN (`TrainConfig::improved_cvae` / `improved_cgan`)
+    Improved,
+    /// The profile's CGAN trained with WGAN-GP as its paper prescribes (`TrainConfig::with_wgan_gp`)
+    WganGp,
 }
 
 #[derive(Subcommand)]
@@ -387,7 +402,15 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
             );
             cfg
         }
-        None => TrainConfig::new(args.experiment, args.model, args.profile),
+        None => match (args.recipe, args.model) {
+            (TrainRecipe::Profile, _) => TrainConfig::new(args.experiment, args.model, args.profile),
+            (TrainRecipe::Improved, ModelKind::Cvae) => TrainConfig::improved_cvae(args.experiment, args.profile),
+            (TrainRecipe::Improved, ModelKind::Cgan) => TrainConfig::improved_cgan(args.experiment, args.profile),
+            (TrainRecipe::WganGp, ModelKind::Cgan) => {
+                TrainConfig::new(args.experiment, args.model, args.profile).with_wgan_gp()
+            }
+            (TrainRecipe::WganGp, ModelKind::Cvae) => anyhow::bail!("--recipe wgan-gp is a CGAN recipe, not a CVAE's"),
+        },
     };
     if let Some(path) = &args.config {
         cfg = cfg.merge_file(path)?;

@@ -312,6 +312,42 @@ fn a_tiny_improved_run_uses_its_condition() {
     // Mean absolute pixel change (in [0, 1] units) between letters, same z.
     let change = ((&images - images.mean_dim(0, true, Kind::Float)).abs().mean(Kind::Float) / 2.0).double_value(&[]);
     assert!(change > 0.01, "the condition moves pixels by {change} on average");
+    // Its projection discriminator scores a real image differently under another condition.
+    let probe = condgen::concepts::discriminator_probe(&model, &data.test, 64).unwrap();
+    assert!(probe.condition_gap.abs() > 1e-4, "{probe:?}");
+    assert!(probe.input_gradient > 0.0 && probe.real_score.is_finite() && probe.fake_score.is_finite(), "{probe:?}");
+}
+
+/// The notebook's short-run ablation: each row adds exactly one part to the
+/// row before, from the DCGAN baseline to the improved recipe itself.
+#[test]
+fn cgan_ablation_adds_one_part_per_row() {
+    use condgen::model::conv_cgan::DiscriminatorConditioning;
+    let rows = TrainConfig::cgan_ablation(Experiment::K49, Profile::Quick);
+    let configs: Vec<&TrainConfig> = rows.iter().map(|(_, c)| c).collect();
+    let arch = |cfg: &TrainConfig| match &cfg.architecture {
+        Architecture::ConvCgan(c) => c.clone(),
+        other => panic!("not a conv CGAN: {other:?}"),
+    };
+    let base = arch(configs[0]);
+    assert_eq!(base, ConvCganConfig { noise: base.noise, base_channels: base.base_channels, ..Default::default() });
+    assert_eq!((configs[0].gan_loss, configs[0].adam_betas), (GanLoss::Bce, [0.5, 0.999]));
+    let projection = ConvCganConfig { discriminator: DiscriminatorConditioning::Projection, ..base.clone() };
+    let spectral = ConvCganConfig { spectral_norm: true, ..projection.clone() };
+    let expected = [
+        TrainConfig { architecture: Architecture::ConvCgan(projection), ..configs[0].clone() },
+        TrainConfig { architecture: Architecture::ConvCgan(spectral), ..configs[0].clone() },
+        TrainConfig { gan_loss: GanLoss::Hinge, ..configs[2].clone() },
+    ];
+    for (i, want) in expected.iter().enumerate() {
+        assert_eq!(configs[i + 1], want, "row {}", i + 1);
+    }
+    assert_eq!(*configs[4], TrainConfig::improved_cgan(Experiment::K49, Profile::Quick));
+    for cfg in configs {
+        cfg.validate().unwrap();
+    }
+    // The teaching chart of the two discriminator losses draws.
+    condgen::concepts::discriminator_loss_chart().unwrap();
 }
 
 #[test]

@@ -463,6 +463,47 @@ impl TrainConfig {
         ]
     }
 
+    /// The improved conv CGAN built up one part at a time from the DCGAN
+    /// baseline (condition tiled into D's input, BCE, Adam (0.5, 0.999)), each
+    /// row adding one part to the row before, the last being
+    /// [`TrainConfig::improved_cgan`] itself: (name, config). Every row has the
+    /// improved recipe's epochs, widths and batch; callers cap the images for a short run.
+    pub fn cgan_ablation(experiment: Experiment, profile: Profile) -> Vec<(&'static str, TrainConfig)> {
+        let improved = TrainConfig::improved_cgan(experiment, profile);
+        let Architecture::ConvCgan(arch) = &improved.architecture else {
+            unreachable!("the improved CGAN is a conv CGAN")
+        };
+        let with_arch = |cfg: &TrainConfig, f: &dyn Fn(&mut ConvCganConfig)| {
+            let mut cfg = cfg.clone();
+            if let Architecture::ConvCgan(c) = &mut cfg.architecture {
+                f(c);
+            }
+            cfg
+        };
+        let baseline = TrainConfig {
+            architecture: Architecture::ConvCgan(ConvCganConfig {
+                noise: arch.noise,
+                base_channels: arch.base_channels,
+                ..Default::default()
+            }),
+            gan_loss: GanLoss::Bce,
+            adam_betas: [0.5, 0.999],
+            generator_auxiliary_weight: None,
+            ..improved.clone()
+        };
+        let projection =
+            with_arch(&baseline, &|c| c.discriminator = crate::model::conv_cgan::DiscriminatorConditioning::Projection);
+        let spectral = with_arch(&projection, &|c| c.spectral_norm = true);
+        let hinge = TrainConfig { gan_loss: GanLoss::Hinge, ..spectral.clone() };
+        vec![
+            ("DCGAN baseline: condition tiled into D's input, BCE loss", baseline),
+            ("+ projection discriminator", projection),
+            ("+ spectral normalisation in D", spectral),
+            ("+ hinge loss", hinge),
+            ("+ conditional batch norm, resize-conv, weight average, AC-GAN head, Adam (0, 0.9): the improved recipe", improved),
+        ]
+    }
+
     /// This conv CVAE config with the study's settings: no KL warm-up or free
     /// bits, the Bernoulli likelihood, transposed 3×3 upsampling, the raw
     /// condition at the decoder's input only.
