@@ -137,6 +137,21 @@ def first_cell_seconds(nb):
     return None
 
 
+def values_shown_as_text(nb):
+    """Indices of cells whose figure or table came out as its Debug text (evcxr falls
+    back to Debug when it does not call the value's `evcxr_display`)."""
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "execute_result":
+                continue
+            text = out.get("data", {}).get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if text.startswith(("Figure {", "Table(")):
+                cells.append(i)
+    return cells
+
+
 def execute(args):
     import nbformat
     from nbclient import NotebookClient
@@ -164,6 +179,9 @@ def execute(args):
             error = cell_error(exc)
         except Exception as exc:  # kernel died, timeout, ...
             error = f"{type(exc).__name__}: {exc}"
+        if error is None and (shown := values_shown_as_text(nb)):
+            error = (f"cell(s) {shown}: a figure or table came out as its Debug text, not as an "
+                     "image or table (give the value its own cell, after the `use` and `let` lines)")
         seconds = time.monotonic() - start
         first = first_cell_seconds(nb)
         rows.append((path.name, seconds, first, "ok" if error is None else "FAILED"))
