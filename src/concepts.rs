@@ -210,7 +210,7 @@ pub fn discriminator_probe(model: &crate::sample::TrainedModel, split: &Split, n
     // Another image's condition; pairs that happen to share one are left out.
     let other = cond.index_select(0, &Tensor::randperm(b, (Kind::Int64, device)));
     let differs = cond.ne_tensor(&other).any_dim(1, false);
-    let gap = tch::no_grad(|| real_scores.detach() - discriminator.discriminate(&real, &other, false));
+    let gap = tch::no_grad(|| &real_scores - discriminator.discriminate(&real, &other, false));
     let condition_gap = gap.masked_select(&differs).mean(Kind::Float).double_value(&[]);
     Ok(DiscriminatorProbe {
         condition_gap,

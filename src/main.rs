@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use condgen::data::{self, DataOptions, DatasetKind};
 use condgen::model::ModelKind;
 use condgen::progress::ProgressMode;
+use condgen::report::Recipe;
 use condgen::sample::{self, TrainedModel};
 use condgen::train::{self, Profile, TrainConfig, TrainOptions};
 use condgen::Experiment;
@@ -155,7 +156,7 @@ struct TrainArgs {
     dry_run: bool,
 }
 
-/// The starting configuration of `condgen train`, as the report names its rows.
+/// The starting configuration of `condgen train`: the report's main recipes ([`Recipe`]).
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TrainRecipe {
     /// The profile's configuration (`TrainConfig::new`)
@@ -402,15 +403,18 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
             );
             cfg
         }
-        None => match (args.recipe, args.model) {
-            (TrainRecipe::Profile, _) => TrainConfig::new(args.experiment, args.model, args.profile),
-            (TrainRecipe::Improved, ModelKind::Cvae) => TrainConfig::improved_cvae(args.experiment, args.profile),
-            (TrainRecipe::Improved, ModelKind::Cgan) => TrainConfig::improved_cgan(args.experiment, args.profile),
-            (TrainRecipe::WganGp, ModelKind::Cgan) => {
-                TrainConfig::new(args.experiment, args.model, args.profile).with_wgan_gp()
-            }
-            (TrainRecipe::WganGp, ModelKind::Cvae) => anyhow::bail!("--recipe wgan-gp is a CGAN recipe, not a CVAE's"),
-        },
+        None => {
+            let recipe = match args.recipe {
+                TrainRecipe::Profile => Recipe::Profile,
+                TrainRecipe::Improved => Recipe::Improved,
+                TrainRecipe::WganGp => Recipe::WganGp,
+            };
+            anyhow::ensure!(
+                !(recipe == Recipe::WganGp && args.model == ModelKind::Cvae),
+                "--recipe wgan-gp is a CGAN recipe, not a CVAE's"
+            );
+            recipe.config(args.experiment, args.model, args.profile)
+        }
     };
     if let Some(path) = &args.config {
         cfg = cfg.merge_file(path)?;

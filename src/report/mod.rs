@@ -86,6 +86,23 @@ pub enum Recipe {
 }
 
 impl Recipe {
+    /// The configuration of this recipe for `experiment` × `model` in `profile` (seed 0).
+    pub fn config(self, experiment: Experiment, model: ModelKind, profile: Profile) -> TrainConfig {
+        match self {
+            Recipe::Profile => TrainConfig::new(experiment, model, profile),
+            Recipe::Improved if model == ModelKind::Cvae => TrainConfig::improved_cvae(experiment, profile),
+            Recipe::Improved => TrainConfig::improved_cgan(experiment, profile),
+            Recipe::WganGp => TrainConfig::new(experiment, model, profile).with_wgan_gp(),
+            Recipe::Vae => TrainConfig { unconditional: true, ..TrainConfig::new(experiment, model, profile) },
+            Recipe::VaeHeldOut => TrainConfig {
+                unconditional: true,
+                held_out_classes: HELD_OUT_LETTERS.to_vec(),
+                ..TrainConfig::new(experiment, model, profile)
+            },
+            Recipe::Ablation(i) => TrainConfig::cvae_ablation(experiment, profile).swap_remove(i).1,
+        }
+    }
+
     /// A row of the report's main tables (the VAEs and the ablation have their own sections).
     pub fn is_main(self) -> bool {
         matches!(self, Recipe::Profile | Recipe::Improved | Recipe::WganGp)
@@ -149,20 +166,7 @@ pub fn plan(opts: &ReportOptions) -> Result<Vec<PlannedRun>> {
             let every_seed = opts.stability_experiments.contains(&exp) && stable;
             let seeds = if every_seed { &opts.seeds[..] } else { &opts.seeds[..1] };
             for &seed in seeds {
-                let base = match recipe {
-                    Recipe::Profile => TrainConfig::new(exp, model, opts.profile),
-                    Recipe::Improved if model == ModelKind::Cvae => TrainConfig::improved_cvae(exp, opts.profile),
-                    Recipe::Improved => TrainConfig::improved_cgan(exp, opts.profile),
-                    Recipe::WganGp => TrainConfig::new(exp, model, opts.profile).with_wgan_gp(),
-                    Recipe::Vae => TrainConfig { unconditional: true, ..TrainConfig::new(exp, model, opts.profile) },
-                    Recipe::VaeHeldOut => TrainConfig {
-                        unconditional: true,
-                        held_out_classes: HELD_OUT_LETTERS.to_vec(),
-                        ..TrainConfig::new(exp, model, opts.profile)
-                    },
-                    Recipe::Ablation(i) => TrainConfig::cvae_ablation(exp, opts.profile).swap_remove(i).1,
-                };
-                let config = base.set(&[format!("seed={seed}")])?;
+                let config = recipe.config(exp, model, opts.profile).set(&[format!("seed={seed}")])?;
                 runs.push(PlannedRun { experiment: exp, model, recipe, seed, config });
             }
         }
