@@ -51,7 +51,7 @@ pub fn gradient_estimators(
         score.push(grads[0].double_value(&[]));
     }
     let summary = |estimator, values: &[f64]| {
-        let (mean, std) = crate::report::mean_and_spread(values);
+        let (mean, std) = crate::stats::mean_and_spread(values);
         GradientEstimate { estimator, mean, std }
     };
     Ok(vec![

@@ -41,6 +41,14 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// An operation the model, run or data at hand cannot do (a CVAE-only figure asked of a CGAN, ...).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// An argument a caller passed that cannot be used (an empty sample set, a count out of range, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
     #[error("{path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
 

@@ -13,7 +13,9 @@
 //! - [`progress`]: bars in a terminal, plain lines elsewhere.
 //! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
 //! - [`eval`]: judge classifiers and the metrics of generated images.
-//! - [`report`]: `condgen report`, the figures of both studies and REPORT.md.
+//! - [`figures`]: the figures of both studies, drawn from runs (notebooks, CLI and report).
+//! - [`report`]: `condgen report`: plans, trains and evaluates the runs, writes REPORT.md.
+//! - [`stats`]: small statistics (mean and spread).
 //! - [`table`]: result tables, rendered as HTML, Markdown or terminal text.
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`files`]: atomic file writes.
@@ -24,6 +26,7 @@ pub mod concepts;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod figures;
 pub mod files;
 pub mod loss;
 pub mod memory;
@@ -34,6 +37,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod sample;
+pub mod stats;
 pub mod table;
 pub mod task;
 pub mod train;

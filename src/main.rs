@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use condgen::data::{self, DataOptions, DatasetKind};
 use condgen::model::ModelKind;
 use condgen::progress::ProgressMode;
-use condgen::report::Recipe;
+use condgen::train::Recipe;
 use condgen::sample::{self, TrainedModel};
 use condgen::train::{self, Profile, TrainConfig, TrainOptions};
 use condgen::Experiment;
@@ -267,7 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .iter()
                     .zip(&styles)
                     .map(|(&c, &s)| {
-                        let name = condgen::report::figures::condition_label(&data, c as usize);
+                        let name = condgen::figures::condition_label(&data, c as usize);
                         if model.spec.has_style() {
                             format!("{name} {}", if s == 1 { "thick" } else { "thin" })
                         } else {
@@ -307,7 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if *snapshots {
                 let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
                 let model = condgen::sample::TrainedModel::load(run, condgen::default_device())?;
-                let points = condgen::report::figures::snapshot_accuracy(&model, &judge)?;
+                let points = condgen::figures::snapshot_accuracy(&model, &judge)?;
                 let line: Vec<String> = points.iter().map(|(e, acc)| format!("{e}: {acc:.1} %")).collect();
                 println!("snapshot accuracy by epoch ({}): {}", model.snapshot_latent_source(), line.join(", "));
             }

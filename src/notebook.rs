@@ -18,14 +18,14 @@ use crate::data::{DataOptions, Dataset, DatasetKind};
 use crate::eval::{self, EvalOptions, Judge, RunMetrics};
 use crate::model::ModelKind;
 use crate::progress::ProgressMode;
-use crate::report::figures::SampleFigure;
+use crate::figures::SampleFigure;
 use crate::sample::{LatentSource, Sampler, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::{self, EpochRecord, Profile, TrainConfig, TrainOptions};
 use crate::{Error, Result};
 
 /// For spreads over seeds in notebooks (the report's definition).
-pub use crate::report::mean_and_spread;
+pub use crate::stats::mean_and_spread;
 /// The tables notebooks show (the report and `condgen eval` render the same ones).
 pub use crate::table::{metrics_table, round_to, sample_metrics_table, stability_table, Table};
 
@@ -312,7 +312,7 @@ impl Walkthrough {
         let named: Vec<String> = worst
             .iter()
             .take(3)
-            .map(|&(c, v)| format!("{} {:.1} %", crate::report::figures::condition_label(&self.data, c), 100.0 * v))
+            .map(|&(c, v)| format!("{} {:.1} %", crate::figures::condition_label(&self.data, c), 100.0 * v))
             .collect();
         lines.push(format!("The judge accepts these conditions least often: {}.", named.join(", ")));
         if let Some(standard) = &metrics.standard_prior_metrics {

@@ -313,6 +313,39 @@ pub fn draw_all_conditions(
     draw(built, spec, prior, 1.0, &classes, &styles, seed)
 }
 
+/// CVAE: decodes `rows` latent codes z ~ N(0, I) (seeded by `seed`), each under a
+/// condition that moves linearly from class `a` to class `b` in `steps` steps:
+/// [rows·steps, 28, 28] uint8, row by row.
+pub fn interpolate_condition(
+    model: &TrainedModel,
+    a: u8,
+    b: u8,
+    steps: usize,
+    rows: usize,
+    seed: u64,
+) -> Result<Array3<u8>> {
+    let Net::Cvae(cvae) = &model.built.net else {
+        return Err(Error::Unsupported("latent interpolation needs a CVAE".into()));
+    };
+    let device = model.built.vs.device();
+    tch::manual_seed(seed as i64);
+    let images = tch::no_grad(|| {
+        let z = Tensor::randn([rows as i64, cvae.latent()], (Kind::Float, device));
+        let ca = model.spec.encode(&[a], None, device);
+        let cb = model.spec.encode(&[b], None, device);
+        let mut all = Vec::new();
+        for r in 0..rows as i64 {
+            for s in 0..steps {
+                let t = s as f64 / (steps.max(2) - 1) as f64;
+                let c = &ca * (1.0 - t) + &cb * t;
+                all.push(model.built.likelihood.mean(&cvae.decode(&z.narrow(0, r, 1), &c, false)));
+            }
+        }
+        Tensor::cat(&all, 0)
+    });
+    Ok(to_u8_images(&images))
+}
+
 /// Every condition repeated `per_condition` times: (classes, styles).
 pub(crate) fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Vec<u8>, Vec<u8>) {
     let (classes, styles) = spec.all_conditions();

@@ -154,7 +154,7 @@ pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Tabl
 
 /// "mean ± sample standard deviation" over seeds (just the mean for one value).
 pub fn mean_spread(values: &[f64], decimals: i32) -> String {
-    let (mean, sd) = crate::report::mean_and_spread(values);
+    let (mean, sd) = crate::stats::mean_and_spread(values);
     let d = decimals.max(0) as usize;
     if values.len() < 2 {
         return format!("{mean:.d$}");

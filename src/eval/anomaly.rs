@@ -94,8 +94,3 @@ impl Detection {
         roc_curve(&self.normal, &self.anomalous)
     }
 }
-
-/// Mean of scores (NaN when empty).
-pub fn mean(scores: &[f64]) -> f64 {
-    scores.iter().sum::<f64>() / scores.len() as f64
-}

@@ -3,11 +3,13 @@
 //! - [`judge`]: the small CNNs trained on real train splits.
 //! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
 //!   diversity, memorization, style accuracy.
+//! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
 
 pub mod anomaly;
 pub mod judge;
 pub mod likelihood;
 pub mod metrics;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,6 +22,7 @@ use tch::{Device, Tensor};
 
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
+pub use snapshots::snapshot_accuracy;
 
 use crate::data::{Dataset, Split};
 use crate::progress::ProgressMode;

@@ -2,10 +2,8 @@
 //! configuration), evaluates every run, draws every figure into
 //! `report/figures/` and writes `report/REPORT.md`.
 //!
-//! - [`figures`]: the figure functions (also used by the notebooks).
 //! - [`parallel`]: training several runs at once, a process each.
 
-pub mod figures;
 pub mod parallel;
 
 use std::fmt::Write as _;
@@ -15,6 +13,7 @@ use std::time::Instant;
 use tch::Device;
 
 use crate::data::{DataOptions, Dataset, DatasetKind};
+use crate::figures;
 use crate::eval::{self, EvalOptions, Judge, RunMetrics, SampleMetrics};
 use crate::model::latent_prior::PRIOR_COMPONENTS;
 use crate::model::ModelKind;
@@ -23,6 +22,7 @@ use crate::progress::ProgressMode;
 use crate::sample::{LatentSource, TrainedModel};
 use crate::table::{self, Measure};
 use crate::task::Experiment;
+use crate::train::recipes::{Recipe, HELD_OUT_LETTERS};
 use crate::train::{self, Profile, TrainConfig, TrainOptions};
 use crate::Result;
 
@@ -65,52 +65,6 @@ impl ReportOptions {
         }
     }
 }
-
-/// Which recipe a run of the report follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recipe {
-    /// The profile's config ([`TrainConfig::new`]): for the CGAN, the improved
-    /// recipe on the sign tasks and the study's MLP CGAN on K49.
-    Profile,
-    /// K49's second CGAN and CVAE: the improved conv CGAN ([`TrainConfig::improved_cgan`])
-    /// and conv CVAE ([`TrainConfig::improved_cvae`]).
-    Improved,
-    /// K49's study MLP CGAN trained with WGAN-GP as its paper prescribes ([`TrainConfig::with_wgan_gp`]).
-    WganGp,
-    /// The sign-letter CVAE's network as an unconditional VAE (the sign study's section 3).
-    Vae,
-    /// The same VAE trained without the letters of [`HELD_OUT_LETTERS`], which it is then asked to flag.
-    VaeHeldOut,
-    /// Row `i` of the CVAE remedies table ([`TrainConfig::cvae_ablation`]).
-    Ablation(usize),
-}
-
-impl Recipe {
-    /// The configuration of this recipe for `experiment` × `model` in `profile` (seed 0).
-    pub fn config(self, experiment: Experiment, model: ModelKind, profile: Profile) -> TrainConfig {
-        match self {
-            Recipe::Profile => TrainConfig::new(experiment, model, profile),
-            Recipe::Improved if model == ModelKind::Cvae => TrainConfig::improved_cvae(experiment, profile),
-            Recipe::Improved => TrainConfig::improved_cgan(experiment, profile),
-            Recipe::WganGp => TrainConfig::new(experiment, model, profile).with_wgan_gp(),
-            Recipe::Vae => TrainConfig { unconditional: true, ..TrainConfig::new(experiment, model, profile) },
-            Recipe::VaeHeldOut => TrainConfig {
-                unconditional: true,
-                held_out_classes: HELD_OUT_LETTERS.to_vec(),
-                ..TrainConfig::new(experiment, model, profile)
-            },
-            Recipe::Ablation(i) => TrainConfig::cvae_ablation(experiment, profile).swap_remove(i).1,
-        }
-    }
-
-    /// A row of the report's main tables (the VAEs and the ablation have their own sections).
-    pub fn is_main(self) -> bool {
-        matches!(self, Recipe::Profile | Recipe::Improved | Recipe::WganGp)
-    }
-}
-
-/// The letters the anomaly-detection VAE never sees: V, W, X, Y (the last four classes).
-pub const HELD_OUT_LETTERS: [u8; 4] = [20, 21, 22, 23];
 
 /// One run the report trains (or reuses) and evaluates.
 #[derive(Clone, Debug)]
@@ -391,7 +345,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     {
         let r = first(Experiment::SignLetter, ModelKind::Cvae);
         let m = TrainedModel::load(&r.run, opts.device)?;
-        let points = figures::snapshot_accuracy(&m, judge(Experiment::SignLetter))?;
+        let points = eval::snapshot_accuracy(&m, judge(Experiment::SignLetter))?;
         write_tradeoff(&mut fig, &m, &r.history, &points, sign.train.len())?;
     }
 
@@ -583,7 +537,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
         let mut series = Vec::new();
         for model in [ModelKind::Cvae, ModelKind::Cgan] {
             let m = TrainedModel::load(&first(exp, model).run, opts.device)?;
-            series.push(plot::Series::new(model.name(), figures::snapshot_accuracy(&m, judge(exp))?));
+            series.push(plot::Series::new(model.name(), eval::snapshot_accuracy(&m, judge(exp))?));
         }
         fig.add(
             &format!("{exp}-accuracy-over-epochs"),
@@ -709,8 +663,8 @@ fn write_vae_comparison(
             d.name,
             d.normal.len(),
             d.anomalous.len(),
-            anomaly::mean(&d.normal),
-            anomaly::mean(&d.anomalous),
+            crate::stats::mean(&d.normal),
+            crate::stats::mean(&d.anomalous),
             d.auc()
         );
     }
@@ -880,17 +834,6 @@ fn write_judges(md: &mut String, judges: &[Judge]) {
             100.0 * j.meta.test_accuracy
         );
     }
-}
-
-/// Mean and sample standard deviation (0 for fewer than two values; the mean of none is NaN).
-pub fn mean_and_spread(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var.sqrt())
 }
 
 fn write_references(md: &mut String, references: &[(Experiment, Vec<eval::ReferenceRow>)], n: usize) -> Result<()> {

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod history;
+pub mod recipes;
 pub mod run;
 pub mod watch;
 
@@ -19,6 +20,7 @@ use tch::{Device, Kind, Tensor};
 
 pub use config::{GanLoss, LrSchedule, Profile, TrainConfig};
 pub use history::EpochRecord;
+pub use recipes::Recipe;
 pub use run::{RunDir, RunMeta};
 
 use crate::data::{Batcher, Split};

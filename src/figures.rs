@@ -221,26 +221,7 @@ pub fn interpolation_grid(
     rows: usize,
     seed: u64,
 ) -> Result<Figure> {
-    let Net::Cvae(cvae) = &model.built.net else {
-        return Err(crate::Error::Config("latent interpolation needs a CVAE".into()));
-    };
-    let device = model.built.vs.device();
-    tch::manual_seed(seed as i64);
-    let images = tch::no_grad(|| {
-        let z = Tensor::randn([rows as i64, cvae.latent()], (Kind::Float, device));
-        let ca = model.spec.encode(&[a], None, device);
-        let cb = model.spec.encode(&[b], None, device);
-        let mut all = Vec::new();
-        for r in 0..rows as i64 {
-            for s in 0..steps {
-                let t = s as f64 / (steps.max(2) - 1) as f64;
-                let c = &ca * (1.0 - t) + &cb * t;
-                all.push(model.built.likelihood.mean(&cvae.decode(&z.narrow(0, r, 1), &c, false)));
-            }
-        }
-        Tensor::cat(&all, 0)
-    });
-    let images = sample::to_u8_images(&images);
+    let images = sample::interpolate_condition(model, a, b, steps, rows, seed)?;
     let cols: Vec<String> = (0..steps)
         .map(|s| match s {
             0 => condition_label(data, a as usize),
@@ -353,27 +334,6 @@ pub fn per_class_accuracy_chart(data: &TaskData, per_class: &[f64], title: &str,
     let labels: Vec<String> = (0..per_class.len()).map(|c| condition_label(data, c)).collect();
     let values: Vec<f64> = per_class.iter().map(|v| if v.is_nan() { 0.0 } else { 100.0 * v }).collect();
     plot::bar_chart(title, "judge accuracy (%)", &labels, &values, bar.map(|b| (100.0 * b, "quality bar")))
-}
-
-/// The judge's accuracy on each saved snapshot, for curves over epochs.
-pub fn snapshot_accuracy(model: &TrainedModel, judge: &Judge) -> Result<Vec<(f64, f64)>> {
-    let mut points = Vec::new();
-    for &e in &model.config.snapshot_epochs {
-        let path = model.run.snapshot_path(e);
-        if !path.is_file() {
-            continue;
-        }
-        let snap = crate::data::npz::read_u8(&path, "images")?;
-        let (classes, _) = model.spec.all_conditions();
-        let per = model.config.snapshot_per_condition;
-        let labels: Vec<i64> = classes.iter().flat_map(|&c| std::iter::repeat_n(c as i64, per)).collect();
-        let images = Array3::from_shape_vec((snap.shape.first().copied().unwrap_or(0), SIDE, SIDE), snap.data)
-            .map_err(|e| crate::Error::npz(&path, "images", format!("not [n, 28, 28]: {e}")))?;
-        let probs = condition_probs(model.experiment(), &judge.judge(images.view()).probs);
-        let acc = crate::eval::metrics::conditional_accuracy(&probs, &labels)?;
-        points.push((e as f64, 100.0 * acc.overall));
-    }
-    Ok(points)
 }
 
 // ---- Figures of the data itself (no model needed) ----
