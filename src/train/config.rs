@@ -158,7 +158,7 @@ pub struct TrainConfig {
 
 /// The improved CGAN's weight on its AC-GAN term in the generator's loss
 /// ([`TrainConfig::generator_auxiliary_weight`]), per task: 6 on K49, 3 elsewhere.
-/// Measured at each task's default epochs, one thread: see [`TrainConfig::into_improved_cgan`].
+/// Chosen by measurement: report/DECISIONS.md, "Improved CGAN: the generator's AC-GAN weight".
 pub fn improved_generator_auxiliary_weight(experiment: Experiment) -> f64 {
     match experiment {
         Experiment::K49 => 6.0,
@@ -217,40 +217,17 @@ impl TrainConfig {
         };
         // The default profile's budget: the whole report (3 seeds of K49, one of
         // each sign task, the judges) in about two hours on 2 CPU cores.
+        // Each default's epochs were measured: report/DECISIONS.md, "Training budget (epochs)".
         let epochs: usize = match (profile, k49, model) {
             (Profile::Quick, _, _) => 2,
-            // K49: 20 CVAE / 5 CGAN epochs gave 86.9 % / 52.4 % class accuracy with
-            // both still rising; the faster Adam (session 5) paid for more.
             (Profile::Default, true, ModelKind::Cvae) => 40,
-            // K49's MLP CGAN (the study model) at 24 epochs: 85.8 %, style 84.6 %, FD 83.8,
-            // recall 0.442 against 76.0 %, 84.4 %, 130.6, 0.341 at 12 (seed 0, one thread,
-            // 1,183 s); its snapshots were still rising (76.8 % → 88.8 %).
             (Profile::Default, true, ModelKind::Cgan) => 24,
-            // With lr 3e-3 (below) the sign-letter judge accepted 75.1 % of samples
-            // after 4 epochs, against 46.2 % with lr 1e-3 (batch 256 both).
             (Profile::Default, false, ModelKind::Cvae) => match experiment {
                 Experiment::SignRotation => 2,
-                // Vowel at 16 epochs: 88.5 %, FD 89.3, recall 0.485, diversity 0.80 against
-                // 86.8 %, 128.6, 0.182, 0.72 at 8, though its test loss is best near epoch 8.
                 Experiment::SignVowel => 16,
-                // Letter at 16 epochs: 96.9 %, worst letter 90.0 %, FD 26.4, recall 0.578 against
-                // 95.8 %, 72.0 % (M), 33.4, 0.484 at 12; z ~ N(0, I) 62.7 % against 68.8 %.
                 _ => 16,
             },
-            // Fair budgets: each improved CGAN gets at least its CVAE's wall-clock (session 12,
-            // one thread each: CVAE letter 736 s, vowel 717 s; CGAN letter 1,990 s, vowel 964 s;
-            // rotation CVAE 334 s, CGAN 439 s).
-            // Sign-letter's improved CGAN (lr 2e-4) went from 61.4 % and FD 66.7 after 12
-            // epochs to 73.4 % and FD 44.0 after 24 (one thread, the first judge), and to
-            // 82.1 % and FD 22.8 after 48 (two threads, 1,115 s; 72.7 % and FD 46.6 for 24
-            // with the same judge). Vowel at 24 epochs: 66.5 %, FD 110.9 (12: 66.4 %, FD 138.4).
-            // Rotation at 4 epochs fell to 94.5 %, FD 13.5 (2: 98.5 %, FD 12.0). With the AC
-            // head (session 14), vowel at 48 epochs: 72.5 %, FD 88.7, recall 0.533, diversity
-            // 0.82 against 75.5 %, 126.3, 0.465, 0.77 at 24; not taken: accuracy fell, and
-            // the 976 s more do not fit the report's budget beside K49's third epoch. At AC
-            // weight 3 (session 17, one thread, 2,400 samples) the same: 48 epochs 86.8 % (worst
-            // condition 81.8), FD 115.7, recall 0.465, diversity 0.77 against 89.2 % (86.8),
-            // 144.3, 0.402, 0.76 at 24 (the committed run retrained on this machine).
+            // Fair budgets: each improved CGAN gets at least its CVAE's wall-clock.
             (Profile::Default, false, ModelKind::Cgan) => match experiment {
                 Experiment::SignRotation => 2,
                 Experiment::SignLetter => 48,
@@ -288,7 +265,7 @@ impl TrainConfig {
                 // Other GANs: lr 2e-4 and β1 0.5 (DCGAN, Radford et al. 2016); the
                 // default profile's K49 MLP CGAN trains with it, not the study's 1e-3.
                 (ModelKind::Cgan, _, _) => 2e-4,
-                // The conv CVAE's budget profile: larger steps, fewer epochs (see epochs above).
+                // The conv CVAE's budget profile: larger steps, fewer epochs (report/DECISIONS.md).
                 (ModelKind::Cvae, false, Profile::Default) => 3e-3,
                 (ModelKind::Cvae, _, _) => 1e-3,
             },
@@ -333,9 +310,7 @@ impl TrainConfig {
         }
         // K49 has 8.5× the sign tasks' images: 3 epochs are 10,900 generator steps
         // at batch 64 and at least the wall-clock of K49's CVAE (fair budgets); the
-        // paper profile keeps the study's 50. Seed 0 (stand-in, one thread, 2,450
-        // samples, AC weight 1): a third epoch took 73.5 % to 79.9 %, FD 126.7 to 94.2, recall
-        // 0.464 to 0.545 (381 s more, 1,147 s in all); seeds 1 and 2: 80.1 %, 80.7 %.
+        // paper profile keeps the study's 50. Measured: report/DECISIONS.md, "K49 improved CGAN: 3 epochs".
         let epochs: usize = match profile {
             Profile::Quick => 2,
             Profile::Default => 3,
@@ -347,10 +322,7 @@ impl TrainConfig {
     /// The improved conditional VAE of `profile` for `experiment`: the sign
     /// tasks' CVAE of the profile, and K49's second CVAE beside the study's MLP:
     /// the sign tasks' conv CVAE with its remedies ([`TrainConfig::with_cvae_remedies`]),
-    /// 2 epochs (the paper profile 50). Measured on K49's stand-in `hiragana49-rendered`
-    /// (2 epochs, one thread, 2,450 samples from the fitted prior): 98.4 %, style 90.1 %,
-    /// FD 78.5, recall 0.518, diversity 0.85, against 93.8 %, 88.1 %, 262.0, 0.042 and
-    /// 0.63 for the MLP CVAE after 40 epochs; with z ~ N(0, I) 13.0 % against 65.5 %.
+    /// 2 epochs (the paper profile 50). Measured against the MLP CVAE: report/DECISIONS.md, "K49's improved CVAE".
     pub fn improved_cvae(experiment: Experiment, profile: Profile) -> Self {
         if experiment != Experiment::K49 {
             return TrainConfig::new(experiment, ModelKind::Cvae, profile);
@@ -371,30 +343,10 @@ impl TrainConfig {
     /// projection discriminator under spectral norm and an auxiliary classifier
     /// head, conditional batch norm in the generator and a weight average for sampling
     /// ([`ConvCganConfig::improved`]), trained with the hinge loss, Adam (0, 0.9)
-    /// and lr 2e-4 for both networks, batch 64. Measured on sign-letter (12 epochs,
-    /// 2,400 judged samples): one lr 2e-4 reached 61.4 % accuracy and FD 66.7, the
-    /// two time scales of Zhang et al. 2019 (G 1e-4, D 4e-4; still an option,
-    /// `discriminator_learning_rate`) 50.5 % and FD 98.5.
-    ///
-    /// The AC-GAN head (session 13, each task's default epochs, one thread, against the
-    /// projection alone): accuracy letter 88.4 % (82.0), vowel 75.5 % (66.5), rotation
-    /// 99.6 % (98.5), K49 73.5 % (57.8; style 98.5 %, 87.8); FD 29.1 (22.7), 126.3 (110.9),
-    /// 10.3 (12.0), 126.7 (112.1); recall and diversity fall on every task (vowel's
-    /// diversity to 0.77, below its 0.8 bar). It makes samples obey their condition,
-    /// the heart of a conditional GAN, at some cost in coverage.
-    ///
-    /// The generator's AC-GAN term weighs 3, on K49 6 ([`improved_generator_auxiliary_weight`]).
-    /// Weight 3 (session 14, default epochs, against weight 1): accuracy vowel 88.6 % (75.5; worst
-    /// condition 88.5, 66.0), letter 90.3 % (88.4; worst letter M 61, 58), rotation
-    /// 99.9 % (99.6), K49 86.3 % (79.9; style 99.1 %, 97.9); FD 146.2 (126.3), 37.4
-    /// (29.1), 12.5 (10.3), 104.9 (94.2); recall 0.440 (0.465), 0.528 (0.561), 0.578
-    /// (0.582), 0.488 (0.545); diversity 0.77 (0.77), 0.99 (1.02), 0.88 (0.85), 0.98
-    /// (1.03). Coverage falls a little on each task; every FD, recall and diversity bar
-    /// met at weight 1 is still met. Weights 6 and 10 (session 15, against 3): K49 90.4 %
-    /// and 91.3 % (86.3), FD 110.2 and 111.0 (104.9), recall 0.346 and 0.291 (0.488; the bar
-    /// is 0.3), diversity 0.94 and 0.91 (0.98); sign-letter at 10 87.2 % (90.3), worst letter
-    /// 57 (61), FD 51.5 (37.4), recall 0.382 (0.528). So 6 on K49, where the condition has 98
-    /// values, and 3 on the sign tasks.
+    /// and lr 2e-4 for both networks (the two time scales of Zhang et al. 2019 remain
+    /// an option, `discriminator_learning_rate`), batch 64. The generator's AC-GAN term
+    /// weighs 3, on K49 6 ([`improved_generator_auxiliary_weight`]).
+    /// Each choice was measured: report/DECISIONS.md, "CGAN".
     pub fn into_improved_cgan(self) -> Self {
         let (noise, base) = match self.profile {
             Profile::Quick => (16, 8),
@@ -520,26 +472,8 @@ impl TrainConfig {
     /// This CVAE config with the remedies that paid together: KL warm-up over
     /// 2 epochs, the Gaussian likelihood with a learned scale and, for the conv
     /// CVAE, a decoder of 4×4 stride-2 transposed convolutions (no checkerboard).
-    /// Measured on sign-letter (2,400 samples from the fitted prior): at 4 epochs
-    /// ([`TrainConfig::cvae_ablation`]) warm-up + Gaussian reached 88.2 % accuracy
-    /// and FD 201.9 against 80.6 % and FD 293.1 with the study's settings (adding
-    /// the resize-conv decoder and the embedded condition at every stage fell back
-    /// to 77.0 %); at 12 epochs (then the default), with the 4×4 decoder 89.4 % (67.2 % with
-    /// z ~ N(0, I)), FD 53.6, against 88.9 % (54.3 %), FD 43.1 with the 3×3 one.
-    ///
-    /// The KL weight stays 1. Session 13's β sweep on sign-letter (16 epochs, one thread,
-    /// 2,400 samples; fitted prior, then z ~ N(0, I)): β = 1 96.9 % / 62.7 %, FD 26.4,
-    /// recall 0.578, KL 104 nats; β = 2 96.6 % / 76.7 %, FD 33.3, recall 0.439, KL 58;
-    /// β = 4 94.6 % / 83.5 %, FD 53.0, recall 0.295, KL 29; β = 8 94.8 % / 88.8 %, FD 81.3,
-    /// recall 0.117, KL 14. 16 latent dimensions instead of 64 (β = 1): 96.3 % / 69.8 %,
-    /// FD 35.9. A larger β brings N(0, I) sampling closer to the fitted prior by making
-    /// the fitted prior's samples worse; none reached 90 % with N(0, I).
-    ///
-    /// No MMD penalty either (`mmd_weight`, [`crate::loss::conditional_mmd`]). Session 14,
-    /// sign-letter, 16 epochs, one thread, 2,400 samples: λ = 1000 96.9 → 95.5 % (worst
-    /// letter 82 %) / 62.7 → 69.9 % with N(0, I), FD 34.0, recall 0.518, KL 78 nats;
-    /// λ = 10000 collapsed (KL 13 nats, recall 0.003, worst letter 59 %) for 85.3 % with
-    /// N(0, I). Like β, a trade, not a win.
+    /// The KL weight stays 1, with no MMD penalty (`mmd_weight`, [`crate::loss::conditional_mmd`]).
+    /// Each choice was measured, as were β and the MMD weight: report/DECISIONS.md, "CVAE".
     pub fn with_cvae_remedies(self) -> Self {
         let mut cfg = TrainConfig { kl_warmup_epochs: 2, likelihood: Likelihood::Gaussian, ..self };
         if let Architecture::ConvCvae(c) = &mut cfg.architecture {

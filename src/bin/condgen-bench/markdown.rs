@@ -390,7 +390,7 @@ impl BenchReport {
         let _ = writeln!(
             s,
             "\nWhy targets are missed, what was tried and what it changed: [benchmark-findings.md](benchmark-findings.md) \
-             (hand-written, per session)."
+             (hand-written)."
         );
 
         // Machine.
