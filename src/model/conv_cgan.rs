@@ -77,7 +77,7 @@ pub struct ConvCganConfig {
     pub base_channels: i64,
     /// The discriminator's own base channel count when it differs from the
     /// generator's (None = `base_channels`): a wider critic at little cost to G.
-    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub discriminator_channels: Option<i64>,
     /// How the discriminator sees the condition.
     pub discriminator: DiscriminatorConditioning,
@@ -100,12 +100,12 @@ pub struct ConvCganConfig {
     /// discriminator's last feature map gets one more channel, the spread of its
     /// features across the batch, so a generator that draws one image per condition is easy to tell.
     /// Off: it changed little when measured (report/DECISIONS.md, "Minibatch standard deviation").
-    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub minibatch_std: bool,
     /// DiffAugment (Zhao et al. 2020): what the discriminator's inputs, real and
     /// generated alike, go through in training ([`DiscriminatorAugment`]).
     /// Off: it trades coverage for fidelity (report/DECISIONS.md, "DiffAugment").
-    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub augment: DiscriminatorAugment,
 }
 

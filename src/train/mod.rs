@@ -8,6 +8,7 @@
 pub mod config;
 mod epochs;
 pub mod history;
+mod profiles;
 pub mod recipes;
 pub mod run;
 mod steps;
