@@ -316,7 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let data = cfg.experiment.prepare(&dataset);
                 println!("reference rows ({} images a side, the same judge):", m.metrics.samples);
                 for row in condgen::eval::reference_rows(&data, &judge, m.metrics.samples, &eval_opts)? {
-                    println!("  {:<36} {}", row.name, row.metrics.summary());
+                    println!("  {:<36} {}", row.name, condgen::table::summary(&row.metrics));
                 }
             }
         }

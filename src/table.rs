@@ -63,6 +63,15 @@ impl Measure {
     }
 }
 
+/// One line of the headline measures of `metrics`, as the tables name and round them.
+pub fn summary(metrics: &SampleMetrics) -> String {
+    [&ACCURACY, &WORST_CONDITION, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &STYLE]
+        .iter()
+        .filter_map(|m| m.phrase(metrics))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn pct(value: f64) -> f64 {
     100.0 * value
 }

@@ -148,16 +148,6 @@ impl SampleMetrics {
     pub fn diversity_ratio(&self) -> f64 {
         self.diversity_samples / self.diversity_real.max(1e-12)
     }
-
-    /// One line of the headline measures, as the tables name and round them.
-    pub fn summary(&self) -> String {
-        use crate::table::{ACCURACY, DIVERSITY, FRECHET, PRECISION, RECALL, STYLE, WORST_CONDITION};
-        [&ACCURACY, &WORST_CONDITION, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &STYLE]
-            .iter()
-            .filter_map(|m| m.phrase(self))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
 
 /// The metrics of a run folder, as written to `metrics.json`.

@@ -7,7 +7,7 @@ use crate::eval;
 use crate::eval::anomaly::{self, Detection};
 use crate::figures;
 use crate::model::ModelKind;
-use crate::sample::LatentSource;
+use crate::sample::{LatentSource, TrainedModel};
 use crate::stats;
 use crate::task::Experiment;
 use crate::train::recipes::{Recipe, HELD_OUT_LETTERS};
@@ -21,12 +21,10 @@ use super::super::runs::Runs;
 /// use as an anomaly detector: letters it never saw, and rotated hands.
 pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
     let letters = ctx.task(Experiment::SignLetter);
-    let rotations = ctx.task(Experiment::SignRotation);
     let judge = judges.of(Experiment::SignLetter);
     let eval_opts = &ctx.eval_opts;
     let cvae = runs.first(Experiment::SignLetter, ModelKind::Cvae);
     let vae = runs.first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::Vae);
-    let held_out = runs.first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::VaeHeldOut);
     fig.md.push_str(
         "\n## CVAE vs VAE (the sign study's section 3)\n\nThe same network trained twice on sign-letter: as the CVAE, \
          told the letter, and as an unconditional VAE, whose condition input is held at zero. Asked for a letter, the CVAE \
@@ -70,7 +68,15 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         v.recall
     );
 
-    // Anomaly detection by reconstruction error.
+    write_anomaly_detection(fig, ctx, runs, &vae_model)
+}
+
+/// The study's example use of a VAE: anomaly detection by reconstruction error,
+/// for letters a VAE never saw and for rotated hands.
+fn write_anomaly_detection(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, vae_model: &TrainedModel) -> Result<()> {
+    let letters = ctx.task(Experiment::SignLetter);
+    let rotations = ctx.task(Experiment::SignRotation);
+    let held_out = runs.first_of(Experiment::SignLetter, ModelKind::Cvae, Recipe::VaeHeldOut);
     let held_model = ctx.model(&held_out.run)?;
     let is_held = |l: &u8| HELD_OUT_LETTERS.contains(l);
     let rows = |keep: &dyn Fn(&u8) -> bool| -> Vec<usize> {
@@ -90,8 +96,8 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         },
         Detection {
             name: "rotated hands".into(),
-            normal: anomaly::reconstruction_scores(&vae_model, &rotations.test.select(&upright))?,
-            anomalous: anomaly::reconstruction_scores(&vae_model, &rotations.test.select(&turned))?,
+            normal: anomaly::reconstruction_scores(vae_model, &rotations.test.select(&upright))?,
+            anomalous: anomaly::reconstruction_scores(vae_model, &rotations.test.select(&turned))?,
         },
     ];
     fig.md.push_str(
