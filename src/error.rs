@@ -38,6 +38,9 @@ pub enum Error {
     #[error("download of {url} failed: {message}")]
     Download { url: String, message: String },
 
+    /// A training configuration that cannot be used (a config file, a `key=value`
+    /// override, a profile named in the environment); other bad arguments are
+    /// [`Error::InvalidInput`], operations the model cannot do [`Error::Unsupported`].
     #[error("invalid configuration: {0}")]
     Config(String),
 

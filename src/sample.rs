@@ -103,7 +103,7 @@ impl TrainedModel {
             return Ok(());
         }
         if data.experiment != self.experiment() {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "a {} run cannot fit its prior on {} data",
                 self.experiment(),
                 data.experiment
@@ -139,7 +139,7 @@ impl TrainedModel {
     pub fn sampler(&self, source: LatentSource) -> Result<Sampler<'_>> {
         if matches!(self.built.net, Net::Cvae(_)) && source == LatentSource::FittedPrior && self.latent_prior.is_none()
         {
-            return Err(Error::Config(format!(
+            return Err(Error::Unsupported(format!(
                 "run {} has no fitted latent prior for epoch {}: load it with TrainedModel::load_with_prior \
                  (or sample from LatentSource::StandardNormal)",
                 crate::data::display_path(&self.run.path),
@@ -358,7 +358,7 @@ pub(crate) fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Ve
 /// posterior mean: (originals, reconstructions), each [n, 28, 28] uint8.
 pub fn reconstruct(built: &Built, spec: &ConditionSpec, split: &Split, n: usize) -> Result<(Array3<u8>, Array3<u8>)> {
     let Net::Cvae(cvae) = &built.net else {
-        return Err(Error::Config("reconstruction needs a CVAE; a CGAN has no encoder".into()));
+        return Err(Error::Unsupported("reconstruction needs a CVAE; a CGAN has no encoder".into()));
     };
     let head = split.head(n);
     let device = built.vs.device();

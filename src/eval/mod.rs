@@ -234,7 +234,7 @@ pub fn evaluate_samples(
     opts: &EvalOptions,
 ) -> Result<SampleMetrics> {
     if samples.is_empty() {
-        return Err(Error::Config("no samples to evaluate".into()));
+        return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
     let reference = subset(&data.test, samples.len(), opts.seed);
     evaluate_samples_against(samples, &reference, data, judge, opts)
@@ -251,7 +251,7 @@ pub fn evaluate_samples_against(
 ) -> Result<SampleMetrics> {
     let exp = data.experiment;
     if samples.is_empty() {
-        return Err(Error::Config("no samples to evaluate".into()));
+        return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
     let fake = judge.judge(samples.images.view());
     let probs = metrics::condition_probs(exp, &fake.probs);
@@ -300,7 +300,11 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let mut model = TrainedModel::load(run, device)?;
     let exp = model.experiment();
     if exp.dataset() != dataset.kind {
-        return Err(Error::Config(format!("run {} is a {exp} run; it needs {}", run.display(), exp.dataset().title())));
+        return Err(Error::InvalidInput(format!(
+            "run {} is a {exp} run; it needs {}",
+            run.display(),
+            exp.dataset().title()
+        )));
     }
     let is_cvae = matches!(model.built.net, crate::model::Net::Cvae(_));
     // Read from the history every time: cheap, and right for metrics cached before it was recorded.
