@@ -252,7 +252,7 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
     let mut real = Vec::new();
     for c in 0..classes as u8 {
         if let Some(i) = data.test.labels.iter().position(|&l| l == c) {
-            real.extend_from_slice(data.test.image(i));
+            real.extend_from_slice(&data.test.image(i));
         } else {
             real.extend(std::iter::repeat_n(0u8, PIXELS));
         }
@@ -360,7 +360,7 @@ fn push_first_images(pixels: &mut Vec<u8>, split: &crate::data::Split, n: usize,
     let mut found = (0..split.len()).filter(|&i| keep(i));
     for _ in 0..n {
         match found.next() {
-            Some(i) => pixels.extend_from_slice(split.image(i)),
+            Some(i) => pixels.extend_from_slice(&split.image(i)),
             None => pixels.extend(std::iter::repeat_n(0u8, PIXELS)),
         }
     }
@@ -413,7 +413,7 @@ pub fn rotation_grid(split: &crate::data::Split, n: usize) -> Result<Figure> {
     let mut pixels = Vec::with_capacity(4 * n * PIXELS);
     for k in 0..4 {
         for i in 0..n {
-            pixels.extend_from_slice(&crate::data::rot90(split.image(i), k));
+            pixels.extend_from_slice(&crate::data::rot90(&split.image(i), k));
         }
     }
     let images = Array3::from_shape_vec((4 * n, SIDE, SIDE), pixels).expect("n·784");

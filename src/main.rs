@@ -350,6 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (originals, recon) = sample::reconstruct(&model.built, &model.spec, &task.test, *n)?;
             let out = out.clone().unwrap_or_else(|| run.join("reconstructions.npz"));
             let k = originals.shape()[0] as u64;
+            let (originals, recon) = (data::row_major(&originals), data::row_major(&recon));
             data::npz::write(
                 &out,
                 &[
@@ -357,15 +358,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         "originals",
                         data::npz::NpzArray::U8 {
                             shape: vec![k, data::SIDE as u64, data::SIDE as u64],
-                            data: originals.as_slice().unwrap(),
+                            data: &originals,
                         },
                     ),
                     (
                         "reconstructions",
-                        data::npz::NpzArray::U8 {
-                            shape: vec![k, data::SIDE as u64, data::SIDE as u64],
-                            data: recon.as_slice().unwrap(),
-                        },
+                        data::npz::NpzArray::U8 { shape: vec![k, data::SIDE as u64, data::SIDE as u64], data: &recon },
                     ),
                 ],
             )?;

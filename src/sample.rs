@@ -29,17 +29,37 @@ pub struct Samples {
 
 impl Samples {
     /// Writes the samples contract (`images`, `labels`, `styles`) as a compressed npz.
+    /// An error, and no file, when the arrays do not agree (images other than
+    /// [n, 28, 28] for n labels, or n styles); any memory layout is written row-major.
     pub fn write_npz(&self, path: &Path) -> Result<()> {
+        self.check_shapes()?;
         let n = self.labels.len() as u64;
-        let images = self.images.as_slice().expect("contiguous");
+        let images = crate::data::row_major(&self.images);
         let mut arrays = vec![
-            ("images", NpzArray::U8 { shape: vec![n, SIDE as u64, SIDE as u64], data: images }),
+            ("images", NpzArray::U8 { shape: vec![n, SIDE as u64, SIDE as u64], data: &images }),
             ("labels", NpzArray::I64 { shape: vec![n], data: &self.labels }),
         ];
         if let Some(styles) = &self.styles {
             arrays.push(("styles", NpzArray::I64 { shape: vec![n], data: styles }));
         }
         npz::write(path, &arrays)
+    }
+
+    /// Images [n, 28, 28] for n labels (and n styles, when there are styles).
+    fn check_shapes(&self) -> Result<()> {
+        let n = self.labels.len();
+        if self.images.dim() != (n, SIDE, SIDE) {
+            return Err(Error::InvalidInput(format!(
+                "samples: images are {:?} for {n} labels; expected [{n}, {SIDE}, {SIDE}]",
+                self.images.shape()
+            )));
+        }
+        match &self.styles {
+            Some(styles) if styles.len() != n => {
+                Err(Error::InvalidInput(format!("samples: {} styles for {n} labels", styles.len())))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -101,7 +101,7 @@ impl Iterator for Batcher<'_> {
         self.labels.clear();
         self.conditions.resize(b * dim, 0.0);
         for (k, &i) in self.order[self.position..self.position + b].iter().enumerate() {
-            self.pixels.extend_from_slice(self.split.image(i));
+            self.pixels.extend_from_slice(&self.split.image(i));
             let class = self.split.labels[i];
             let style = self.split.styles.as_ref().map_or(0, |s| s[i]);
             self.spec.write(class, style, &mut self.conditions[k * dim..(k + 1) * dim]);

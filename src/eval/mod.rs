@@ -264,12 +264,12 @@ pub fn evaluate_samples_against(
     let diversity_samples = metrics::within_class_diversity(&fake.features, &samples.labels);
 
     let train_ref = subset(&data.train, opts.memorization_reference, opts.seed ^ 1);
-    let sample_flat = samples.images.as_slice().expect("contiguous");
+    let sample_flat = crate::data::row_major(&samples.images);
     let (memorization_share, memorization_threshold) =
-        metrics::memorization_share(sample_flat, train_ref.images.as_slice().expect("contiguous"))?;
+        metrics::memorization_share(&sample_flat, &crate::data::row_major(&train_ref.images))?;
 
     let style_accuracy = match (&samples.styles, &data.style_medians) {
-        (Some(styles), Some(medians)) => Some(metrics::style_accuracy(sample_flat, &samples.labels, styles, medians)),
+        (Some(styles), Some(medians)) => Some(metrics::style_accuracy(&sample_flat, &samples.labels, styles, medians)),
         _ => None,
     };
     let conditions = data.spec.conditions();
@@ -460,7 +460,7 @@ pub fn gaussian_blur(images: &ndarray::Array3<u8>, sigma: f64) -> ndarray::Array
     let taps: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
     let total: f32 = taps.iter().sum();
     let kernel = Tensor::from_slice(&taps.iter().map(|t| t / total).collect::<Vec<_>>());
-    let xs = crate::data::pixels_to_tensor(images.as_slice().expect("contiguous"), Device::Cpu);
+    let xs = crate::data::pixels_to_tensor(&crate::data::row_major(images), Device::Cpu);
     let k = 2 * radius + 1;
     let blurred = tch::no_grad(|| {
         let padded = xs.replication_pad2d([radius, radius, radius, radius]);
