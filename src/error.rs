@@ -52,6 +52,12 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// A request larger than this machine can hold, refused before any work
+    /// starts ([`crate::capacity`]): `needed` and `available` bytes of memory, or
+    /// of disk for the file it writes (`place` says which).
+    #[error("{request} need {} {place}; {} available", crate::capacity::bytes(*.needed), crate::capacity::bytes(*.available))]
+    TooLarge { request: String, place: String, needed: u64, available: u64 },
+
     #[error("{path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
 

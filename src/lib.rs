@@ -20,8 +20,10 @@
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`files`]: atomic file writes.
 //! - [`memory`]: the C allocator keeps freed tensor memory for reuse.
+//! - [`capacity`]: refusing, before it starts, a request the machine cannot hold.
 //! - [`error`]: the library's error type.
 
+pub mod capacity;
 pub mod concepts;
 pub mod data;
 pub mod error;
