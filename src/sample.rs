@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::Array3;
 use tch::{Device, Kind, Tensor};
 
+use crate::capacity::{self, Footprint};
 use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
 use crate::data::{PIXELS, SIDE};
@@ -230,6 +231,7 @@ impl Sampler<'_> {
 
     /// As [`Sampler::sample_all_conditions`] at a sampling temperature ([`draw`]).
     pub fn sample_all_conditions_at(&self, per_condition: usize, seed: u64, temperature: f64) -> Result<Samples> {
+        footprint(&self.model.spec, per_condition, None).check()?;
         let (classes, styles) = condition_lists(&self.model.spec, per_condition);
         self.generate_at(temperature, &classes, &styles, seed)
     }
@@ -256,11 +258,37 @@ impl Sampler<'_> {
 /// Float images in [0, 1] → uint8 0..=255. xs: [n, 1, 28, 28]
 pub fn to_u8_images(xs: &Tensor) -> Array3<u8> {
     let n = xs.size()[0] as usize;
-    let bytes = (xs.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
-    let mut out = vec![0u8; n * PIXELS];
-    bytes.view([-1]).copy_data(&mut out, n * PIXELS);
+    let mut out = Vec::with_capacity(n * PIXELS);
+    push_u8_pixels(xs, &mut out);
     Array3::from_shape_vec((n, SIDE, SIDE), out).expect("n·784 bytes")
 }
+
+/// Appends float images in [0, 1] to `out` as uint8 0..=255, row-major. xs: [n, 1, 28, 28]
+fn push_u8_pixels(xs: &Tensor, out: &mut Vec<u8>) {
+    let len = xs.size()[0] as usize * PIXELS;
+    let bytes = (xs.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
+    let start = out.len();
+    out.resize(start + len, 0);
+    bytes.view([-1]).copy_data(&mut out[start..], len);
+}
+
+/// What drawing `per_condition` samples of every condition of `spec` needs:
+/// memory for the samples (and one chunk's work), and with `out` the disk
+/// its samples npz can take at most. [`Sampler::sample_all_conditions`] checks
+/// the memory itself; a caller writing the samples checks this first.
+pub fn footprint(spec: &ConditionSpec, per_condition: usize, out: Option<&Path>) -> Footprint {
+    let need = Footprint::per_condition(per_condition, spec.conditions(), capacity::SAMPLE_BYTES);
+    match out {
+        Some(path) => {
+            let n = per_condition as u128 * spec.conditions() as u128;
+            need.writing(path, n * capacity::SAMPLE_FILE_BYTES as u128 + NPZ_OVERHEAD)
+        }
+        None => need,
+    }
+}
+
+/// Bytes of an npz archive beside its arrays' data at most (zip and npy headers).
+const NPZ_OVERHEAD: u128 = 64 << 10;
 
 /// Caption of CVAE samples drawn from the fitted per-condition prior.
 pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
@@ -286,9 +314,13 @@ pub fn draw(
     styles: &[u8],
     seed: u64,
 ) -> Result<Samples> {
+    check_conditions(spec, classes, styles)?;
+    Footprint::images(classes.len() as u128, capacity::SAMPLE_BYTES).check()?;
     let device = built.vs.device();
     tch::manual_seed(seed as i64);
-    let mut chunks = Vec::new();
+    // Each chunk becomes uint8 pixels at once: a quarter of the memory of
+    // floats, and the same bytes as converting all images at the end.
+    let mut pixels = Vec::with_capacity(classes.len() * PIXELS);
     tch::no_grad(|| {
         for (cls, sty) in classes.chunks(1024).zip(styles.chunks(1024)) {
             let cond = spec.encode(cls, Some(sty), device);
@@ -308,16 +340,30 @@ pub fn draw(
                     (generator.generate(&noise, &cond, false) + 1.0) / 2.0
                 }
             };
-            chunks.push(xs);
+            push_u8_pixels(&xs, &mut pixels);
         }
     });
-    let images =
-        if chunks.is_empty() { Array3::zeros((0, SIDE, SIDE)) } else { to_u8_images(&Tensor::cat(&chunks, 0)) };
+    let images = Array3::from_shape_vec((classes.len(), SIDE, SIDE), pixels).expect("784 bytes per class asked for");
     Ok(Samples {
         images,
         labels: classes.iter().map(|&c| c as i64).collect(),
         styles: spec.has_style().then(|| styles.iter().map(|&s| s as i64).collect()),
     })
+}
+
+/// One (class, style) pair per image, each a condition of `spec`.
+fn check_conditions(spec: &ConditionSpec, classes: &[u8], styles: &[u8]) -> Result<()> {
+    if classes.len() != styles.len() {
+        let (c, s) = (classes.len(), styles.len());
+        return Err(Error::InvalidInput(format!("{c} classes and {s} styles: one of each per image")));
+    }
+    if let Some(&c) = classes.iter().find(|&&c| c as usize >= spec.classes()) {
+        return Err(Error::InvalidInput(format!("class {c} outside the task's classes 0..{}", spec.classes())));
+    }
+    if let Some(&s) = styles.iter().find(|&&s| spec.has_style() && s > 1) {
+        return Err(Error::InvalidInput(format!("style {s}: styles are 0 (thin) or 1 (thick)")));
+    }
+    Ok(())
 }
 
 /// `per_condition` samples of every condition (every class, and both styles for K49),
@@ -329,6 +375,7 @@ pub fn draw_all_conditions(
     per_condition: usize,
     seed: u64,
 ) -> Result<Samples> {
+    footprint(spec, per_condition, None).check()?;
     let (classes, styles) = condition_lists(spec, per_condition);
     draw(built, spec, prior, 1.0, &classes, &styles, seed)
 }
@@ -347,6 +394,13 @@ pub fn interpolate_condition(
     let Net::Cvae(cvae) = &model.built.net else {
         return Err(Error::Unsupported("latent interpolation needs a CVAE".into()));
     };
+    check_conditions(&model.spec, &[a, b], &[0, 0])?;
+    // Every decoded float image is kept until the end, then concatenated and converted.
+    let per_image = capacity::SAMPLE_BYTES + 2 * 4 * PIXELS as u64;
+    Footprint::images(rows as u128 * steps as u128, per_image).check()?;
+    if rows == 0 || steps == 0 {
+        return Ok(Array3::zeros((0, SIDE, SIDE)));
+    }
     let device = model.built.vs.device();
     tch::manual_seed(seed as i64);
     let images = tch::no_grad(|| {

@@ -193,3 +193,75 @@ fn images_in_any_memory_layout_give_the_same_results_as_standard_ones() {
     assert!(matches!(err, condgen::Error::InvalidInput(_)), "{err}");
     assert!(!dir.path().join("short.npz").exists());
 }
+
+/// A tiny sign-letter task: 96 train and 48 test images, 4 of each letter in train.
+fn tiny_sign_letters() -> condgen::TaskData {
+    use condgen::data::{DataSource, Dataset, DatasetKind, Split};
+    let split = |n: usize| Split {
+        images: ndarray::Array3::from_shape_fn((n, 28, 28), |(i, y, x)| ((i * 37 + y * 5 + x) % 256) as u8),
+        labels: (0..n).map(|i| (i % 24) as u8).collect(),
+        styles: None,
+    };
+    let dataset = Dataset {
+        kind: DatasetKind::SignMnist,
+        source: DataSource::Embedded { seed: 0, looked_in: "tiny".into() },
+        class_names: (0..24).map(|i| i.to_string()).collect(),
+        train: split(96),
+        test: split(48),
+        style_medians: None,
+    };
+    condgen::Experiment::SignLetter.prepare(&dataset)
+}
+
+#[test]
+fn requests_too_large_for_this_machine_are_refused_before_any_work() {
+    use condgen::model::ModelKind;
+    use condgen::sample;
+    use condgen::train::{Profile, TrainConfig};
+    use condgen::Error;
+    let _serial = common::serial();
+    let cfg = TrainConfig::new(condgen::Experiment::SignLetter, ModelKind::Cvae, Profile::Quick);
+    let spec = cfg.condition_spec();
+    // An untrained model is enough for the library's sampling functions.
+    let built = cfg.build(spec.dim(), tch::Device::Cpu);
+    let err = sample::draw_all_conditions(&built, &spec, None, 100_000_000, 0).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::TooLarge { .. }), "{message}");
+    assert!(
+        message.starts_with("100000000 per condition × 24 conditions = 2.4 billion images need 1.9 TB in memory; "),
+        "{message}"
+    );
+    let err = sample::draw_all_conditions(&built, &spec, None, usize::MAX, 0).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "a count that overflows is refused too: {err}");
+    // Conditions outside the task are errors, not panics; what fits is drawn.
+    for (classes, styles) in [(&[24u8][..], &[0u8][..]), (&[1, 2], &[0])] {
+        let err = sample::draw(&built, &spec, None, 1.0, classes, styles, 0).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    }
+    assert_eq!(sample::draw_all_conditions(&built, &spec, None, 2, 0).unwrap().len(), 48);
+
+    // The command line refuses before it loads any data (there is none here) or
+    // draws anything, and writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let run = condgen::train::train(&cfg, &tiny_sign_letters(), &common::cpu_train_options(dir.path())).unwrap().run;
+    let out = dir.path().join("samples.npz");
+    let condgen_cli = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_condgen"))
+            .args(["--no-standin", "--data"])
+            .arg(dir.path().join("no-data"))
+            .args(args)
+            .arg("--run")
+            .arg(&run.path)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        eprint!("condgen {}: {stderr}", args[0]);
+        stderr
+    };
+    let stderr = condgen_cli(&["sample", "--per-condition", "100000000", "--out", out.to_str().unwrap()]);
+    assert!(stderr.contains("2.4 billion images need 1.9 TB in memory; "), "{stderr}");
+    assert!(!out.exists());
+    let stderr = condgen_cli(&["eval", "--n", "100000000000"]);
+    assert!(stderr.contains("per condition × 24 conditions = 100.0 billion images need"), "{stderr}");
+}

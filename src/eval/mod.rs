@@ -24,6 +24,7 @@ pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 pub use snapshots::snapshot_accuracy;
 
+use crate::capacity::{self, Footprint};
 use crate::data::{Dataset, Split};
 use crate::progress::ProgressMode;
 use crate::sample::{self, LatentSource, Sampler, Samples, TrainedModel};
@@ -253,6 +254,7 @@ pub fn evaluate_samples_against(
     if samples.is_empty() {
         return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
+    Footprint::images(samples.len() as u128, capacity::MEASURE_BYTES).check()?;
     let fake = judge.judge(samples.images.view());
     let probs = metrics::condition_probs(exp, &fake.probs);
     let accuracy = metrics::conditional_accuracy(&probs, &samples.labels)?;
@@ -306,6 +308,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             exp.dataset().title()
         )));
     }
+    run_footprint(&model.spec, opts).check()?;
     let is_cvae = matches!(model.built.net, crate::model::Net::Cvae(_));
     // Read from the history every time: cheap, and right for metrics cached before it was recorded.
     let (cvae_active_units, cvae_kl_per_dim) =
@@ -357,6 +360,15 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     };
     crate::train::run::write_atomic(&metrics_path, &serde_json::to_vec_pretty(&out).expect("json"))?;
     Ok(out)
+}
+
+/// What [`evaluate_run`] needs for `opts.samples` samples of a run whose
+/// conditions are `spec`'s: two sets of samples (a CVAE's are also measured
+/// with z from N(0, I)) and the memory measuring them takes. It checks this
+/// before drawing; a caller can check it before loading anything.
+pub fn run_footprint(spec: &crate::ConditionSpec, opts: &EvalOptions) -> Footprint {
+    let bytes_per_sample = 2 * capacity::SAMPLE_BYTES + capacity::MEASURE_BYTES;
+    Footprint::per_condition(opts.per_condition(spec), spec.conditions(), bytes_per_sample)
 }
 
 /// The share of `samples` the judge assigns to each condition of `experiment`
