@@ -239,11 +239,15 @@ fn requests_too_large_for_this_machine_are_refused_before_any_work() {
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     }
     assert_eq!(sample::draw_all_conditions(&built, &spec, None, 2, 0).unwrap().len(), 48);
+    // A batch size past the split's size is one batch of the split, not a buffer of that size.
+    let data = tiny_sign_letters();
+    let batches = condgen::data::Batcher::new(&data.train, spec, usize::MAX, None, tch::Device::Cpu);
+    assert_eq!(batches.map(|b| b.images.size()[0]).collect::<Vec<_>>(), vec![96]);
 
     // The command line refuses before it loads any data (there is none here) or
     // draws anything, and writes nothing.
     let dir = tempfile::tempdir().unwrap();
-    let run = condgen::train::train(&cfg, &tiny_sign_letters(), &common::cpu_train_options(dir.path())).unwrap().run;
+    let run = condgen::train::train(&cfg, &data, &common::cpu_train_options(dir.path())).unwrap().run;
     let out = dir.path().join("samples.npz");
     let condgen_cli = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_condgen"))

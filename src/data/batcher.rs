@@ -56,6 +56,8 @@ impl<'a> Batcher<'a> {
             rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
         }
         let batch_size = batch_size.max(1);
+        // No batch is larger than the split, whatever size is asked for.
+        let capacity = batch_size.min(split.len());
         Batcher {
             split,
             spec,
@@ -64,9 +66,9 @@ impl<'a> Batcher<'a> {
             position: 0,
             drop_last: false,
             device,
-            pixels: Vec::with_capacity(batch_size * PIXELS),
-            conditions: Vec::with_capacity(batch_size * spec.dim()),
-            labels: Vec::with_capacity(batch_size),
+            pixels: Vec::with_capacity(capacity * PIXELS),
+            conditions: Vec::with_capacity(capacity * spec.dim()),
+            labels: Vec::with_capacity(capacity),
         }
     }
 
