@@ -185,13 +185,16 @@ pub struct DiscriminatorProbe {
 /// An error for a CVAE (it has no discriminator).
 pub fn discriminator_probe(model: &crate::sample::TrainedModel, split: &Split, n: usize) -> Result<DiscriminatorProbe> {
     let crate::model::Net::Gan { discriminator, .. } = &model.built.net else {
-        return Err(crate::Error::Config(format!("{}: a CVAE has no discriminator to probe", model.config.experiment)));
+        return Err(crate::Error::Unsupported(format!(
+            "{}: a CVAE has no discriminator to probe",
+            model.config.experiment
+        )));
     };
     let generator = model.built.net.sampling_generator().expect("a CGAN has a generator");
     let device = model.built.vs.device();
     let batch = crate::data::batcher::Batcher::new(split, model.spec, n, Some((0, 0)), device)
         .next()
-        .ok_or_else(|| crate::Error::Config("discriminator_probe: the split is empty".into()))?;
+        .ok_or_else(|| crate::Error::InvalidInput("discriminator_probe: the split is empty".into()))?;
     let (real, cond) = (batch.images * 2.0 - 1.0, batch.conditions);
     let b = real.size()[0];
     tch::manual_seed(0);

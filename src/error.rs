@@ -38,6 +38,9 @@ pub enum Error {
     #[error("download of {url} failed: {message}")]
     Download { url: String, message: String },
 
+    /// A training configuration that cannot be used (a config file, a `key=value`
+    /// override, a profile named in the environment); other bad arguments are
+    /// [`Error::InvalidInput`], operations the model cannot do [`Error::Unsupported`].
     #[error("invalid configuration: {0}")]
     Config(String),
 
@@ -48,6 +51,12 @@ pub enum Error {
     /// An argument a caller passed that cannot be used (an empty sample set, a count out of range, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// A request larger than this machine can hold, refused before any work
+    /// starts ([`crate::capacity`]): `needed` and `available` bytes of memory, or
+    /// of disk for the file it writes (`place` says which).
+    #[error("{request} need {} {place}; {} available", crate::capacity::bytes(*.needed), crate::capacity::bytes(*.available))]
+    TooLarge { request: String, place: String, needed: u64, available: u64 },
 
     #[error("{path}: {message}")]
     Checkpoint { path: PathBuf, message: String },

@@ -163,7 +163,10 @@ impl SampleFigure {
         SIGN_SAMPLE_FIGURES.iter().find(|f| f.experiment == experiment && f.name == name).ok_or_else(|| {
             let names: Vec<&str> =
                 SIGN_SAMPLE_FIGURES.iter().filter(|f| f.experiment == experiment).map(|f| f.name).collect();
-            crate::Error::Config(format!("{experiment} has no sample figure {name:?}; it has {}", names.join(", ")))
+            crate::Error::InvalidInput(format!(
+                "{experiment} has no sample figure {name:?}; it has {}",
+                names.join(", ")
+            ))
         })
     }
 
@@ -249,7 +252,7 @@ pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize]
     let mut real = Vec::new();
     for c in 0..classes as u8 {
         if let Some(i) = data.test.labels.iter().position(|&l| l == c) {
-            real.extend_from_slice(data.test.image(i));
+            real.extend_from_slice(&data.test.image(i));
         } else {
             real.extend(std::iter::repeat_n(0u8, PIXELS));
         }
@@ -357,7 +360,7 @@ fn push_first_images(pixels: &mut Vec<u8>, split: &crate::data::Split, n: usize,
     let mut found = (0..split.len()).filter(|&i| keep(i));
     for _ in 0..n {
         match found.next() {
-            Some(i) => pixels.extend_from_slice(split.image(i)),
+            Some(i) => pixels.extend_from_slice(&split.image(i)),
             None => pixels.extend(std::iter::repeat_n(0u8, PIXELS)),
         }
     }
@@ -377,7 +380,7 @@ pub fn class_balance_chart(data: &TaskData, title: &str) -> Result<Figure> {
 /// carries the class median foreground count (pixels ≥ 128) that splits them.
 pub fn real_style_grid(data: &TaskData, classes: usize, per_style: usize) -> Result<Figure> {
     let (Some(styles), Some(medians)) = (&data.train.styles, &data.style_medians) else {
-        return Err(crate::Error::Config("the thick/thin split exists only for K49-format data".into()));
+        return Err(crate::Error::Unsupported("the thick/thin split exists only for K49-format data".into()));
     };
     let classes = classes.min(data.spec.classes());
     let mut pixels = Vec::with_capacity(classes * 2 * per_style * PIXELS);
@@ -410,7 +413,7 @@ pub fn rotation_grid(split: &crate::data::Split, n: usize) -> Result<Figure> {
     let mut pixels = Vec::with_capacity(4 * n * PIXELS);
     for k in 0..4 {
         for i in 0..n {
-            pixels.extend_from_slice(&crate::data::rot90(split.image(i), k));
+            pixels.extend_from_slice(&crate::data::rot90(&split.image(i), k));
         }
     }
     let images = Array3::from_shape_vec((4 * n, SIDE, SIDE), pixels).expect("n·784");
@@ -433,10 +436,10 @@ pub fn latent_traversal_grid(
     range: f64,
 ) -> Result<Figure> {
     let Net::Cvae(cvae) = &model.built.net else {
-        return Err(crate::Error::Config("a latent traversal needs a CVAE".into()));
+        return Err(crate::Error::Unsupported("a latent traversal needs a CVAE".into()));
     };
     if cvae.latent() < 2 {
-        return Err(crate::Error::Config("a latent traversal needs at least 2 latent dimensions".into()));
+        return Err(crate::Error::Unsupported("a latent traversal needs at least 2 latent dimensions".into()));
     }
     let device = model.built.vs.device();
     let n = (steps * steps) as i64;
@@ -506,10 +509,10 @@ pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Re
 /// prior fitted to the codes avoids.
 pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8], per_class: usize) -> Result<Figure> {
     let Net::Cvae(cvae) = &model.built.net else {
-        return Err(crate::Error::Config("latent codes need a CVAE".into()));
+        return Err(crate::Error::Unsupported("latent codes need a CVAE".into()));
     };
     if cvae.latent() < 2 {
-        return Err(crate::Error::Config("a latent-code chart needs at least 2 latent dimensions".into()));
+        return Err(crate::Error::Unsupported("a latent-code chart needs at least 2 latent dimensions".into()));
     }
     let device = model.built.vs.device();
     let mut series = Vec::new();

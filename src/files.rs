@@ -69,7 +69,7 @@ mod tests {
         .unwrap();
         write_via_path(&path, |tmp| std::fs::write(tmp, b"new").map_err(|e| Error::io(tmp, e))).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        let failed = write_via_path(&path, |_| Err(Error::Config("no".into())));
+        let failed = write_via_path(&path, |_| Err(Error::InvalidInput("no".into())));
         assert!(failed.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file is gone");
@@ -82,7 +82,7 @@ mod tests {
         write_atomic(&path, b"old").unwrap();
         let failed = write_with(&path, |file| {
             std::io::Write::write_all(file, b"half").unwrap();
-            Err(Error::Config("check failed".into()))
+            Err(Error::InvalidInput("check failed".into()))
         });
         assert!(failed.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"old");

@@ -21,8 +21,10 @@
 //! - [`files`]: atomic file writes.
 //! - [`serde_helpers`]: config fields omitted at their default, overrides that refuse unknown keys.
 //! - [`memory`]: the C allocator keeps freed tensor memory for reuse.
+//! - [`capacity`]: refusing, before it starts, a request the machine cannot hold.
 //! - [`error`]: the library's error type.
 
+pub mod capacity;
 pub mod concepts;
 pub mod data;
 pub mod error;

@@ -252,7 +252,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train_command(&opts, args)?,
         Command::Sample { run, per_condition, seed, out, grid, standard_normal } => {
             let mut model = TrainedModel::load(run, condgen::default_device())?;
+            // Samples that cannot fit in memory, or their file on its disk, are refused before any work.
+            sample::footprint(&model.spec, *per_condition, Some(out)).check()?;
             let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
+            let (classes, styles) = model.spec.all_conditions();
+            let labels: Vec<String> = classes
+                .iter()
+                .zip(&styles)
+                .map(|(&c, &s)| {
+                    let name = condgen::figures::condition_label(&data, c as usize);
+                    if model.spec.has_style() {
+                        format!("{name} {}", if s == 1 { "thick" } else { "thin" })
+                    } else {
+                        name
+                    }
+                })
+                .collect();
+            let title = format!("{} samples, epoch {}", model.config.architecture.name(), model.epoch);
+            let grid_spec = condgen::plot::GridSpec {
+                row_labels: &labels,
+                ..condgen::plot::GridSpec::new(&title, labels.len(), *per_condition)
+            };
+            if grid.is_some() {
+                // So is a grid too large to draw.
+                condgen::plot::GridLayout::new(&grid_spec, condgen::data::SIDE, condgen::data::SIDE)?;
+            }
             let source = if *standard_normal {
                 sample::LatentSource::StandardNormal
             } else {
@@ -262,25 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let samples = model.sampler(source)?.sample_all_conditions(*per_condition, *seed)?;
             samples.write_npz(out)?;
             if let Some(grid) = grid {
-                let (classes, styles) = model.spec.all_conditions();
-                let labels: Vec<String> = classes
-                    .iter()
-                    .zip(&styles)
-                    .map(|(&c, &s)| {
-                        let name = condgen::figures::condition_label(&data, c as usize);
-                        if model.spec.has_style() {
-                            format!("{name} {}", if s == 1 { "thick" } else { "thin" })
-                        } else {
-                            name
-                        }
-                    })
-                    .collect();
-                let title = format!("{} samples, epoch {}", model.config.architecture.name(), model.epoch);
-                let spec = condgen::plot::GridSpec {
-                    row_labels: &labels,
-                    ..condgen::plot::GridSpec::new(&title, labels.len(), *per_condition)
-                };
-                condgen::plot::image_grid(samples.images.view(), &spec)?.save(grid)?;
+                condgen::plot::image_grid(samples.images.view(), &grid_spec)?.save(grid)?;
                 println!("grid -> {}", grid.display());
             }
             println!(
@@ -294,13 +300,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Eval { run, n, judges, retrain_judges, references, snapshots } => {
             let cfg = train::run::RunDir::open(run).read_config()?;
-            let dataset = opts.load(cfg.experiment.dataset())?;
             let eval_opts = condgen::eval::EvalOptions {
                 samples: *n,
                 judges_root: judges.clone(),
                 retrain_judges: *retrain_judges,
                 ..Default::default()
             };
+            // Refused before the data is loaded when the samples cannot fit in memory.
+            condgen::eval::run_footprint(&cfg.condition_spec(), &eval_opts).check()?;
+            let dataset = opts.load(cfg.experiment.dataset())?;
             let m = condgen::eval::evaluate_run(run, &dataset, &eval_opts, condgen::default_device())?;
             print_metrics(&m)?;
             println!("metrics written to {}", run.join("metrics.json").display());
@@ -350,6 +358,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (originals, recon) = sample::reconstruct(&model.built, &model.spec, &task.test, *n)?;
             let out = out.clone().unwrap_or_else(|| run.join("reconstructions.npz"));
             let k = originals.shape()[0] as u64;
+            let (originals, recon) = (data::row_major(&originals), data::row_major(&recon));
             data::npz::write(
                 &out,
                 &[
@@ -357,15 +366,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         "originals",
                         data::npz::NpzArray::U8 {
                             shape: vec![k, data::SIDE as u64, data::SIDE as u64],
-                            data: originals.as_slice().unwrap(),
+                            data: &originals,
                         },
                     ),
                     (
                         "reconstructions",
-                        data::npz::NpzArray::U8 {
-                            shape: vec![k, data::SIDE as u64, data::SIDE as u64],
-                            data: recon.as_slice().unwrap(),
-                        },
+                        data::npz::NpzArray::U8 { shape: vec![k, data::SIDE as u64, data::SIDE as u64], data: &recon },
                     ),
                 ],
             )?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::Array3;
 use tch::{Device, Kind, Tensor};
 
+use crate::capacity::{self, Footprint};
 use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
 use crate::data::{PIXELS, SIDE};
@@ -29,17 +30,37 @@ pub struct Samples {
 
 impl Samples {
     /// Writes the samples contract (`images`, `labels`, `styles`) as a compressed npz.
+    /// An error, and no file, when the arrays do not agree (images other than
+    /// [n, 28, 28] for n labels, or n styles); any memory layout is written row-major.
     pub fn write_npz(&self, path: &Path) -> Result<()> {
+        self.check_shapes()?;
         let n = self.labels.len() as u64;
-        let images = self.images.as_slice().expect("contiguous");
+        let images = crate::data::row_major(&self.images);
         let mut arrays = vec![
-            ("images", NpzArray::U8 { shape: vec![n, SIDE as u64, SIDE as u64], data: images }),
+            ("images", NpzArray::U8 { shape: vec![n, SIDE as u64, SIDE as u64], data: &images }),
             ("labels", NpzArray::I64 { shape: vec![n], data: &self.labels }),
         ];
         if let Some(styles) = &self.styles {
             arrays.push(("styles", NpzArray::I64 { shape: vec![n], data: styles }));
         }
         npz::write(path, &arrays)
+    }
+
+    /// Images [n, 28, 28] for n labels (and n styles, when there are styles).
+    fn check_shapes(&self) -> Result<()> {
+        let n = self.labels.len();
+        if self.images.dim() != (n, SIDE, SIDE) {
+            return Err(Error::InvalidInput(format!(
+                "samples: images are {:?} for {n} labels; expected [{n}, {SIDE}, {SIDE}]",
+                self.images.shape()
+            )));
+        }
+        match &self.styles {
+            Some(styles) if styles.len() != n => {
+                Err(Error::InvalidInput(format!("samples: {} styles for {n} labels", styles.len())))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -102,7 +123,7 @@ impl TrainedModel {
             return Ok(());
         }
         if data.experiment != self.experiment() {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "a {} run cannot fit its prior on {} data",
                 self.experiment(),
                 data.experiment
@@ -147,7 +168,7 @@ impl TrainedModel {
     pub fn sampler(&self, source: LatentSource) -> Result<Sampler<'_>> {
         if matches!(self.built.net, Net::Cvae(_)) && source == LatentSource::FittedPrior && self.latent_prior.is_none()
         {
-            return Err(Error::Config(format!(
+            return Err(Error::Unsupported(format!(
                 "run {} has no fitted latent prior for epoch {}: load it with TrainedModel::load_with_prior \
                  (or sample from LatentSource::StandardNormal)",
                 crate::data::display_path(&self.run.path),
@@ -218,6 +239,7 @@ impl Sampler<'_> {
 
     /// As [`Sampler::sample_all_conditions`] at a sampling temperature ([`draw`]).
     pub fn sample_all_conditions_at(&self, per_condition: usize, seed: u64, temperature: f64) -> Result<Samples> {
+        footprint(&self.model.spec, per_condition, None).check()?;
         let (classes, styles) = condition_lists(&self.model.spec, per_condition);
         self.generate_at(temperature, &classes, &styles, seed)
     }
@@ -244,11 +266,37 @@ impl Sampler<'_> {
 /// Float images in [0, 1] → uint8 0..=255. xs: [n, 1, 28, 28]
 pub fn to_u8_images(xs: &Tensor) -> Array3<u8> {
     let n = xs.size()[0] as usize;
-    let bytes = (xs.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
-    let mut out = vec![0u8; n * PIXELS];
-    bytes.view([-1]).copy_data(&mut out, n * PIXELS);
+    let mut out = Vec::with_capacity(n * PIXELS);
+    push_u8_pixels(xs, &mut out);
     Array3::from_shape_vec((n, SIDE, SIDE), out).expect("n·784 bytes")
 }
+
+/// Appends float images in [0, 1] to `out` as uint8 0..=255, row-major. xs: [n, 1, 28, 28]
+fn push_u8_pixels(xs: &Tensor, out: &mut Vec<u8>) {
+    let len = xs.size()[0] as usize * PIXELS;
+    let bytes = (xs.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
+    let start = out.len();
+    out.resize(start + len, 0);
+    bytes.view([-1]).copy_data(&mut out[start..], len);
+}
+
+/// What drawing `per_condition` samples of every condition of `spec` needs:
+/// memory for the samples (and one chunk's work), and with `out` the disk
+/// its samples npz can take at most. [`Sampler::sample_all_conditions`] checks
+/// the memory itself; a caller writing the samples checks this first.
+pub fn footprint(spec: &ConditionSpec, per_condition: usize, out: Option<&Path>) -> Footprint {
+    let need = Footprint::per_condition(per_condition, spec.conditions(), capacity::SAMPLE_BYTES);
+    match out {
+        Some(path) => {
+            let n = per_condition as u128 * spec.conditions() as u128;
+            need.writing(path, n * capacity::SAMPLE_FILE_BYTES as u128 + NPZ_OVERHEAD)
+        }
+        None => need,
+    }
+}
+
+/// Bytes of an npz archive beside its arrays' data at most (zip and npy headers).
+const NPZ_OVERHEAD: u128 = 64 << 10;
 
 /// Caption of CVAE samples drawn from the fitted per-condition prior.
 pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
@@ -274,9 +322,13 @@ pub fn draw(
     styles: &[u8],
     seed: u64,
 ) -> Result<Samples> {
+    check_conditions(spec, classes, styles)?;
+    Footprint::images(classes.len() as u128, capacity::SAMPLE_BYTES).check()?;
     let device = built.vs.device();
     tch::manual_seed(seed as i64);
-    let mut chunks = Vec::new();
+    // Each chunk becomes uint8 pixels at once: a quarter of the memory of
+    // floats, and the same bytes as converting all images at the end.
+    let mut pixels = Vec::with_capacity(classes.len() * PIXELS);
     tch::no_grad(|| {
         for (cls, sty) in classes.chunks(1024).zip(styles.chunks(1024)) {
             let cond = spec.encode(cls, Some(sty), device);
@@ -296,16 +348,30 @@ pub fn draw(
                     (generator.generate(&noise, &cond, false) + 1.0) / 2.0
                 }
             };
-            chunks.push(xs);
+            push_u8_pixels(&xs, &mut pixels);
         }
     });
-    let images =
-        if chunks.is_empty() { Array3::zeros((0, SIDE, SIDE)) } else { to_u8_images(&Tensor::cat(&chunks, 0)) };
+    let images = Array3::from_shape_vec((classes.len(), SIDE, SIDE), pixels).expect("784 bytes per class asked for");
     Ok(Samples {
         images,
         labels: classes.iter().map(|&c| c as i64).collect(),
         styles: spec.has_style().then(|| styles.iter().map(|&s| s as i64).collect()),
     })
+}
+
+/// One (class, style) pair per image, each a condition of `spec`.
+fn check_conditions(spec: &ConditionSpec, classes: &[u8], styles: &[u8]) -> Result<()> {
+    if classes.len() != styles.len() {
+        let (c, s) = (classes.len(), styles.len());
+        return Err(Error::InvalidInput(format!("{c} classes and {s} styles: one of each per image")));
+    }
+    if let Some(&c) = classes.iter().find(|&&c| c as usize >= spec.classes()) {
+        return Err(Error::InvalidInput(format!("class {c} outside the task's classes 0..{}", spec.classes())));
+    }
+    if let Some(&s) = styles.iter().find(|&&s| spec.has_style() && s > 1) {
+        return Err(Error::InvalidInput(format!("style {s}: styles are 0 (thin) or 1 (thick)")));
+    }
+    Ok(())
 }
 
 /// `per_condition` samples of every condition (every class, and both styles for K49),
@@ -317,6 +383,7 @@ pub fn draw_all_conditions(
     per_condition: usize,
     seed: u64,
 ) -> Result<Samples> {
+    footprint(spec, per_condition, None).check()?;
     let (classes, styles) = condition_lists(spec, per_condition);
     draw(built, spec, prior, 1.0, &classes, &styles, seed)
 }
@@ -335,6 +402,13 @@ pub fn interpolate_condition(
     let Net::Cvae(cvae) = &model.built.net else {
         return Err(Error::Unsupported("latent interpolation needs a CVAE".into()));
     };
+    check_conditions(&model.spec, &[a, b], &[0, 0])?;
+    // Every decoded float image is kept until the end, then concatenated and converted.
+    let per_image = capacity::SAMPLE_BYTES + 2 * 4 * PIXELS as u64;
+    Footprint::images(rows as u128 * steps as u128, per_image).check()?;
+    if rows == 0 || steps == 0 {
+        return Ok(Array3::zeros((0, SIDE, SIDE)));
+    }
     let device = model.built.vs.device();
     tch::manual_seed(seed as i64);
     let images = tch::no_grad(|| {
@@ -366,7 +440,7 @@ pub(crate) fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Ve
 /// posterior mean: (originals, reconstructions), each [n, 28, 28] uint8.
 pub fn reconstruct(built: &Built, spec: &ConditionSpec, split: &Split, n: usize) -> Result<(Array3<u8>, Array3<u8>)> {
     let Net::Cvae(cvae) = &built.net else {
-        return Err(Error::Config("reconstruction needs a CVAE; a CGAN has no encoder".into()));
+        return Err(Error::Unsupported("reconstruction needs a CVAE; a CGAN has no encoder".into()));
     };
     let head = split.head(n);
     let device = built.vs.device();

@@ -214,7 +214,7 @@ impl TaskData {
 
     /// Images of one split as float tensor [n, 1, 28, 28] in [0, 1].
     pub fn images_tensor(split: &Split, device: Device) -> Tensor {
-        crate::data::pixels_to_tensor(split.images.as_slice().expect("contiguous"), device)
+        crate::data::pixels_to_tensor(&crate::data::row_major(&split.images), device)
     }
 }
 
@@ -230,7 +230,7 @@ fn rotations(split: &Split) -> Split {
     let mut labels = Vec::with_capacity(n * 4);
     for i in 0..n {
         for k in 0..4 {
-            pixels.extend_from_slice(&rot90(split.image(i), k));
+            pixels.extend_from_slice(&rot90(&split.image(i), k));
             labels.push(k as u8);
         }
     }

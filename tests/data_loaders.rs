@@ -263,7 +263,7 @@ fn rotation_task_holds_four_rotated_copies() {
     for i in 0..10 {
         for k in 0..4 {
             assert_eq!(task.train.labels[i * 4 + k], k as u8);
-            assert_eq!(task.train.image(i * 4 + k), &rot90(ds.train.image(i), k)[..]);
+            assert_eq!(task.train.image(i * 4 + k), &rot90(&ds.train.image(i), k)[..]);
         }
     }
 }
@@ -331,7 +331,7 @@ fn nearest_centroid_accuracy(ds: &data::Dataset, n_train: usize, n_test: usize) 
     for i in 0..n_train.min(ds.train.len()) {
         let l = ds.train.labels[i] as usize;
         counts[l] += 1;
-        for (s, &p) in sums[l].iter_mut().zip(ds.train.image(i)) {
+        for (s, &p) in sums[l].iter_mut().zip(ds.train.image(i).iter()) {
             *s += p as f64;
         }
     }
@@ -343,8 +343,8 @@ fn nearest_centroid_accuracy(ds: &data::Dataset, n_train: usize, n_test: usize) 
             let img = ds.test.image(i);
             let best = (0..k)
                 .min_by(|&a, &b| {
-                    let da: f64 = centroids[a].iter().zip(img).map(|(c, &p)| (c - p as f64).powi(2)).sum();
-                    let db: f64 = centroids[b].iter().zip(img).map(|(c, &p)| (c - p as f64).powi(2)).sum();
+                    let da: f64 = centroids[a].iter().zip(img.iter()).map(|(c, &p)| (c - p as f64).powi(2)).sum();
+                    let db: f64 = centroids[b].iter().zip(img.iter()).map(|(c, &p)| (c - p as f64).powi(2)).sum();
                     da.partial_cmp(&db).unwrap()
                 })
                 .unwrap();

@@ -105,3 +105,28 @@ fn real_images_judged_as_samples_score_near_the_judge_and_shuffled_labels_near_c
     eprintln!("blurred: FD {:.3}", b.frechet_distance);
     assert!(b.frechet_distance > m.frechet_distance * 2.0, "{} vs {}", b.frechet_distance, m.frechet_distance);
 }
+
+#[test]
+fn samples_in_a_non_standard_memory_layout_measure_the_same() {
+    let _serial = common::serial();
+    let dataset = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
+    let data = Experiment::SignLetter.prepare(&dataset);
+    // A tiny judge: the metrics need not be good, only the same.
+    let cfg = JudgeConfig {
+        epochs: 1,
+        max_train_images: Some(512),
+        augment: false,
+        ..JudgeConfig::for_kind(JudgeKind::SignLetter)
+    };
+    let judge =
+        Judge::train(JudgeKind::SignLetter, &data, &cfg, Device::Cpu, condgen::progress::ProgressMode::Quiet).unwrap();
+    let opts = EvalOptions { memorization_reference: 300, ..EvalOptions::default() };
+    let real = eval::real_as_samples(&data, 96, 3);
+    // The same images in column-major memory, as `.reversed_axes()` of an owned array gives.
+    let column_major = real.images.view().reversed_axes().as_standard_layout().into_owned().reversed_axes();
+    assert!(!column_major.is_standard_layout() && column_major == real.images);
+    let transposed = condgen::sample::Samples { images: column_major, ..real.clone() };
+    let expected = eval::evaluate_samples(&real, &data, &judge, &opts).unwrap();
+    let got = eval::evaluate_samples(&transposed, &data, &judge, &opts).unwrap();
+    assert_eq!(format!("{got:?}"), format!("{expected:?}"));
+}

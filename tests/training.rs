@@ -237,6 +237,9 @@ fn config_overrides_are_checked() {
         let err = cfg.set(&[bad.to_string()]).unwrap_err().to_string();
         assert!(err.contains(needle), "{bad}: {err}");
     }
+    // A key below one an earlier assignment set to a value: an error, not a panic.
+    let err = cfg.set(&["epochs=3".into(), "epochs.x=1".into()]).unwrap_err().to_string();
+    assert!(err.contains("`epochs.x=1`: `epochs` is already set to a value"), "{err}");
     // A config file with an unknown key names the file.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");

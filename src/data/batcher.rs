@@ -56,6 +56,8 @@ impl<'a> Batcher<'a> {
             rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
         }
         let batch_size = batch_size.max(1);
+        // No batch is larger than the split, whatever size is asked for.
+        let capacity = batch_size.min(split.len());
         Batcher {
             split,
             spec,
@@ -64,9 +66,9 @@ impl<'a> Batcher<'a> {
             position: 0,
             drop_last: false,
             device,
-            pixels: Vec::with_capacity(batch_size * PIXELS),
-            conditions: Vec::with_capacity(batch_size * spec.dim()),
-            labels: Vec::with_capacity(batch_size),
+            pixels: Vec::with_capacity(capacity * PIXELS),
+            conditions: Vec::with_capacity(capacity * spec.dim()),
+            labels: Vec::with_capacity(capacity),
         }
     }
 
@@ -101,7 +103,7 @@ impl Iterator for Batcher<'_> {
         self.labels.clear();
         self.conditions.resize(b * dim, 0.0);
         for (k, &i) in self.order[self.position..self.position + b].iter().enumerate() {
-            self.pixels.extend_from_slice(self.split.image(i));
+            self.pixels.extend_from_slice(&self.split.image(i));
             let class = self.split.labels[i];
             let style = self.split.styles.as_ref().map_or(0, |s| s[i]);
             self.spec.write(class, style, &mut self.conditions[k * dim..(k + 1) * dim]);

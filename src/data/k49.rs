@@ -179,8 +179,10 @@ pub fn read_split(images_path: &Path, labels_path: &Path, num_classes: usize) ->
 
 /// Foreground pixel count (pixels ≥ 128) of every image. images: [n, 28, 28].
 pub fn foreground_counts(images: &Array3<u8>) -> Vec<u32> {
-    let flat = images.as_slice().expect("images are contiguous");
-    flat.chunks_exact(PIXELS).map(|img| img.iter().filter(|&&p| p >= FOREGROUND_THRESHOLD).count() as u32).collect()
+    crate::data::row_major(images)
+        .chunks_exact(PIXELS)
+        .map(|img| img.iter().filter(|&&p| p >= FOREGROUND_THRESHOLD).count() as u32)
+        .collect()
 }
 
 /// Median foreground count of each class (mean of the two middle values for an

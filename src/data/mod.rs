@@ -13,10 +13,11 @@ pub mod sign;
 pub mod standin;
 pub mod summary;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array3;
+use ndarray::{Array3, ArrayBase, Axis, Data, Dimension};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -93,6 +94,21 @@ pub fn pixels_to_tensor(pixels: &[u8], device: Device) -> Tensor {
     Tensor::from_slice(pixels).view([n, 1, SIDE as i64, SIDE as i64]).to_device(device).to_kind(Kind::Float) / 255.0
 }
 
+/// The elements of `array` in row-major (logical) order as one slice: borrowed
+/// when the array is in standard layout, as everything condgen builds is, else
+/// copied (an array a caller assigned, e.g. transposed or with reversed axes).
+pub fn row_major<A, S, D>(array: &ArrayBase<S, D>) -> Cow<'_, [A]>
+where
+    A: Clone,
+    S: Data<Elem = A>,
+    D: Dimension,
+{
+    match array.as_slice() {
+        Some(slice) => Cow::Borrowed(slice),
+        None => Cow::Owned(array.iter().cloned().collect()),
+    }
+}
+
 /// `path` as printed in results: relative to the working folder (`../shared/data/…`),
 /// so committed reports and notebook outputs carry no machine's absolute paths.
 pub fn display_path(path: &Path) -> String {
@@ -139,10 +155,14 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// Pixels of image `i` as a flat slice of 784 bytes.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let flat = self.images.as_slice().expect("images are contiguous");
-        &flat[i * PIXELS..(i + 1) * PIXELS]
+    /// Pixels of image `i` as a flat row-major slice of 784 bytes (borrowed
+    /// unless `images` is in a non-standard layout, see [`row_major`]).
+    pub fn image(&self, i: usize) -> Cow<'_, [u8]> {
+        let image = self.images.index_axis(Axis(0), i);
+        match image.to_slice() {
+            Some(pixels) => Cow::Borrowed(pixels),
+            None => Cow::Owned(image.iter().copied().collect()),
+        }
     }
 
     /// Per-class image counts.
@@ -181,14 +201,14 @@ impl Split {
 
     /// Pixel mean and standard deviation over the split, in 0..255 units.
     pub fn pixel_mean_std(&self) -> (f64, f64) {
-        let flat = self.images.as_slice().expect("images are contiguous");
         let (mut sum, mut sq) = (0f64, 0f64);
-        for &p in flat {
+        // Row-major order in every layout, so the sums are the same.
+        for &p in self.images.iter() {
             let p = p as f64;
             sum += p;
             sq += p * p;
         }
-        let n = flat.len().max(1) as f64;
+        let n = self.images.len().max(1) as f64;
         let mean = sum / n;
         (mean, (sq / n - mean * mean).max(0.0).sqrt())
     }

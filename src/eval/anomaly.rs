@@ -18,7 +18,7 @@ const BATCH: usize = 512;
 /// each image's own label (a VAE's is held at zero whatever it is).
 pub fn reconstruction_scores(model: &TrainedModel, split: &Split) -> Result<Vec<f64>> {
     let Net::Cvae(cvae) = &model.built.net else {
-        return Err(Error::Config("anomaly scores need a VAE or CVAE; a CGAN has no encoder".into()));
+        return Err(Error::Unsupported("anomaly scores need a VAE or CVAE; a CGAN has no encoder".into()));
     };
     let device = model.built.vs.device();
     let mut scores = Vec::with_capacity(split.len());

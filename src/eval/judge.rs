@@ -240,7 +240,7 @@ impl Judge {
         progress: ProgressMode,
     ) -> Result<Judge> {
         if data.experiment != kind.task() {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "the {} judge learns {}, not {}",
                 kind.name(),
                 kind.task(),

@@ -34,7 +34,7 @@ pub fn importance_weighted_bounds(
     seed: u64,
 ) -> Result<Vec<(usize, f64)>> {
     let Net::Cvae(cvae) = &model.built.net else {
-        return Err(Error::Config("a likelihood bound needs a CVAE; a CGAN has no likelihood".into()));
+        return Err(Error::Unsupported("a likelihood bound needs a CVAE; a CGAN has no likelihood".into()));
     };
     let device = model.built.vs.device();
     let head = split.head(n);

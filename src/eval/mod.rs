@@ -24,6 +24,7 @@ pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 pub use snapshots::snapshot_accuracy;
 
+use crate::capacity::{self, Footprint};
 use crate::data::{Dataset, Split};
 use crate::progress::ProgressMode;
 use crate::sample::{self, LatentSource, Sampler, Samples, TrainedModel};
@@ -224,7 +225,7 @@ pub fn evaluate_samples(
     opts: &EvalOptions,
 ) -> Result<SampleMetrics> {
     if samples.is_empty() {
-        return Err(Error::Config("no samples to evaluate".into()));
+        return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
     let reference = subset(&data.test, samples.len(), opts.seed);
     evaluate_samples_against(samples, &reference, data, judge, opts)
@@ -241,8 +242,9 @@ pub fn evaluate_samples_against(
 ) -> Result<SampleMetrics> {
     let exp = data.experiment;
     if samples.is_empty() {
-        return Err(Error::Config("no samples to evaluate".into()));
+        return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
+    Footprint::images(samples.len() as u128, capacity::MEASURE_BYTES).check()?;
     let fake = judge.judge(samples.images.view());
     let probs = metrics::condition_probs(exp, &fake.probs);
     let accuracy = metrics::conditional_accuracy(&probs, &samples.labels)?;
@@ -254,12 +256,12 @@ pub fn evaluate_samples_against(
     let diversity_samples = metrics::within_class_diversity(&fake.features, &samples.labels);
 
     let train_ref = subset(&data.train, opts.memorization_reference, opts.seed ^ 1);
-    let sample_flat = samples.images.as_slice().expect("contiguous");
+    let sample_flat = crate::data::row_major(&samples.images);
     let (memorization_share, memorization_threshold) =
-        metrics::memorization_share(sample_flat, train_ref.images.as_slice().expect("contiguous"))?;
+        metrics::memorization_share(&sample_flat, &crate::data::row_major(&train_ref.images))?;
 
     let style_accuracy = match (&samples.styles, &data.style_medians) {
-        (Some(styles), Some(medians)) => Some(metrics::style_accuracy(sample_flat, &samples.labels, styles, medians)),
+        (Some(styles), Some(medians)) => Some(metrics::style_accuracy(&sample_flat, &samples.labels, styles, medians)),
         _ => None,
     };
     let conditions = data.spec.conditions();
@@ -290,8 +292,13 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let mut model = TrainedModel::load(run, device)?;
     let exp = model.experiment();
     if exp.dataset() != dataset.kind {
-        return Err(Error::Config(format!("run {} is a {exp} run; it needs {}", run.display(), exp.dataset().title())));
+        return Err(Error::InvalidInput(format!(
+            "run {} is a {exp} run; it needs {}",
+            run.display(),
+            exp.dataset().title()
+        )));
     }
+    run_footprint(&model.spec, opts).check()?;
     let is_cvae = matches!(model.built.net, crate::model::Net::Cvae(_));
     // Read from the history every time: cheap, and right for metrics cached before it was recorded.
     let (cvae_active_units, cvae_kl_per_dim) =
@@ -343,6 +350,15 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     };
     crate::train::run::write_atomic(&metrics_path, &serde_json::to_vec_pretty(&out).expect("json"))?;
     Ok(out)
+}
+
+/// What [`evaluate_run`] needs for `opts.samples` samples of a run whose
+/// conditions are `spec`'s: two sets of samples (a CVAE's are also measured
+/// with z from N(0, I)) and the memory measuring them takes. It checks this
+/// before drawing; a caller can check it before loading anything.
+pub fn run_footprint(spec: &crate::ConditionSpec, opts: &EvalOptions) -> Footprint {
+    let bytes_per_sample = 2 * capacity::SAMPLE_BYTES + capacity::MEASURE_BYTES;
+    Footprint::per_condition(opts.per_condition(spec), spec.conditions(), bytes_per_sample)
 }
 
 /// The share of `samples` the judge assigns to each condition of `experiment`
@@ -446,7 +462,7 @@ pub fn gaussian_blur(images: &ndarray::Array3<u8>, sigma: f64) -> ndarray::Array
     let taps: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
     let total: f32 = taps.iter().sum();
     let kernel = Tensor::from_slice(&taps.iter().map(|t| t / total).collect::<Vec<_>>());
-    let xs = crate::data::pixels_to_tensor(images.as_slice().expect("contiguous"), Device::Cpu);
+    let xs = crate::data::pixels_to_tensor(&crate::data::row_major(images), Device::Cpu);
     let k = 2 * radius + 1;
     let blurred = tch::no_grad(|| {
         let padded = xs.replication_pad2d([radius, radius, radius, radius]);

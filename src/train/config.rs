@@ -218,7 +218,11 @@ impl TrainConfig {
             let mut slot = &mut overrides;
             let parts: Vec<&str> = key.split('.').collect();
             for (i, part) in parts.iter().enumerate() {
-                let obj = slot.as_object_mut().expect("objects all the way down");
+                // An earlier assignment may have set a prefix of this key to a value.
+                let Some(obj) = slot.as_object_mut() else {
+                    let prefix = parts[..i].join(".");
+                    return Err(Error::Config(format!("`{a}`: `{prefix}` is already set to a value, not a table")));
+                };
                 if i + 1 == parts.len() {
                     obj.insert(part.to_string(), value.clone());
                     break;
