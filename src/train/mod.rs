@@ -77,7 +77,7 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     let run = RunDir::for_config(&opts.runs_root, cfg);
     let data = cfg.training_data(data);
     // Each epoch ends with a snapshot of `snapshot_per_condition` samples per condition.
-    sample::footprint(&data.spec, cfg.snapshot_per_condition, None).check()?;
+    crate::sample::footprint(&data.spec, cfg.snapshot_per_condition, None).check()?;
 
     tch::manual_seed(cfg.seed as i64);
     let mut built = cfg.build(data.spec.dim(), opts.device);
