@@ -3,18 +3,35 @@
 //! saves them.
 
 use ndarray::{Array3, Axis};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::data::k49::ROMAJI;
 use crate::data::{PIXELS, SIDE};
 use crate::eval::metrics::condition_probs;
 use crate::eval::Judge;
-use crate::model::Net;
 use crate::plot::{self, Figure, GridSpec, Mark, Series};
 use crate::sample::{self, Sampler, Samples, TrainedModel};
-use crate::task::{Experiment, TaskData};
+use crate::task::{ConditionSpec, Experiment, TaskData};
 use crate::train::history::EpochRecord;
 use crate::Result;
+
+/// The label of every condition of `spec`, in [`ConditionSpec::all_conditions`]
+/// order: the class's label, and for K49 its style (thin or thick).
+pub fn condition_labels(data: &TaskData, spec: &ConditionSpec) -> Vec<String> {
+    let (classes, styles) = spec.all_conditions();
+    classes
+        .iter()
+        .zip(&styles)
+        .map(|(&c, &s)| {
+            let name = condition_label(data, c as usize);
+            if spec.has_style() {
+                format!("{name} {}", if s == 1 { "thick" } else { "thin" })
+            } else {
+                name
+            }
+        })
+        .collect()
+}
 
 /// A judge's probability of the requested condition at or above this marks a
 /// sample good (red frame, as the study marked its good examples).
@@ -435,26 +452,7 @@ pub fn latent_traversal_grid(
     steps: usize,
     range: f64,
 ) -> Result<Figure> {
-    let Net::Cvae(cvae) = &model.built.net else {
-        return Err(crate::Error::Unsupported("a latent traversal needs a CVAE".into()));
-    };
-    if cvae.latent() < 2 {
-        return Err(crate::Error::Unsupported("a latent traversal needs at least 2 latent dimensions".into()));
-    }
-    let device = model.built.vs.device();
-    let n = (steps * steps) as i64;
-    let images = tch::no_grad(|| {
-        let axis = Tensor::linspace(-range, range, steps as i64, (Kind::Float, device));
-        let z = Tensor::zeros([n, cvae.latent()], (Kind::Float, device));
-        // Row r varies dimension 1 (top = +range), column c varies dimension 0.
-        let z0 = axis.repeat([steps as i64]);
-        let z1 = axis.flip([0]).repeat_interleave_self_int(steps as i64, None, None);
-        z.narrow(1, 0, 1).copy_(&z0.unsqueeze(1));
-        z.narrow(1, 1, 1).copy_(&z1.unsqueeze(1));
-        let cond = model.spec.encode(&vec![class; n as usize], None, device);
-        model.built.likelihood.mean(&cvae.decode(&z, &cond, false))
-    });
-    let images = sample::to_u8_images(&images);
+    let images = sample::decode_latent_plane(model, class, steps, range)?;
     let title = format!(
         "Latent traversal for {}: z1 across, z2 down, in [-{range}, {range}]",
         condition_label(data, class as usize)
@@ -508,25 +506,11 @@ pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Re
 /// where z ~ N(0, I) lands with no training code nearby: the "holes" that a
 /// prior fitted to the codes avoids.
 pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8], per_class: usize) -> Result<Figure> {
-    let Net::Cvae(cvae) = &model.built.net else {
-        return Err(crate::Error::Unsupported("latent codes need a CVAE".into()));
-    };
-    if cvae.latent() < 2 {
-        return Err(crate::Error::Unsupported("a latent-code chart needs at least 2 latent dimensions".into()));
-    }
-    let device = model.built.vs.device();
     let mut series = Vec::new();
     for &class in classes {
         let idx: Vec<usize> =
             data.test.labels.iter().enumerate().filter(|(_, &l)| l == class).map(|(i, _)| i).take(per_class).collect();
-        let part = data.test.select(&idx);
-        let means = tch::no_grad(|| {
-            let xs = TaskData::images_tensor(&part, device);
-            let cond = model.spec.encode(&part.labels, part.styles.as_deref(), device);
-            cvae.encode(&xs, &cond, false).0.narrow(1, 0, 2).to_kind(Kind::Double).to_device(tch::Device::Cpu)
-        });
-        let flat = Vec::<f64>::try_from(means.flatten(0, -1))?;
-        let points = flat.chunks(2).map(|p| (p[0], p[1])).collect();
+        let points = sample::posterior_means_2d(model, &data.test.select(&idx))?;
         series.push(Series::markers(condition_label(data, class as usize), points));
     }
     for radius in [1.0, 2.0] {

@@ -1,6 +1,6 @@
 //! The `condgen` command line. Library errors become anyhow errors only here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -228,105 +228,21 @@ fn data_options(cli: &Cli) -> DataOptions {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let opts = data_options(&cli);
     match &cli.command {
-        Command::Data { command: DataCommand::Summary { dataset } } => {
-            let kinds: &[DatasetKind] = match dataset {
-                WhichData::All => &[DatasetKind::SignMnist, DatasetKind::K49],
-                WhichData::Sign => &[DatasetKind::SignMnist],
-                WhichData::K49 => &[DatasetKind::K49],
-            };
-            println!("data directory: {}", opts.root.display());
-            for &kind in kinds {
-                let ds = opts.load(kind).with_context(|| format!("loading {}", kind.title()))?;
-                data::summary::print(&ds)?;
-            }
-        }
-        Command::Data { command: DataCommand::Fetch { dataset: FetchTarget::K49, url } } => {
-            let base = url
-                .clone()
-                .or_else(|| std::env::var(data::fetch::ENV_K49_URL).ok())
-                .unwrap_or_else(|| data::fetch::K49_BASE_URL.to_string());
-            let dest = opts.root.join(data::K49_DIR);
-            let files = data::fetch::fetch_k49(&dest, &base, |msg| eprintln!("{msg}"))?;
-            println!("Kuzushiji-49: {} files verified in {}", files.len(), dest.display());
-        }
-        Command::Train(args) => train_command(&opts, args)?,
+        Command::Data { command: DataCommand::Summary { dataset } } => data_summary(&opts, *dataset),
+        Command::Data { command: DataCommand::Fetch { dataset: FetchTarget::K49, url } } => fetch_k49(&opts, url),
+        Command::Data { command: DataCommand::Fetch { dataset: FetchTarget::Sign, .. } } => fetch_sign(&opts),
+        Command::Train(args) => train_command(&opts, args),
         Command::Sample { run, per_condition, seed, out, grid, standard_normal } => {
-            let mut model = TrainedModel::load(run, condgen::default_device())?;
-            // Samples that cannot fit in memory, or their file on its disk, are refused before any work.
-            sample::footprint(&model.spec, *per_condition, Some(out)).check()?;
-            let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
-            let (classes, styles) = model.spec.all_conditions();
-            let labels: Vec<String> = classes
-                .iter()
-                .zip(&styles)
-                .map(|(&c, &s)| {
-                    let name = condgen::figures::condition_label(&data, c as usize);
-                    if model.spec.has_style() {
-                        format!("{name} {}", if s == 1 { "thick" } else { "thin" })
-                    } else {
-                        name
-                    }
-                })
-                .collect();
-            let title = format!("{} samples, epoch {}", model.config.architecture.name(), model.epoch);
-            let grid_spec = condgen::plot::GridSpec {
-                row_labels: &labels,
-                ..condgen::plot::GridSpec::new(&title, labels.len(), *per_condition)
-            };
-            if grid.is_some() {
-                // So is a grid too large to draw.
-                condgen::plot::GridLayout::new(&grid_spec, condgen::data::SIDE, condgen::data::SIDE)?;
-            }
-            let source = if *standard_normal {
-                sample::LatentSource::StandardNormal
-            } else {
-                model.ensure_latent_prior(&data)?;
-                sample::LatentSource::FittedPrior
-            };
-            let samples = model.sampler(source)?.sample_all_conditions(*per_condition, *seed)?;
-            samples.write_npz(out)?;
-            if let Some(grid) = grid {
-                condgen::plot::image_grid(samples.images.view(), &grid_spec)?.save(grid)?;
-                println!("grid -> {}", grid.display());
-            }
-            println!(
-                "{} samples ({} per condition) from {} (epoch {}) -> {}",
-                samples.len(),
-                per_condition,
-                run.display(),
-                model.epoch,
-                out.display()
-            );
+            sample_command(&opts, run, *per_condition, *seed, out, grid.as_deref(), *standard_normal)
         }
         Command::Eval { run, n, judges, retrain_judges, references, snapshots } => {
-            let cfg = train::run::RunDir::open(run).read_config()?;
             let eval_opts = condgen::eval::EvalOptions {
                 samples: *n,
                 judges_root: judges.clone(),
                 retrain_judges: *retrain_judges,
                 ..Default::default()
             };
-            // Refused before the data is loaded when the samples cannot fit in memory.
-            condgen::eval::run_footprint(&cfg.condition_spec(), &eval_opts).check()?;
-            let dataset = opts.load(cfg.experiment.dataset())?;
-            let m = condgen::eval::evaluate_run(run, &dataset, &eval_opts, condgen::default_device())?;
-            print_metrics(&m)?;
-            println!("metrics written to {}", run.join("metrics.json").display());
-            if *snapshots {
-                let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
-                let model = condgen::sample::TrainedModel::load(run, condgen::default_device())?;
-                let points = condgen::eval::snapshot_accuracy(&model, &judge)?;
-                let line: Vec<String> = points.iter().map(|(e, acc)| format!("{e}: {acc:.1} %")).collect();
-                println!("snapshot accuracy by epoch ({}): {}", model.snapshot_latent_source(), line.join(", "));
-            }
-            if *references {
-                let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
-                let data = cfg.experiment.prepare(&dataset);
-                println!("reference rows ({} images a side, the same judge):", m.metrics.samples);
-                for row in condgen::eval::reference_rows(&data, &judge, m.metrics.samples, &eval_opts)? {
-                    println!("  {:<36} {}", row.name, condgen::table::summary(&row.metrics));
-                }
-            }
+            eval_command(&opts, run, &eval_opts, *references, *snapshots)
         }
         Command::Report { profile, seeds, stability_on, out, runs, jobs, plan } => {
             let mut ropts = condgen::report::ReportOptions::new(*profile);
@@ -339,53 +255,157 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ropts.out_dir = out.clone();
             ropts.runs_root = runs.clone();
             ropts.data = opts.clone();
-            if *plan {
-                print!("{}", condgen::report::plan_table(&ropts)?);
-                return Ok(());
-            }
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let on_cpu = condgen::default_device() == tch::Device::Cpu;
-            let jobs = jobs.map_or(if on_cpu && cores >= 2 { 2 } else { 1 }, usize::from);
-            if jobs > 1 {
-                ropts.parallel = Some(condgen::report::parallel::ParallelTraining::with_current_binary(jobs)?);
-            }
-            let path = condgen::report::run(&ropts)?;
-            println!("report written to {}", path.display());
+            report_command(ropts, *jobs, *plan)
         }
-        Command::Reconstruct { run, n, out } => {
-            let model = TrainedModel::load(run, condgen::default_device())?;
-            let task = model.experiment().load(&opts)?;
-            let (originals, recon) = sample::reconstruct(&model.built, &model.spec, &task.test, *n)?;
-            let out = out.clone().unwrap_or_else(|| run.join("reconstructions.npz"));
-            let k = originals.shape()[0] as u64;
-            let (originals, recon) = (data::row_major(&originals), data::row_major(&recon));
-            data::npz::write(
-                &out,
-                &[
-                    (
-                        "originals",
-                        data::npz::NpzArray::U8 {
-                            shape: vec![k, data::SIDE as u64, data::SIDE as u64],
-                            data: &originals,
-                        },
-                    ),
-                    (
-                        "reconstructions",
-                        data::npz::NpzArray::U8 { shape: vec![k, data::SIDE as u64, data::SIDE as u64], data: &recon },
-                    ),
-                ],
-            )?;
-            println!("{k} test images and their reconstructions -> {}", out.display());
-        }
-        Command::Data { command: DataCommand::Fetch { dataset: FetchTarget::Sign, .. } } => {
-            anyhow::bail!(
-                "Sign Language MNIST is distributed by Kaggle behind a login, so condgen cannot fetch it.\n\
-                 Download `sign_mnist_train.csv` and `sign_mnist_test.csv` from\n\
-                 https://www.kaggle.com/datasets/datamunge/sign-language-mnist and put them in {}",
-                opts.sign_dir().display()
-            );
+        Command::Reconstruct { run, n, out } => reconstruct_command(&opts, run, *n, out.as_deref()),
+    }
+}
+
+/// `condgen data summary`: what data is there, from which source.
+fn data_summary(opts: &DataOptions, dataset: WhichData) -> anyhow::Result<()> {
+    let kinds: &[DatasetKind] = match dataset {
+        WhichData::All => &[DatasetKind::SignMnist, DatasetKind::K49],
+        WhichData::Sign => &[DatasetKind::SignMnist],
+        WhichData::K49 => &[DatasetKind::K49],
+    };
+    println!("data directory: {}", opts.root.display());
+    for &kind in kinds {
+        let ds = opts.load(kind).with_context(|| format!("loading {}", kind.title()))?;
+        data::summary::print(&ds)?;
+    }
+    Ok(())
+}
+
+/// `condgen data fetch k49`: the official files, md5-verified.
+fn fetch_k49(opts: &DataOptions, url: &Option<String>) -> anyhow::Result<()> {
+    let base = url
+        .clone()
+        .or_else(|| std::env::var(data::fetch::ENV_K49_URL).ok())
+        .unwrap_or_else(|| data::fetch::K49_BASE_URL.to_string());
+    let dest = opts.root.join(data::K49_DIR);
+    let files = data::fetch::fetch_k49(&dest, &base, |msg| eprintln!("{msg}"))?;
+    println!("Kuzushiji-49: {} files verified in {}", files.len(), dest.display());
+    Ok(())
+}
+
+/// `condgen data fetch sign`: not possible; says where to put the files.
+fn fetch_sign(opts: &DataOptions) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "Sign Language MNIST is distributed by Kaggle behind a login, so condgen cannot fetch it.\n\
+         Download `sign_mnist_train.csv` and `sign_mnist_test.csv` from\n\
+         https://www.kaggle.com/datasets/datamunge/sign-language-mnist and put them in {}",
+        opts.sign_dir().display()
+    );
+}
+
+/// `condgen sample`: samples of every condition as an npz, and optionally their grid.
+fn sample_command(
+    opts: &DataOptions,
+    run: &Path,
+    per_condition: usize,
+    seed: u64,
+    out: &Path,
+    grid: Option<&Path>,
+    standard_normal: bool,
+) -> anyhow::Result<()> {
+    let mut model = TrainedModel::load(run, condgen::default_device())?;
+    // Samples that cannot fit in memory, or their file on its disk, are refused before any work.
+    sample::footprint(&model.spec, per_condition, Some(out)).check()?;
+    let data = model.experiment().prepare(&opts.load(model.experiment().dataset())?);
+    let labels = condgen::figures::condition_labels(&data, &model.spec);
+    let title = format!("{} samples, epoch {}", model.config.architecture.name(), model.epoch);
+    let grid_spec = condgen::plot::GridSpec {
+        row_labels: &labels,
+        ..condgen::plot::GridSpec::new(&title, labels.len(), per_condition)
+    };
+    if grid.is_some() {
+        // So is a grid too large to draw.
+        condgen::plot::GridLayout::new(&grid_spec, condgen::data::SIDE, condgen::data::SIDE)?;
+    }
+    let source = if standard_normal {
+        sample::LatentSource::StandardNormal
+    } else {
+        model.ensure_latent_prior(&data)?;
+        sample::LatentSource::FittedPrior
+    };
+    let samples = model.sampler(source)?.sample_all_conditions(per_condition, seed)?;
+    samples.write_npz(out)?;
+    if let Some(grid) = grid {
+        condgen::plot::image_grid(samples.images.view(), &grid_spec)?.save(grid)?;
+        println!("grid -> {}", grid.display());
+    }
+    println!(
+        "{} samples ({} per condition) from {} (epoch {}) -> {}",
+        samples.len(),
+        per_condition,
+        run.display(),
+        model.epoch,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `condgen eval`: judges a run's samples (metrics.json), and optionally its
+/// snapshots over epochs and the reference rows of real data.
+fn eval_command(
+    opts: &DataOptions,
+    run: &Path,
+    eval_opts: &condgen::eval::EvalOptions,
+    references: bool,
+    snapshots: bool,
+) -> anyhow::Result<()> {
+    let cfg = train::run::RunDir::open(run).read_config()?;
+    // Refused before the data is loaded when the samples cannot fit in memory.
+    condgen::eval::run_footprint(&cfg.condition_spec(), eval_opts).check()?;
+    let dataset = opts.load(cfg.experiment.dataset())?;
+    let device = condgen::default_device();
+    let m = condgen::eval::evaluate_run(run, &dataset, eval_opts, device)?;
+    print_metrics(&m)?;
+    println!("metrics written to {}", run.join("metrics.json").display());
+    if snapshots {
+        let judge = condgen::eval::judge_for(cfg.experiment, &dataset, eval_opts, device)?;
+        let model = condgen::sample::TrainedModel::load(run, device)?;
+        let points = condgen::eval::snapshot_accuracy(&model, &judge)?;
+        let line: Vec<String> = points.iter().map(|(e, acc)| format!("{e}: {acc:.1} %")).collect();
+        println!("snapshot accuracy by epoch ({}): {}", model.snapshot_latent_source(), line.join(", "));
+    }
+    if references {
+        let judge = condgen::eval::judge_for(cfg.experiment, &dataset, eval_opts, device)?;
+        let data = cfg.experiment.prepare(&dataset);
+        println!("reference rows ({} images a side, the same judge):", m.metrics.samples);
+        for row in condgen::eval::reference_rows(&data, &judge, m.metrics.samples, eval_opts)? {
+            println!("  {:<36} {}", row.name, condgen::table::summary(&row.metrics));
         }
     }
+    Ok(())
+}
+
+/// `condgen report`: the plan only, or the whole report (training the missing
+/// runs `jobs` at a time: 2 on a CPU with 2 or more cores unless told).
+fn report_command(mut ropts: condgen::report::ReportOptions, jobs: Option<u16>, plan: bool) -> anyhow::Result<()> {
+    if plan {
+        print!("{}", condgen::report::plan_table(&ropts)?);
+        return Ok(());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let on_cpu = condgen::default_device() == tch::Device::Cpu;
+    let jobs = jobs.map_or(if on_cpu && cores >= 2 { 2 } else { 1 }, usize::from);
+    if jobs > 1 {
+        ropts.parallel = Some(condgen::report::parallel::ParallelTraining::with_current_binary(jobs)?);
+    }
+    let path = condgen::report::run(&ropts)?;
+    println!("report written to {}", path.display());
+    Ok(())
+}
+
+/// `condgen reconstruct`: the first `n` test images and a CVAE's reconstructions as an npz.
+fn reconstruct_command(opts: &DataOptions, run: &Path, n: usize, out: Option<&Path>) -> anyhow::Result<()> {
+    let model = TrainedModel::load(run, condgen::default_device())?;
+    let task = model.experiment().load(opts)?;
+    let (originals, reconstructions) = sample::reconstruct(&model.built, &model.spec, &task.test, n)?;
+    let out = out.map_or_else(|| run.join("reconstructions.npz"), Path::to_path_buf);
+    sample::write_reconstructions_npz(&out, &originals, &reconstructions)?;
+    println!("{} test images and their reconstructions -> {}", originals.shape()[0], out.display());
     Ok(())
 }
 

@@ -37,7 +37,7 @@ impl Samples {
         let n = self.labels.len() as u64;
         let images = crate::data::row_major(&self.images);
         let mut arrays = vec![
-            ("images", NpzArray::U8 { shape: vec![n, SIDE as u64, SIDE as u64], data: &images }),
+            ("images", NpzArray::images(&images)),
             ("labels", NpzArray::I64 { shape: vec![n], data: &self.labels }),
         ];
         if let Some(styles) = &self.styles {
@@ -428,12 +428,76 @@ pub fn interpolate_condition(
     Ok(to_u8_images(&images))
 }
 
+/// CVAE with at least 2 latent dimensions: its decoder's output for condition
+/// `class` over a `steps`×`steps` grid of the first two latent dimensions in
+/// [-range, range] (every other dimension 0, the prior's mean), row by row:
+/// z2 falls down the rows (top = +range), z1 rises across the columns.
+/// [steps², 28, 28] uint8.
+pub fn decode_latent_plane(model: &TrainedModel, class: u8, steps: usize, range: f64) -> Result<Array3<u8>> {
+    let cvae = two_dimensional_cvae(model, "a latent traversal")?;
+    let device = model.built.vs.device();
+    let n = (steps * steps) as i64;
+    let images = tch::no_grad(|| {
+        let axis = Tensor::linspace(-range, range, steps as i64, (Kind::Float, device));
+        let z = Tensor::zeros([n, cvae.latent()], (Kind::Float, device));
+        let z0 = axis.repeat([steps as i64]);
+        let z1 = axis.flip([0]).repeat_interleave_self_int(steps as i64, None, None);
+        z.narrow(1, 0, 1).copy_(&z0.unsqueeze(1));
+        z.narrow(1, 1, 1).copy_(&z1.unsqueeze(1));
+        let cond = model.spec.encode(&vec![class; n as usize], None, device);
+        model.built.likelihood.mean(&cvae.decode(&z, &cond, false))
+    });
+    Ok(to_u8_images(&images))
+}
+
+/// CVAE with at least 2 latent dimensions: the first two dimensions of the
+/// posterior means of `split`'s images, one (z1, z2) per image.
+pub fn posterior_means_2d(model: &TrainedModel, split: &Split) -> Result<Vec<(f64, f64)>> {
+    let cvae = two_dimensional_cvae(model, "a latent-code chart")?;
+    let device = model.built.vs.device();
+    let means = tch::no_grad(|| {
+        let xs = TaskData::images_tensor(split, device);
+        let cond = model.spec.encode(&split.labels, split.styles.as_deref(), device);
+        cvae.encode(&xs, &cond, false).0.narrow(1, 0, 2).to_kind(Kind::Double).to_device(Device::Cpu)
+    });
+    let flat = Vec::<f64>::try_from(means.flatten(0, -1))?;
+    Ok(flat.chunks(2).map(|p| (p[0], p[1])).collect())
+}
+
+/// The model's CVAE, refused with `what` when it is a CGAN or its latent has fewer than 2 dimensions.
+fn two_dimensional_cvae<'a>(model: &'a TrainedModel, what: &str) -> Result<&'a dyn crate::model::Cvae> {
+    let Net::Cvae(cvae) = &model.built.net else {
+        return Err(Error::Unsupported(format!("{what} needs a CVAE")));
+    };
+    if cvae.latent() < 2 {
+        return Err(Error::Unsupported(format!("{what} needs at least 2 latent dimensions")));
+    }
+    Ok(cvae.as_ref())
+}
+
 /// Every condition repeated `per_condition` times: (classes, styles).
 pub(crate) fn condition_lists(spec: &ConditionSpec, per_condition: usize) -> (Vec<u8>, Vec<u8>) {
     let (classes, styles) = spec.all_conditions();
     let classes = classes.iter().flat_map(|&c| std::iter::repeat_n(c, per_condition)).collect();
     let styles = styles.iter().flat_map(|&s| std::iter::repeat_n(s, per_condition)).collect();
     (classes, styles)
+}
+
+/// Writes test images and their reconstructions ([`reconstruct`]) to an npz:
+/// `originals` and `reconstructions`, uint8 [n, 28, 28] each.
+pub fn write_reconstructions_npz(path: &Path, originals: &Array3<u8>, reconstructions: &Array3<u8>) -> Result<()> {
+    if originals.dim() != reconstructions.dim() || originals.dim().1 != SIDE || originals.dim().2 != SIDE {
+        return Err(Error::InvalidInput(format!(
+            "reconstructions: originals {:?} and reconstructions {:?} must both be [n, {SIDE}, {SIDE}]",
+            originals.shape(),
+            reconstructions.shape()
+        )));
+    }
+    let (originals, reconstructions) = (crate::data::row_major(originals), crate::data::row_major(reconstructions));
+    npz::write(
+        path,
+        &[("originals", NpzArray::images(&originals)), ("reconstructions", NpzArray::images(&reconstructions))],
+    )
 }
 
 /// Reconstructions of the first `n` images of a split by a CVAE, using the

@@ -100,6 +100,14 @@ pub enum NpzArray<'a> {
     F32 { shape: Vec<u64>, data: &'a [f32] },
 }
 
+impl<'a> NpzArray<'a> {
+    /// Row-major 28×28 uint8 images: shape [n, 28, 28], n = `data.len()` / 784.
+    pub fn images(data: &'a [u8]) -> Self {
+        let side = crate::data::SIDE as u64;
+        NpzArray::U8 { shape: vec![(data.len() / crate::data::PIXELS) as u64, side, side], data }
+    }
+}
+
 /// Writes `arrays` into a compressed npz at `path` atomically (temp file, then rename),
 /// so an interrupted write never leaves a half-written file under the final name.
 pub fn write(path: &Path, arrays: &[(&str, NpzArray<'_>)]) -> Result<()> {
