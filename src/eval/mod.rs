@@ -185,6 +185,12 @@ pub struct RunMetrics {
 }
 
 impl RunMetrics {
+    /// The samples as the model draws them: a CVAE's z from N(0, I), the prior it was
+    /// trained with; a CGAN's noise. What a run is judged by.
+    pub fn as_trained(&self) -> &SampleMetrics {
+        self.standard_prior_metrics.as_ref().unwrap_or(&self.metrics)
+    }
+
     /// The measured sets of samples with how each was drawn: the run's own,
     /// then (CVAE) the same decoder with z ~ N(0, I).
     pub fn by_latent_source(&self) -> Vec<(&SampleMetrics, &str)> {

@@ -30,7 +30,7 @@ use crate::Result;
 
 pub use plan::{plan, plan_table, run_label, PlannedRun};
 pub use runs::{RunResult, Runs};
-pub use targets::{quality_bar, targets, Targets, STUDY_STYLE_BAR, STYLE_BAR};
+pub use targets::{quality_bar, targets, Targets, STYLE_BAR};
 
 use context::{Context, FigureWriter, Judges};
 use sections::{beyond, intro, k49_study, priors, remedies, sign_study, tables, tradeoff, vae};

@@ -33,9 +33,10 @@ impl RunResult {
         run_label(self.experiment, self.model, self.recipe)
     }
 
-    /// K49's study MLP CGAN (with either loss), held to the study model's targets.
-    pub fn is_study_cgan(&self) -> bool {
-        self.experiment == Experiment::K49 && self.model == ModelKind::Cgan && self.recipe != Recipe::Improved
+    /// One of the K49 study's own MLP models (the CVAE, or the CGAN with either loss), reproduced
+    /// faithfully and reported without bars ([`super::targets::targets`]).
+    pub fn is_study_model(&self) -> bool {
+        self.experiment == Experiment::K49 && matches!(self.recipe, Recipe::Profile | Recipe::WganGp)
     }
 }
 
