@@ -307,7 +307,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if *snapshots {
                 let judge = condgen::eval::judge_for(cfg.experiment, &dataset, &eval_opts, condgen::default_device())?;
                 let model = condgen::sample::TrainedModel::load(run, condgen::default_device())?;
-                let points = condgen::figures::snapshot_accuracy(&model, &judge)?;
+                let points = condgen::eval::snapshot_accuracy(&model, &judge)?;
                 let line: Vec<String> = points.iter().map(|(e, acc)| format!("{e}: {acc:.1} %")).collect();
                 println!("snapshot accuracy by epoch ({}): {}", model.snapshot_latent_source(), line.join(", "));
             }
