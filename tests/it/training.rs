@@ -1,7 +1,7 @@
 //! Training runs end to end: every experiment's quick profile, determinism,
 //! checkpoint round trips, sampling contract, kill and resume.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::OnceLock;

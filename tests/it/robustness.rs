@@ -2,7 +2,7 @@
 //! run folder holds a loadable last-complete-epoch checkpoint with a matching
 //! history, and `--resume` reaches the configured epoch count.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
