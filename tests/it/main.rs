@@ -1,6 +1,10 @@
 //! The integration tests, one module per topic, in a single test binary: it
 //! links libtorch, polars and plotters once instead of once per file. Run one
 //! module with `cargo test --test it <module>::`.
+//!
+//! The modules share one process and run on parallel threads, so a test that
+//! seeds or draws from torch's global random generator, or changes environment
+//! variables, holds [`common::serial`].
 
 mod common;
 
