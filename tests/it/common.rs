@@ -1,6 +1,5 @@
 //! Fixtures shared by the integration tests: small CSV and npz files the tests
 //! write themselves, and the shared data directory when it is present.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
