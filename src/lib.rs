@@ -19,6 +19,7 @@
 //! - [`table`]: result tables, rendered as HTML, Markdown or terminal text.
 //! - [`notebook`]: what the notebooks call (workspace, train-or-reuse, inline tables).
 //! - [`files`]: atomic file writes.
+//! - [`serde_helpers`]: config fields omitted at their default, overrides that refuse unknown keys.
 //! - [`memory`]: the C allocator keeps freed tensor memory for reuse.
 //! - [`error`]: the library's error type.
 
@@ -37,6 +38,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod sample;
+pub mod serde_helpers;
 pub mod stats;
 pub mod table;
 pub mod task;

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use condgen::data::{self, DataOptions, DatasetKind};
 use condgen::model::ModelKind;
 use condgen::progress::ProgressMode;
-use condgen::train::Recipe;
 use condgen::sample::{self, TrainedModel};
+use condgen::train::Recipe;
 use condgen::train::{self, Profile, TrainConfig, TrainOptions};
 use condgen::Experiment;
 

@@ -4,10 +4,7 @@
 //! a large freed block back to the kernel (`munmap`, or `brk` trimming the heap),
 //! so the next tensor of that size costs a fresh page fault and a zeroed page for
 //! every 4 KiB. A CVAE epoch or a latent-prior fit allocates such blocks
-//! thousands of times: measured on 2 cores with one torch thread (session 17),
-//! training the sign-vowel CVAE spent 25.6 of its 93.6 CPU seconds for 2 epochs in
-//! the kernel (0.5 of 68.0 once freed memory is kept, same losses to the digit),
-//! and fitting the sign-rotation latent prior 149 of 331 (10 of 183).
+//! thousands of times (the kernel time it cost: report/DECISIONS.md, "Keep freed memory").
 
 use std::sync::OnceLock;
 

@@ -16,9 +16,9 @@ use tch::Device;
 
 use crate::data::{DataOptions, Dataset, DatasetKind};
 use crate::eval::{self, EvalOptions, Judge, RunMetrics};
+use crate::figures::SampleFigure;
 use crate::model::ModelKind;
 use crate::progress::ProgressMode;
-use crate::figures::SampleFigure;
 use crate::sample::{LatentSource, Sampler, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::{self, EpochRecord, Profile, TrainConfig, TrainOptions};

@@ -191,7 +191,7 @@ fn fused_cpu_step(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, c: &AdamCoeffi
         )
     };
     // One thread: a second pool (rayon's) beside libtorch's spinning OpenMP
-    // threads made small-batch steps 2-3x slower on 2 cores (measured).
+    // threads made small-batch steps slower (report/DECISIONS.md, "Fused Adam on one thread").
     adam_kernel(p, g, m, v, c);
     true
 }

@@ -98,8 +98,7 @@ impl TrainedModel {
 
     /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN.
     pub fn ensure_latent_prior(&mut self, data: &TaskData) -> Result<()> {
-        let Net::Cvae(_) = &self.built.net else { return Ok(()) };
-        if self.latent_prior.as_ref().is_some_and(|p| p.components == PRIOR_COMPONENTS) {
+        if self.has_latent_prior() {
             return Ok(());
         }
         if data.experiment != self.experiment() {
@@ -110,6 +109,15 @@ impl TrainedModel {
             )));
         }
         self.fit_latent_prior(data, PRIOR_COMPONENTS)
+    }
+
+    /// Whether [`TrainedModel::ensure_latent_prior`] has nothing to do: a CGAN,
+    /// or a CVAE whose fitted prior of [`PRIOR_COMPONENTS`] Gaussians is loaded.
+    pub fn has_latent_prior(&self) -> bool {
+        match &self.built.net {
+            Net::Cvae(_) => self.latent_prior.as_ref().is_some_and(|p| p.components == PRIOR_COMPONENTS),
+            Net::Gan { .. } => true,
+        }
     }
 
     /// Fits the latent prior anew with `components` Gaussians per condition

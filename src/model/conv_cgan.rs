@@ -77,7 +77,7 @@ pub struct ConvCganConfig {
     pub base_channels: i64,
     /// The discriminator's own base channel count when it differs from the
     /// generator's (None = `base_channels`): a wider critic at little cost to G.
-    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub discriminator_channels: Option<i64>,
     /// How the discriminator sees the condition.
     pub discriminator: DiscriminatorConditioning,
@@ -99,29 +99,13 @@ pub struct ConvCganConfig {
     /// Minibatch standard deviation (Karras et al. 2018, ProGAN §3): the
     /// discriminator's last feature map gets one more channel, the spread of its
     /// features across the batch, so a generator that draws one image per condition is easy to tell.
-    /// Measured in session 15 (default epochs, one thread), it changed little, so it stays off:
-    /// sign-vowel 86.5 % accuracy, FD 147.9, diversity 0.76 against 88.6 %, 146.2, 0.77
-    /// without it; K49 (AC weight 10) 91.3 %, FD 111.4, recall 0.299 against 91.3 %, 111.0, 0.291.
-    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    /// Off: it changed little when measured (report/DECISIONS.md, "Minibatch standard deviation").
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub minibatch_std: bool,
     /// DiffAugment (Zhao et al. 2020): what the discriminator's inputs, real and
     /// generated alike, go through in training ([`DiscriminatorAugment`]).
-    /// Measured in session 16 (sign-vowel, the improved recipe, 24 epochs, one thread,
-    /// 2,400 samples), it trades coverage for fidelity, so it stays off: translation
-    /// 96.8 % accuracy, FD 263.0, recall 0.209, diversity 0.68; translation and cutout
-    /// 96.4 %, 306.6, 0.127, 0.66; against 88.6 %, 146.2, 0.440, 0.77 without; with
-    /// translation and AC weight 1, 89.4 %, 162.9, 0.310, 0.69. Each condition's samples
-    /// collapse towards one look. Sign-letter (48 epochs): translation 100 % accuracy,
-    /// FD 119.6, recall 0.030, diversity 0.40; with AC weight 1, 99.0 % (worst letter 88),
-    /// FD 40.9, recall 0.051, diversity 0.66; against 90.3 % (61), 37.4, 0.528, 0.99 without.
-    /// The collapse comes with the AC-GAN head: translation without it keeps every look
-    /// (sign-letter 82.4 %, worst letter 48, FD 25.7, recall 0.598, diversity 1.06); with
-    /// AC weight 0.3 (session 17) 90.5 %, worst letter 57, FD 26.2, recall 0.373, diversity
-    /// 0.92: the committed recipe's accuracy with a better FD and less recall; with AC weight
-    /// 0.6, 96.3 %, worst letter 76, FD 29.1, recall 0.240, diversity 0.82. Along the weight,
-    /// the worst letter rises as recall falls (0.3 → 0.6 → 1: 57 → 76 → 88 against 0.373 →
-    /// 0.240 → 0.051), so no weight measured meets both of their bars (80, 0.3).
-    #[serde(default, skip_serializing_if = "crate::train::config::omitted_at_default")]
+    /// Off: it trades coverage for fidelity (report/DECISIONS.md, "DiffAugment").
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub augment: DiscriminatorAugment,
 }
 

@@ -37,13 +37,8 @@ const ENCODE_BATCH: usize = 1024;
 
 /// Components per condition of the prior `condgen` fits, measured against one
 /// Gaussian per condition in the report. Ghosh et al. (2020) fit 10 to a whole
-/// dataset; per condition, 40 follow the looks inside a condition better (session 15,
-/// the committed default runs, 2,400 samples, against 10): sign-vowel 95.2 % accuracy
-/// (88.5), FD 69.1 (89.3), diversity 0.87 (0.80); sign-letter 98.8 % (96.9), worst
-/// letter 94 (90), FD 19.1 (26.4); sign-rotation 99.5 % (99.6), FD 34.4 (38.4); K49's
-/// MLP CVAE 94.7 % (93.8), style 91.9 % (88.1), FD 256.4 (262.0). Samples closer to a
-/// training image than real test images are: 0 % on the sign tasks, 1.1 % on K49 (0.9 at
-/// 10; real train vs test 3.2).
+/// dataset; per condition, 40 follow the looks inside a condition better than 10
+/// (report/DECISIONS.md, "Latent prior: 40 components per condition").
 pub const PRIOR_COMPONENTS: usize = 40;
 
 /// EM iterations of a mixture fit (after a k-means start).
@@ -307,9 +302,7 @@ fn mixture_log_density(z: &Tensor, (means, factors, weights): &(Tensor, Tensor, 
 /// Components are independent, so chunking them gives the same numbers, to the
 /// bit; whole, the temporaries reach ~0.5 GB on sign-rotation (40 components ×
 /// 27,455 codes × 64 dimensions, double) and the fit spends as much time faulting
-/// in fresh pages as computing. Fitting the sign-rotation prior (one thread, two
-/// other processes beside it, session 17): 390 CPU seconds whole, 331 chunked,
-/// 183 chunked with freed memory kept ([`crate::memory`]).
+/// in fresh pages as computing (timings: report/DECISIONS.md, "EM steps in chunks").
 const EM_CHUNK_BYTES: i64 = 32 << 20;
 
 /// (first component, count) of each chunk of components whose [count, n, latent]

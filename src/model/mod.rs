@@ -76,8 +76,7 @@ pub trait Discriminator: std::fmt::Debug {
 /// LeakyReLU with slope 0.2, as in DCGAN (tch's `leaky_relu` has slope 0.01 only).
 /// A PReLU with a fixed slope: the values and gradients of max(x, 0.2 x), except at
 /// x = 0 exactly (max splits the gradient there), with one fused kernel each way
-/// instead of max's masks (the conv discriminator's activations: 3.3× faster forward and
-/// backward in a torch script, one thread, [64, 64, 14, 14]; session 17).
+/// instead of max's masks (timed: report/DECISIONS.md, "LeakyReLU as a fixed-slope PReLU").
 pub fn leaky_relu_02(xs: &Tensor) -> Tensor {
     xs.prelu(&Tensor::full([1], 0.2, (xs.kind(), xs.device())))
 }

@@ -3,8 +3,8 @@
 //!
 //! On 2 CPU cores, two runs with one torch thread each finish sooner than the
 //! same runs one after the other with two threads each: small convolutions do
-//! not split well over threads (the conv CGAN: 563 images/s on one thread,
-//! 620–680 on two), and two processes with two threads each spin-wait on each
+//! not split well over threads (report/DECISIONS.md, "Report training: one-thread
+//! runs in parallel processes"), and two processes with two threads each spin-wait on each
 //! other. Processes, not threads: torch's random generator is per process, so
 //! each run draws exactly what it would alone and stays reproducible.
 //! Finished runs are skipped; an interrupted one resumes from its last epoch.

@@ -145,7 +145,7 @@ fn generator_auxiliary_weight_scales_the_heads_loss_in_the_generator_objective()
 
     // A config option, checked: non-negative, a CGAN's only. The improved recipe sets it.
     let cfg = TrainConfig::new(Experiment::SignLetter, condgen::model::ModelKind::Cgan, Profile::Quick);
-    let recipe = condgen::train::config::improved_generator_auxiliary_weight;
+    let recipe = condgen::train::recipes::improved_generator_auxiliary_weight;
     assert_eq!(cfg.generator_auxiliary_weight, Some(recipe(Experiment::SignLetter)));
     let k49 = TrainConfig::new(Experiment::K49, condgen::model::ModelKind::Cgan, Profile::Quick).into_improved_cgan();
     assert_eq!(k49.generator_auxiliary_weight, Some(recipe(Experiment::K49)));

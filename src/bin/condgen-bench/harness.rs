@@ -59,6 +59,13 @@ impl Reference {
         }
     }
 
+    /// Ends the worker; what it said about itself, and why it is missing if it is.
+    fn finish(self) -> (Option<reference::Versions>, Option<String>) {
+        let Reference { worker, versions, error } = self;
+        drop(worker);
+        (versions, error)
+    }
+
     /// Runs `f` on the worker; on failure drops it and keeps the reason.
     fn with<T>(&mut self, f: impl FnOnce(&mut reference::Worker) -> std::result::Result<T, String>) -> Option<T> {
         let worker = self.worker.as_mut()?;
@@ -74,77 +81,20 @@ impl Reference {
     }
 }
 
+/// The whole benchmark, in this order (the order matters for timing): SGEMM,
+/// the studies' models, the batch-size sweep, the data pipeline and the test
+/// loss; then, with the PyTorch worker gone, the peak-memory child run.
 pub fn run_plan(opts: &BenchOptions, plan: &Plan) -> Result<BenchReport> {
     let started = Instant::now();
     let load_average_start = load_average();
-    eprintln!(
-        "bench: {} threads, {} repeat(s); MLP {} steps/repeat (+{} warm-up), conv {} (+{}){}",
-        plan.threads,
-        plan.repeats,
-        plan.mlp_steps,
-        plan.mlp_warmup,
-        plan.conv_steps,
-        plan.conv_warmup,
-        if plan.quick { "; quick" } else { "" }
-    );
+    announce(plan);
     let mut reference = Reference::start(opts, plan);
 
-    // SGEMM, alternating repeats with the reference's.
     let sgemm_bench = SgemmBench::new(plan.sgemm_size);
-    let (mut sg_ours, mut sg_torch, mut sg_numpy) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..plan.repeats {
-        sg_ours.push(sgemm_bench.repeat());
-        if let Some((t, n)) = reference.with(|w| w.sgemm(plan.sgemm_size)) {
-            sg_torch.push(t);
-            sg_numpy.extend(n);
-        }
-    }
-    let sgemm = Sgemm {
-        size: plan.sgemm_size,
-        condgen_gflops: median(&sg_ours),
-        torch_gflops: (!sg_torch.is_empty()).then(|| median(&sg_torch)),
-        numpy_gflops: (!sg_numpy.is_empty()).then(|| median(&sg_numpy)),
-    };
-    eprintln!(
-        "bench: sgemm {0}×{0}: condgen {1:.1} GFLOP/s, torch {2}",
-        plan.sgemm_size,
-        sgemm.condgen_gflops,
-        sgemm.torch_gflops.map_or("n/a".into(), |g| format!("{g:.1} GFLOP/s"))
-    );
-
-    // The studies' models.
-    let mlp = |model, batch| Case { model, batch, steps: plan.mlp_steps, warmup: plan.mlp_warmup };
-    let conv = |batch| Case { model: BenchModel::ConvCvae, batch, steps: plan.conv_steps, warmup: plan.conv_warmup };
-    let cases: Vec<Case> = [mlp(BenchModel::MlpCvae, 128), mlp(BenchModel::MlpCgan, 32), conv(64), conv(256)]
-        .into_iter()
-        .filter(|c| opts.models.is_empty() || opts.models.contains(&c.model))
-        .collect();
-    let mut models = Vec::new();
-    let mut conv_sgemm = Vec::new(); // (batch, tch SGEMM samples, torch SGEMM samples)
-    for case in &cases {
-        let conv = case.model == BenchModel::ConvCvae;
-        let t = measure_case(case, plan.repeats, opts.seed, &mut reference, conv.then_some(&sgemm_bench));
-        if conv {
-            conv_sgemm.push((case.batch, t.sgemm_condgen, t.sgemm_torch));
-        }
-        models.push(model_result(case, t.condgen, t.pytorch, true));
-    }
+    let sgemm = measure_sgemm(plan, &sgemm_bench, &mut reference);
+    let (models, conv_sgemm) = measure_models(opts, plan, &sgemm_bench, &mut reference);
     drop(sgemm_bench);
-
-    // Per-step overhead: the MLP models at other batch sizes.
-    let mut sweep = Vec::new();
-    for (model, main_batch) in [(BenchModel::MlpCvae, 128), (BenchModel::MlpCgan, 32)] {
-        if !opts.models.is_empty() && !opts.models.contains(&model) {
-            continue;
-        }
-        for &b in plan.sweep_batch_sizes.iter().filter(|&&b| b > 0 && b != main_batch) {
-            // About the same time per repeat as the main case.
-            let steps = (plan.mlp_steps * main_batch / b).clamp(10, 4 * plan.mlp_steps.max(10));
-            let case = Case { model, batch: b, steps, warmup: (steps / 5).max(2) };
-            let t = measure_case(&case, plan.repeats, opts.seed, &mut reference, None);
-            sweep.push(model_result(&case, t.condgen, t.pytorch, false));
-        }
-    }
+    let sweep = measure_sweep(opts, plan, &mut reference);
     let overhead_fits = overhead_fits(&models, &sweep);
 
     let conv_flops = conv_flops(&models, &conv_sgemm);
@@ -156,41 +106,9 @@ pub fn run_plan(opts: &BenchOptions, plan: &Plan) -> Result<BenchReport> {
     let extrapolations = extrapolate(plan, &models, &pipeline, &eval, best_sgemm);
 
     // The worker's memory and CPU are not wanted during the child run.
-    let versions = reference.versions.clone();
-    let reference_error = reference.error.clone();
-    drop(reference);
-
-    let memory = match &opts.condgen_binary {
-        None => MemoryRun::skipped("no condgen binary given (BenchOptions::condgen_binary)"),
-        Some(bin) => {
-            eprintln!("bench: peak memory: {} train k49 --model cvae --epochs 1 (child process)", bin.display());
-            let m = memory::memory_run(bin, plan.threads);
-            match (&m.peak_rss_mb, &m.message) {
-                (Some(mb), _) => eprintln!("bench: peak RSS {mb:.0} MB, wall {:.1} s", m.wall_seconds.unwrap_or(0.0)),
-                (None, Some(msg)) => eprintln!("bench: memory run {}: {msg}", m.status),
-                _ => {}
-            }
-            m
-        }
-    };
-
-    let (torch_version, python_version, numpy_version) = match versions {
-        Some(v) => (Some(v.torch), v.python, v.numpy),
-        None => (None, None, None),
-    };
-    let machine = Machine {
-        cpu_model: cpu_model(),
-        logical_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        threads: plan.threads,
-        torch_version,
-        python_version,
-        numpy_version,
-        libtorch: std::env::var("LIBTORCH").ok().filter(|v| !v.is_empty()).map(|p| venv_relative(Path::new(&p))),
-        condgen_version: env!("CARGO_PKG_VERSION").to_string(),
-        build: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
-        load_average_start,
-        load_average_end: load_average(),
-    };
+    let (versions, reference_error) = reference.finish();
+    let memory = measure_memory(opts, plan);
+    let machine = machine(plan, versions, load_average_start);
     let mut report = BenchReport {
         machine,
         plan: plan.clone(),
@@ -212,6 +130,129 @@ pub fn run_plan(opts: &BenchOptions, plan: &Plan) -> Result<BenchReport> {
     report.seconds = started.elapsed().as_secs_f64();
     eprintln!("bench: done in {:.0} s", report.seconds);
     Ok(report)
+}
+
+/// The plan, as a progress line.
+fn announce(plan: &Plan) {
+    eprintln!(
+        "bench: {} threads, {} repeat(s); MLP {} steps/repeat (+{} warm-up), conv {} (+{}){}",
+        plan.threads,
+        plan.repeats,
+        plan.mlp_steps,
+        plan.mlp_warmup,
+        plan.conv_steps,
+        plan.conv_warmup,
+        if plan.quick { "; quick" } else { "" }
+    );
+}
+
+/// SGEMM at the start of the run, alternating repeats with the reference's.
+fn measure_sgemm(plan: &Plan, sgemm_bench: &SgemmBench, reference: &mut Reference) -> Sgemm {
+    let (mut sg_ours, mut sg_torch, mut sg_numpy) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..plan.repeats {
+        sg_ours.push(sgemm_bench.repeat());
+        if let Some((t, n)) = reference.with(|w| w.sgemm(plan.sgemm_size)) {
+            sg_torch.push(t);
+            sg_numpy.extend(n);
+        }
+    }
+    let sgemm = Sgemm {
+        size: plan.sgemm_size,
+        condgen_gflops: median(&sg_ours),
+        torch_gflops: (!sg_torch.is_empty()).then(|| median(&sg_torch)),
+        numpy_gflops: (!sg_numpy.is_empty()).then(|| median(&sg_numpy)),
+    };
+    eprintln!(
+        "bench: sgemm {0}×{0}: condgen {1:.1} GFLOP/s, torch {2}",
+        plan.sgemm_size,
+        sgemm.condgen_gflops,
+        sgemm.torch_gflops.map_or("n/a".into(), |g| format!("{g:.1} GFLOP/s"))
+    );
+    sgemm
+}
+
+/// SGEMM samples taken between a conv CVAE case's repeats: (batch, tch's, torch's), GFLOP/s.
+type ConvSgemm = Vec<(usize, Vec<f64>, Vec<f64>)>;
+
+/// The studies' models at their batch sizes (those `opts.models` asks for),
+/// with SGEMM repeats between the conv CVAE's.
+fn measure_models(
+    opts: &BenchOptions,
+    plan: &Plan,
+    sgemm_bench: &SgemmBench,
+    reference: &mut Reference,
+) -> (Vec<ModelResult>, ConvSgemm) {
+    let mlp = |model, batch| Case { model, batch, steps: plan.mlp_steps, warmup: plan.mlp_warmup };
+    let conv = |batch| Case { model: BenchModel::ConvCvae, batch, steps: plan.conv_steps, warmup: plan.conv_warmup };
+    let cases: Vec<Case> = [mlp(BenchModel::MlpCvae, 128), mlp(BenchModel::MlpCgan, 32), conv(64), conv(256)]
+        .into_iter()
+        .filter(|c| opts.models.is_empty() || opts.models.contains(&c.model))
+        .collect();
+    let mut models = Vec::new();
+    let mut conv_sgemm = Vec::new();
+    for case in &cases {
+        let conv = case.model == BenchModel::ConvCvae;
+        let t = measure_case(case, plan.repeats, opts.seed, reference, conv.then_some(sgemm_bench));
+        if conv {
+            conv_sgemm.push((case.batch, t.sgemm_condgen, t.sgemm_torch));
+        }
+        models.push(model_result(case, t.condgen, t.pytorch, true));
+    }
+    (models, conv_sgemm)
+}
+
+/// Per-step overhead: the MLP models at the plan's other batch sizes.
+fn measure_sweep(opts: &BenchOptions, plan: &Plan, reference: &mut Reference) -> Vec<ModelResult> {
+    let mut sweep = Vec::new();
+    for (model, main_batch) in [(BenchModel::MlpCvae, 128), (BenchModel::MlpCgan, 32)] {
+        if !opts.models.is_empty() && !opts.models.contains(&model) {
+            continue;
+        }
+        for &b in plan.sweep_batch_sizes.iter().filter(|&&b| b > 0 && b != main_batch) {
+            // About the same time per repeat as the main case.
+            let steps = (plan.mlp_steps * main_batch / b).clamp(10, 4 * plan.mlp_steps.max(10));
+            let case = Case { model, batch: b, steps, warmup: (steps / 5).max(2) };
+            let t = measure_case(&case, plan.repeats, opts.seed, reference, None);
+            sweep.push(model_result(&case, t.condgen, t.pytorch, false));
+        }
+    }
+    sweep
+}
+
+/// Peak memory of a K49 training epoch in a child process, unless no condgen binary is given.
+fn measure_memory(opts: &BenchOptions, plan: &Plan) -> MemoryRun {
+    let Some(bin) = &opts.condgen_binary else {
+        return MemoryRun::skipped("no condgen binary given (BenchOptions::condgen_binary)");
+    };
+    eprintln!("bench: peak memory: {} train k49 --model cvae --epochs 1 (child process)", bin.display());
+    let m = memory::memory_run(bin, plan.threads);
+    match (&m.peak_rss_mb, &m.message) {
+        (Some(mb), _) => eprintln!("bench: peak RSS {mb:.0} MB, wall {:.1} s", m.wall_seconds.unwrap_or(0.0)),
+        (None, Some(msg)) => eprintln!("bench: memory run {}: {msg}", m.status),
+        _ => {}
+    }
+    m
+}
+
+/// The machine and software of the run; the load average is read again now, as its end.
+fn machine(plan: &Plan, versions: Option<reference::Versions>, load_average_start: Option<String>) -> Machine {
+    let (torch_version, python_version, numpy_version) = match versions {
+        Some(v) => (Some(v.torch), v.python, v.numpy),
+        None => (None, None, None),
+    };
+    Machine {
+        cpu_model: cpu_model(),
+        logical_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        threads: plan.threads,
+        torch_version,
+        python_version,
+        numpy_version,
+        libtorch: std::env::var("LIBTORCH").ok().filter(|v| !v.is_empty()).map(|p| venv_relative(Path::new(&p))),
+        condgen_version: env!("CARGO_PKG_VERSION").to_string(),
+        build: if cfg!(debug_assertions) { "debug" } else { "release" }.to_string(),
+        load_average_start,
+        load_average_end: load_average(),
+    }
 }
 
 pub fn model_result(case: &Case, condgen: Timing, pytorch: Option<Timing>, with_target: bool) -> ModelResult {

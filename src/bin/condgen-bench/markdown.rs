@@ -92,6 +92,23 @@ impl BenchReport {
     /// extrapolations, per-step overhead), the targets, and the machine.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
+        self.write_header(&mut s);
+        self.write_step_rates(&mut s);
+        self.write_step_times(&mut s);
+        self.write_overhead(&mut s);
+        self.write_sgemm(&mut s);
+        self.write_conv_flops(&mut s);
+        self.write_pipeline(&mut s);
+        self.write_memory(&mut s);
+        self.write_extrapolations(&mut s);
+        self.write_cross_check(&mut s);
+        self.write_targets(&mut s);
+        self.write_machine(&mut s);
+        s
+    }
+
+    /// Title, how the figures were taken, and why the reference is missing if it is.
+    fn write_header(&self, s: &mut String) {
         let p = &self.plan;
         let _ = writeln!(s, "# condgen vs PyTorch: training-step benchmark\n");
         let _ = writeln!(
@@ -110,8 +127,10 @@ impl BenchReport {
         if let Some(e) = &self.reference_error {
             let _ = writeln!(s, "**PyTorch reference unavailable (in whole or in part):** {e}\n");
         }
+    }
 
-        // Training steps.
+    /// "Training steps": each model's rate on both sides against its target.
+    fn write_step_rates(&self, s: &mut String) {
         let _ = writeln!(s, "## Training steps\n");
         let _ = writeln!(s, "| model | unit | condgen | PyTorch | ratio | target | met? |");
         let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|");
@@ -129,6 +148,10 @@ impl BenchReport {
                 fmt_met(r.met)
             );
         }
+    }
+
+    /// Step times and GFLOP/s of every case, the sweep's included.
+    fn write_step_times(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "\nStep times, ms: median (fastest–slowest repeat); GFLOP/s from the analytic FLOPs of a step \
@@ -158,48 +181,53 @@ impl BenchReport {
                 r.pytorch_gflops.map_or("n/a".into(), |g| format!("{g:.1}")),
             );
         }
+    }
 
-        // Per-step overhead.
-        if !self.sweep.is_empty() {
-            let _ = writeln!(s, "\n## Per-step overhead (batch-size sweep)\n");
+    /// "Per-step overhead": the fitted fixed and per-image costs, and the ratio by batch size (with a sweep only).
+    fn write_overhead(&self, s: &mut String) {
+        if self.sweep.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "\n## Per-step overhead (batch-size sweep)\n");
+        let _ = writeln!(
+            s,
+            "Step time fitted as fixed + per-image × batch (least squares over the batch sizes listed). The fixed \
+             part is what does not shrink with the batch: op dispatch, autograd bookkeeping, the optimiser's \
+             per-parameter work, allocation.\n"
+        );
+        let _ = writeln!(s, "| model | side | batch sizes | fixed ms/step | µs/image |");
+        let _ = writeln!(s, "|---|---|---|---:|---:|");
+        for f in &self.overhead_fits {
+            let sizes: Vec<String> = f.batch_sizes.iter().map(|b| b.to_string()).collect();
             let _ = writeln!(
                 s,
-                "Step time fitted as fixed + per-image × batch (least squares over the batch sizes listed). The fixed \
-                 part is what does not shrink with the batch: op dispatch, autograd bookkeeping, the optimiser's \
-                 per-parameter work, allocation.\n"
+                "| {} | {} | {} | {:.2} | {:.1} |",
+                f.model.title(),
+                f.side,
+                sizes.join(", "),
+                f.fixed_ms,
+                f.per_image_us
             );
-            let _ = writeln!(s, "| model | side | batch sizes | fixed ms/step | µs/image |");
-            let _ = writeln!(s, "|---|---|---|---:|---:|");
-            for f in &self.overhead_fits {
-                let sizes: Vec<String> = f.batch_sizes.iter().map(|b| b.to_string()).collect();
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {:.2} | {:.1} |",
-                    f.model.title(),
-                    f.side,
-                    sizes.join(", "),
-                    f.fixed_ms,
-                    f.per_image_us
-                );
-            }
-            let _ = writeln!(s, "\n| model | condgen ms/step | PyTorch ms/step | ratio (PyTorch / condgen time) |");
-            let _ = writeln!(s, "|---|---:|---:|---:|");
-            let mut rows: Vec<&ModelResult> = self.models.iter().filter(|r| r.model != BenchModel::ConvCvae).collect();
-            rows.extend(&self.sweep);
-            rows.sort_by_key(|r| (r.model.id(), r.batch_size));
-            for r in rows {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} |",
-                    model_label(r),
-                    fmt_ms(r.condgen.median_step_seconds),
-                    r.pytorch.as_ref().map_or("n/a".into(), |t| fmt_ms(t.median_step_seconds)),
-                    r.ratio.map_or("n/a".into(), |x| format!("{x:.2}×"))
-                );
-            }
         }
+        let _ = writeln!(s, "\n| model | condgen ms/step | PyTorch ms/step | ratio (PyTorch / condgen time) |");
+        let _ = writeln!(s, "|---|---:|---:|---:|");
+        let mut rows: Vec<&ModelResult> = self.models.iter().filter(|r| r.model != BenchModel::ConvCvae).collect();
+        rows.extend(&self.sweep);
+        rows.sort_by_key(|r| (r.model.id(), r.batch_size));
+        for r in rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                model_label(r),
+                fmt_ms(r.condgen.median_step_seconds),
+                r.pytorch.as_ref().map_or("n/a".into(), |t| fmt_ms(t.median_step_seconds)),
+                r.ratio.map_or("n/a".into(), |x| format!("{x:.2}×"))
+            );
+        }
+    }
 
-        // SGEMM and conv FLOP/s.
+    /// "SGEMM": at the start of the run and between the conv CVAE's repeats.
+    fn write_sgemm(&self, s: &mut String) {
         let g = &self.sgemm;
         let _ = writeln!(s, "\n## SGEMM ({0}×{0} f32, 2·n³ FLOP per product)\n", g.size);
         let _ = writeln!(
@@ -226,6 +254,10 @@ impl BenchReport {
                 row.sgemm_torch_gflops.map_or("n/a".into(), |x| format!("{x:.1}"))
             );
         }
+    }
+
+    /// "Conv CVAE achieved FLOP/s": each side against its own SGEMM.
+    fn write_conv_flops(&self, s: &mut String) {
         let c = &self.conv_flops;
         let _ = writeln!(
             s,
@@ -255,8 +287,10 @@ impl BenchReport {
                 fmt_met(Some(row.condgen_share_of_sgemm >= SGEMM_SHARE_TARGET))
             );
         }
+    }
 
-        // Data pipeline.
+    /// "Data pipeline": the Batcher's time per batch against a step.
+    fn write_pipeline(&self, s: &mut String) {
         let _ = writeln!(s, "\n## Data pipeline\n");
         let _ = writeln!(
             s,
@@ -280,8 +314,10 @@ impl BenchReport {
                 fmt_met(Some(q.share <= PIPELINE_SHARE_TARGET))
             );
         }
+    }
 
-        // Memory.
+    /// "Peak memory": the child training run and this process.
+    fn write_memory(&self, s: &mut String) {
         let m = &self.memory;
         let _ = writeln!(s, "\n## Peak memory\n");
         let _ = writeln!(s, "| run | peak RSS | target | met? |");
@@ -325,8 +361,11 @@ impl BenchReport {
         if let Some(msg) = &m.message {
             let _ = writeln!(s, "\nMemory run {}: {}", m.status, msg.replace('\n', "\n    "));
         }
+    }
 
-        // End-to-end.
+    /// "50 K49 epochs, extrapolated": the method and a row per model.
+    fn write_extrapolations(&self, s: &mut String) {
+        let p = &self.plan;
         let _ = writeln!(s, "\n## {} K49 epochs, extrapolated\n", self.extrapolations.first().map_or(50, |e| e.epochs));
         let _ = writeln!(
             s,
@@ -363,6 +402,11 @@ impl BenchReport {
                 fmt_met(Some(e.met))
             );
         }
+    }
+
+    /// The child run's measured training loop against the extrapolation's, when both exist.
+    fn write_cross_check(&self, s: &mut String) {
+        let m = &self.memory;
         if let (Some(t), Some(cvae)) =
             (m.train_seconds, self.extrapolations.iter().find(|e| e.model == BenchModel::MlpCvae))
         {
@@ -377,8 +421,10 @@ impl BenchReport {
                 fmt_int(cvae.images as f64)
             );
         }
+    }
 
-        // Targets.
+    /// "Targets": met or not, and where the misses are explained.
+    fn write_targets(&self, s: &mut String) {
         let _ = writeln!(s, "\n## Targets\n");
         let _ = writeln!(s, "| target | measured | threshold | met? |");
         let _ = writeln!(s, "|---|---:|---:|---|");
@@ -390,10 +436,12 @@ impl BenchReport {
         let _ = writeln!(
             s,
             "\nWhy targets are missed, what was tried and what it changed: [benchmark-findings.md](benchmark-findings.md) \
-             (hand-written, per session)."
+             (hand-written)."
         );
+    }
 
-        // Machine.
+    /// "Machine": hardware, versions, load and wall time.
+    fn write_machine(&self, s: &mut String) {
         let h = &self.machine;
         let _ = writeln!(s, "\n## Machine\n");
         let _ = writeln!(s, "| | |");
@@ -414,6 +462,5 @@ impl BenchReport {
             h.load_average_end.as_deref().unwrap_or("?")
         );
         let _ = writeln!(s, "| benchmark wall time | {} |", fmt_duration(self.seconds));
-        s
     }
 }

@@ -1,5 +1,6 @@
 //! Smoke tests of the benchmark: a quick run against the PyTorch reference,
-//! and a run without Python that says why the reference is missing.
+//! and a run without Python that says why the reference is missing; and the
+//! markdown of hand-made reports against golden files (`golden`, no timing).
 
 use std::sync::Mutex;
 
@@ -90,4 +91,88 @@ fn missing_python_is_reported_not_fatal() {
     assert!(r.pytorch.is_none() && r.ratio.is_none() && r.met.is_none());
     assert!(report.sgemm.torch_gflops.is_none());
     assert!(report.to_markdown().contains("PyTorch reference unavailable"));
+}
+
+/// The markdown of a hand-made report, held to golden files: no timing, no PyTorch.
+/// `CONDGEN_BLESS_GOLDEN=1` rewrites the golden files from the current output.
+mod golden {
+    use std::path::{Path, PathBuf};
+
+    use crate::memory::MemoryRun;
+    use crate::results::{targets, BenchReport};
+
+    fn bench_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench")
+    }
+
+    /// Every section: all three models, the reference, a sweep, a measured memory
+    /// run, targets met, missed and not measured.
+    fn full_report() -> BenchReport {
+        let path = bench_dir().join("golden-report.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).expect("golden-report.json is a BenchReport")
+    }
+
+    /// The same without the PyTorch reference, numpy, the sweep and the memory
+    /// run; a quick run; targets as `results::targets` derives them.
+    fn no_reference_report() -> BenchReport {
+        let mut r = full_report();
+        r.plan.quick = true;
+        r.reference_error = Some("cannot run /nonexistent/python: No such file or directory (os error 2)".into());
+        for m in &mut r.models {
+            m.pytorch = None;
+            m.ratio = None;
+            m.met = None;
+            m.pytorch_gflops = None;
+        }
+        r.sweep.clear();
+        r.overhead_fits.clear();
+        r.sgemm.torch_gflops = None;
+        r.sgemm.numpy_gflops = None;
+        for row in &mut r.conv_flops.rows {
+            row.pytorch_gflops = None;
+            row.sgemm_torch_gflops = None;
+            row.pytorch_share_of_sgemm = None;
+        }
+        r.memory = MemoryRun::skipped("no condgen binary given\n(second line of the reason)");
+        r.bench_peak_rss_mb = None;
+        let h = &mut r.machine;
+        (h.torch_version, h.python_version, h.numpy_version, h.libtorch) = (None, None, None, None);
+        (h.load_average_start, h.load_average_end) = (None, None);
+        r.targets = targets(&r);
+        r
+    }
+
+    fn check(report: &BenchReport, golden: &str) {
+        let path = bench_dir().join(golden);
+        let md = report.to_markdown();
+        if std::env::var_os("CONDGEN_BLESS_GOLDEN").is_some() {
+            std::fs::write(&path, &md).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if md != want {
+            let line = md
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(md.lines().count().min(want.lines().count()));
+            panic!(
+                "to_markdown() differs from {} from line {}:\n got: {:?}\nwant: {:?}",
+                path.display(),
+                line + 1,
+                md.lines().nth(line),
+                want.lines().nth(line)
+            );
+        }
+    }
+
+    #[test]
+    fn golden_markdown_full_report() {
+        check(&full_report(), "golden-benchmarks.md");
+    }
+
+    #[test]
+    fn golden_markdown_without_reference() {
+        check(&no_reference_report(), "golden-benchmarks-no-reference.md");
+    }
 }

@@ -1,0 +1,115 @@
+//! Training (or reusing) and evaluating the planned runs, and finding them again by name.
+
+use std::path::PathBuf;
+
+use tch::Device;
+
+use crate::eval::{self, RunMetrics};
+use crate::model::ModelKind;
+use crate::task::Experiment;
+use crate::train::recipes::Recipe;
+use crate::train::{self, TrainConfig, TrainOptions};
+use crate::Result;
+
+use super::context::Context;
+use super::parallel;
+use super::plan::{estimated_cost, exp_train_len, run_label, PlannedRun};
+
+/// One trained and evaluated run.
+pub struct RunResult {
+    pub experiment: Experiment,
+    pub model: ModelKind,
+    pub recipe: Recipe,
+    pub seed: u64,
+    pub run: PathBuf,
+    pub history: Vec<train::EpochRecord>,
+    pub metrics: RunMetrics,
+    pub parameters: String,
+}
+
+impl RunResult {
+    /// The run's name in tables ([`run_label`]).
+    pub fn label(&self) -> String {
+        run_label(self.experiment, self.model, self.recipe)
+    }
+
+    /// K49's study MLP CGAN (with either loss), held to the study model's targets.
+    pub fn is_study_cgan(&self) -> bool {
+        self.experiment == Experiment::K49 && self.model == ModelKind::Cgan && self.recipe != Recipe::Improved
+    }
+}
+
+/// Every run of the report, trained and evaluated.
+pub struct Runs {
+    pub all: Vec<RunResult>,
+    /// The seed of the figures and the single-seed tables.
+    pub first_seed: u64,
+}
+
+impl Runs {
+    /// The first seed's run of `model` on `experiment` with `recipe` (planned by [`super::plan::plan`]).
+    pub fn first_of(&self, experiment: Experiment, model: ModelKind, recipe: Recipe) -> &RunResult {
+        self.all
+            .iter()
+            .find(|r| r.experiment == experiment && r.model == model && r.recipe == recipe && r.seed == self.first_seed)
+            .expect("every recipe the report reads is planned for the first seed")
+    }
+
+    /// The first seed's run of the profile's `model` on `experiment`.
+    pub fn first(&self, experiment: Experiment, model: ModelKind) -> &RunResult {
+        self.first_of(experiment, model, Recipe::Profile)
+    }
+
+    /// The first seed's rows of the main tables ([`Recipe::is_main`]).
+    pub fn main_first_seed(&self) -> impl Iterator<Item = &RunResult> {
+        self.all.iter().filter(|r| r.seed == self.first_seed && r.recipe.is_main())
+    }
+}
+
+/// Trains (or reuses) and evaluates every planned run; the missing ones first,
+/// in parallel when the options ask for it.
+pub fn train_and_evaluate(ctx: &Context, planned: &[PlannedRun]) -> Result<Runs> {
+    let opts = ctx.opts;
+    if let Some(parallel) = &opts.parallel {
+        let mut configs: Vec<&PlannedRun> = planned.iter().collect();
+        let cost = |p: &PlannedRun| estimated_cost(&p.config, exp_train_len(p.experiment, ctx.dataset(p.experiment)));
+        configs.sort_by(|a, b| cost(b).total_cmp(&cost(a)));
+        let configs: Vec<TrainConfig> = configs.into_iter().map(|p| p.config.clone()).collect();
+        parallel::train_all(&configs, parallel, &opts.runs_root, &opts.data, opts.progress)?;
+    }
+    let all = planned.iter().map(|p| train_and_evaluate_one(ctx, p)).collect::<Result<_>>()?;
+    Ok(Runs { all, first_seed: opts.seeds[0] })
+}
+
+fn train_and_evaluate_one(ctx: &Context, p: &PlannedRun) -> Result<RunResult> {
+    let opts = ctx.opts;
+    let (exp, model, seed) = (p.experiment, p.model, p.seed);
+    let data = ctx.task(exp);
+    let train_opts = TrainOptions {
+        runs_root: opts.runs_root.clone(),
+        resume: true,
+        device: opts.device,
+        progress: opts.progress,
+        ..TrainOptions::default()
+    };
+    let outcome = train::train(&p.config, data, &train_opts)?;
+    let metrics = eval::evaluate_run(&outcome.run.path, ctx.dataset(exp), &ctx.eval_opts, opts.device)?;
+    let line = format!(
+        "report: {exp} {} seed {seed}: accuracy {:.1} %, FD {:.2}",
+        run_label(exp, model, p.recipe),
+        100.0 * metrics.metrics.accuracy.overall,
+        metrics.metrics.frechet_distance
+    );
+    crate::progress::notice(opts.progress, &line);
+    Ok(RunResult {
+        experiment: exp,
+        model,
+        recipe: p.recipe,
+        seed,
+        run: outcome.run.path.clone(),
+        history: outcome.history,
+        metrics,
+        // Built on the CPU only to count its parameters: milliseconds.
+        parameters: p.config.build(data.spec.dim(), Device::Cpu).describe_parameters(),
+    })
+}
