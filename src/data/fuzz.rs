@@ -1,5 +1,5 @@
 //! Entry points shared by the cargo-fuzz targets (`fuzz/`) and the bounded
-//! fuzz test (`tests/fuzz_readers.rs`): arbitrary bytes given to a reader as
+//! fuzz test (`tests/it/fuzz_readers.rs`): arbitrary bytes given to a reader as
 //! a file. A reader must answer with data or a clean error: no panic, no hang,
 //! no allocation sized by a hostile header.
 

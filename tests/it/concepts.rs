@@ -1,11 +1,14 @@
 //! The teaching computations say what the theory says.
 
+use crate::common;
+
 use condgen::concepts::{bernoulli_floor, gradient_estimators, optimal_discriminator};
 use condgen::data::Split;
 use ndarray::Array3;
 
 #[test]
 fn both_gradient_estimators_are_unbiased_and_the_score_function_is_noisier() {
+    let _serial = common::serial();
     let rows = gradient_estimators(1.5, 1.0, 100, 200, 7).unwrap();
     let (exact, reparam, score) = (&rows[0], &rows[1], &rows[2]);
     assert_eq!(exact.mean, 3.0);

@@ -1,6 +1,6 @@
 //! Model shapes, loss values on hand-computed cases, and learning on a tiny batch.
 
-mod common;
+use crate::common;
 
 use condgen::loss;
 use condgen::model::{Architecture, ConvCganConfig, ConvCvaeConfig, MlpCganConfig, MlpCvaeConfig, Net};

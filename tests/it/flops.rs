@@ -2,6 +2,8 @@
 //! PyTorch's FlopCounterMode: the report's compute shares and the benchmark's
 //! FLOP/s both rest on them.
 
+use crate::common;
+
 use condgen::model::flops;
 use condgen::model::ConvCvaeConfig;
 
@@ -57,6 +59,7 @@ fn mlp_flop_counts_match_hand_counts() {
 
 #[test]
 fn flop_counter_agrees_with_the_models_weights() {
+    let _serial = common::serial();
     // Each layer's MACs per image = its weight count × the positions it is applied at.
     let cfg = ConvCvaeConfig::default();
     let built = condgen::model::Architecture::ConvCvae(cfg.clone()).build(24, tch::Device::Cpu);

@@ -1,8 +1,6 @@
 //! Loader tests: good and bad fixtures written here, the real shared files when present.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use condgen::data::{self, k49, npz, rot90, sign, standin, DataOptions, DataSource, DatasetKind};
 use condgen::{Error, Experiment};
 

@@ -1,6 +1,5 @@
 //! Fixtures shared by the integration tests: small CSV and npz files the tests
 //! write themselves, and the shared data directory when it is present.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -90,8 +89,10 @@ pub fn k49_folder_env(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// torch's random generator is global to the process: tests that seed it take
-/// turns, so each one sees only its own random stream.
+/// torch's random generator is global to the process, and every module's tests
+/// share the process: tests that seed it or draw from it (building a model draws
+/// its initial weights) take turns, so each one sees only its own random stream.
+/// The one test that changes environment variables takes its turn too.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())

@@ -1,6 +1,6 @@
 //! Metrics on known cases, with a quickly trained judge.
 
-mod common;
+use crate::common;
 
 use condgen::data::{DataOptions, DatasetKind};
 use condgen::eval::judge::{blur, JudgeConfig};

@@ -1,5 +1,7 @@
 //! The notebook helpers: HTML tables, the workspace's profile and folders, budget caps.
 
+use crate::common;
+
 use condgen::model::ModelKind;
 use condgen::notebook::{project_root, Table, Workspace};
 use condgen::polars::prelude::*;
@@ -25,7 +27,9 @@ fn tables_render_as_escaped_html_with_every_cell() {
 
 #[test]
 fn the_workspace_reads_its_profile_and_finds_the_project() {
-    // One test touches the environment, so no other test races it.
+    // One test touches the environment, so no other test races it; it also holds the
+    // lock of the libtorch tests, whose C code may read the environment meanwhile.
+    let _serial = common::serial();
     let root = project_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks").as_path()).unwrap();
     assert_eq!(root, std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
 

@@ -2,7 +2,7 @@
 //! hand-computed values, spectral norm against an SVD, the generator's weight
 //! average, the AC-GAN loss, and a tiny run showing the condition is used.
 
-mod common;
+use crate::common;
 
 use condgen::data::{DataOptions, DatasetKind};
 use condgen::loss;

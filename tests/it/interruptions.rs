@@ -2,7 +2,7 @@
 //! write that fails (a file-size limit, as on a full disk) leaves the previous
 //! checkpoint intact and names the file; a saturated GAN discriminator warns.
 
-mod common;
+use crate::common;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

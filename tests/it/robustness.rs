@@ -3,7 +3,7 @@
 //! history, and `--resume` reaches the configured epoch count. And arrays a
 //! caller assigns in any memory layout give the same results as standard ones.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

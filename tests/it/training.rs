@@ -1,7 +1,7 @@
 //! Training runs end to end: every experiment's quick profile, determinism,
 //! checkpoint round trips, sampling contract, kill and resume.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -282,6 +282,7 @@ fn the_cosine_schedule_decays_and_a_constant_one_leaves_digests_alone() {
 
 #[test]
 fn a_wider_discriminator_is_an_option_that_leaves_default_digests_alone() {
+    let _serial = common::serial();
     let cfg = TrainConfig::new(Experiment::SignLetter, ModelKind::Cgan, Profile::Quick);
     assert!(!serde_json::to_string(&cfg).unwrap().contains("discriminator_channels"));
     let wide = cfg.set(&["architecture.discriminator_channels=24".to_string()]).unwrap();

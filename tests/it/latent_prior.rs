@@ -1,7 +1,7 @@
 //! The per-condition latent prior fitted to a CVAE's codes: what it fits, how
 //! it samples, and how it is saved.
 
-mod common;
+use crate::common;
 
 use condgen::data::Split;
 use condgen::model::{Architecture, LatentPrior, MlpCvaeConfig, Net};

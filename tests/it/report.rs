@@ -1,6 +1,6 @@
 //! `condgen report --profile quick` end to end: every run trained, judged and drawn.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! and its remedies (KL warm-up, free bits, the continuous Bernoulli and
 //! Gaussian likelihoods, the conv decoder's upsampling and conditioning options).
 
-mod common;
+use crate::common;
 
 use condgen::data::{DataOptions, DatasetKind, Split};
 use condgen::loss;
