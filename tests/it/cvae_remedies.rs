@@ -555,6 +555,13 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     assert_eq!(samples.images.shape(), &[6, 28, 28]);
     let (_, recon) = condgen::sample::reconstruct(&model.built, &model.spec, &data.test, 4).unwrap();
     assert_eq!(recon.shape(), &[4, 28, 28]);
+    // The held-out NLL under a density: dequantised, in bits per pixel of the 8-bit images.
+    let nll = condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1).unwrap();
+    let bits = nll.bits_per_dim.expect("a Gaussian likelihood gives bits per dimension");
+    let pixels = 784.0;
+    assert!((bits - (nll.nats + pixels * 256f64.ln()) / (pixels * 2f64.ln())).abs() < 1e-9, "{nll:?}");
+    assert!(bits.is_finite() && bits > 0.0 && nll.standard_error.is_finite(), "{nll:?}");
+    assert_eq!(nll, condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1).unwrap());
 }
 
 #[test]
