@@ -345,6 +345,15 @@ mod tests {
             memorization_threshold: 1.0,
             memorization_reference_images: 100,
             style_accuracy: None,
+            reference_shortfall: Some(0),
+            kid_mean: Some(12.344),
+            kid_std: Some(0.4),
+            kid_subset_size: Some(48),
+            kid_per_condition_mean: Some(50.0),
+            kid_per_condition_worst: Some(200.0),
+            density: Some(0.95),
+            coverage: None,
+            density_coverage_k: Some(5),
         };
         assert_eq!(ACCURACY.phrase(&m).unwrap(), "accuracy 89.4 %");
         assert_eq!(FRECHET.phrase(&m).unwrap(), "Fréchet distance 53.6");

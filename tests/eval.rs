@@ -318,3 +318,81 @@ fn density_of_real_vs_real_is_near_one_and_a_collapsed_set_covers_little() {
     eprintln!("collapsed to 10 points: coverage {coverage:.3}");
     assert!(coverage < 0.1, "{coverage}");
 }
+
+#[test]
+fn the_reference_is_drawn_per_condition_with_the_samples_counts() {
+    use condgen::data::Split;
+    // Classes 0 ×3, 1 ×2, 2 ×1; K49-like styles on class 0: 0, 1, 1.
+    let images = ndarray::Array3::<u8>::from_shape_fn((6, 28, 28), |(i, _, _)| i as u8);
+    let split = Split { images, labels: vec![0, 1, 0, 1, 2, 0], styles: Some(vec![0, 0, 1, 0, 0, 1]) };
+    // Samples: class 0 ×2, class 1 ×3 (one more than there are), class 3 ×1 (none).
+    let labels = [0i64, 0, 1, 1, 1, 3];
+    let reference = eval::class_matched_subset(&split, &labels, None, 9);
+    assert_eq!(reference.class_counts(4), vec![2, 2, 0, 0]);
+    assert_eq!(eval::class_matched_subset(&split, &labels, None, 9).images, reference.images, "seeded");
+    // With styles on both sides, (class, style) is the condition: class 0 style 1 ×2.
+    let styles = [1i64, 1, 0, 0, 0, 0];
+    let reference = eval::class_matched_subset(&split, &labels, Some(&styles), 9);
+    assert_eq!(reference.labels, vec![1, 0, 1, 0]);
+    assert_eq!(reference.styles, Some(vec![0, 1, 0, 1]));
+    // The shortfall counts samples without a reference image of their condition: one of class 1, the class 3 one.
+    let samples = condgen::sample::Samples {
+        images: ndarray::Array3::zeros((6, 28, 28)),
+        labels: labels.to_vec(),
+        styles: Some(styles.to_vec()),
+    };
+    let features = |n: i64| Tensor::randn([n, 8], (Kind::Float, Device::Cpu));
+    let measured = eval::ReferenceMeasures::measure(&features(4), &reference, &features(6), &samples, 0);
+    assert_eq!(measured.reference_shortfall, 2);
+}
+
+#[test]
+fn a_generator_collapsed_inside_each_class_shows_in_per_condition_kid_and_coverage() {
+    let _serial = common::serial();
+    let dataset = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
+    let data = Experiment::SignLetter.prepare(&dataset);
+    let cfg = JudgeConfig {
+        epochs: 1,
+        max_train_images: Some(2000),
+        augment: false,
+        ..JudgeConfig::for_kind(JudgeKind::SignLetter)
+    };
+    let judge =
+        Judge::train(JudgeKind::SignLetter, &data, &cfg, Device::Cpu, condgen::progress::ProgressMode::Quiet).unwrap();
+    let opts = EvalOptions { memorization_reference: 300, ..EvalOptions::default() };
+    // Real train images, 20 per letter, as samples; the reference comes from the test split.
+    let per = 20;
+    let labels: Vec<i64> = (0..24).flat_map(|c| std::iter::repeat_n(c, per)).collect();
+    let train = eval::class_matched_subset(&data.train, &labels, None, 11);
+    let real = condgen::sample::Samples {
+        images: train.images.clone(),
+        labels: train.labels.iter().map(|&l| i64::from(l)).collect(),
+        styles: None,
+    };
+    let r = eval::evaluate_samples(&real, &data, &judge, &opts).unwrap();
+    assert_eq!((r.real_reference_images, r.reference_shortfall), (real.len(), Some(0)));
+    let collapsed = eval::collapsed(&real);
+    let c = eval::evaluate_samples(&collapsed, &data, &judge, &opts).unwrap();
+    let means = eval::class_mean_samples(&data, per);
+    let m = eval::evaluate_samples(&means, &data, &judge, &opts).unwrap();
+    for (name, s) in [("real train", &r), ("collapsed", &c), ("class means", &m)] {
+        eprintln!("{name:>11}: {}", condgen::table::summary(s));
+    }
+    let kid_pc = |s: &eval::SampleMetrics| s.kid_per_condition_mean.unwrap();
+    assert!(kid_pc(&c) > 5.0 * kid_pc(&r).max(1e-6), "{} vs {}", kid_pc(&c), kid_pc(&r));
+    assert!(kid_pc(&m) > 5.0 * kid_pc(&r).max(1e-6), "{} vs {}", kid_pc(&m), kid_pc(&r));
+    assert!(c.kid_per_condition_worst.unwrap() >= kid_pc(&c));
+    assert!(c.coverage.unwrap() < 0.5 * r.coverage.unwrap(), "{:?} vs {:?}", c.coverage, r.coverage);
+    assert!(m.coverage.unwrap() < 0.5 * r.coverage.unwrap(), "{:?} vs {:?}", m.coverage, r.coverage);
+
+    // Reference rows: both halves drawn per condition, 10 a letter a side.
+    let rows = eval::reference_rows(&data, &judge, 240, &opts).unwrap();
+    let half = &rows[0].metrics;
+    assert_eq!((half.samples, half.real_reference_images, half.reference_shortfall), (240, 240, Some(0)));
+    assert!(half.accuracy.per_class.iter().all(|v| !v.is_nan()), "every letter drawn");
+    for row in &rows {
+        eprintln!("{:>28}: {}", row.name, condgen::table::summary(&row.metrics));
+    }
+    let blurred = &rows.last().unwrap().metrics;
+    assert!(blurred.kid_mean.unwrap() > half.kid_mean.unwrap(), "blur moves KID");
+}
