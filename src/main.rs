@@ -492,6 +492,24 @@ fn train_command(opts: &DataOptions, args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the like-with-like reference was drawn and KID, density and coverage measured.
+fn print_reference_measures(s: &condgen::eval::SampleMetrics) {
+    let Some(shortfall) = s.reference_shortfall else { return };
+    let matched = if shortfall == 0 {
+        "every condition matched".to_string()
+    } else {
+        format!("{shortfall} samples without a real image of their condition")
+    };
+    println!("  the real reference is drawn per condition with the samples' counts ({matched})");
+    if let (Some(size), Some(k)) = (s.kid_subset_size, s.density_coverage_k) {
+        let worst = condgen::table::KID_WORST_CONDITION.phrase(s).map_or(String::new(), |w| format!(", {w}"));
+        println!(
+            "  KID: unbiased MMD², kernel (xᵀy/d + 1)³, {} subsets of {size} a side{worst}; density/coverage: k = {k}",
+            condgen::eval::metrics::KID_SUBSETS
+        );
+    }
+}
+
 fn print_metrics(m: &condgen::eval::RunMetrics) -> anyhow::Result<()> {
     let s = &m.metrics;
     println!("run {} ({} {}, epoch {}) on {}", m.run.display(), s.experiment, m.architecture, m.epoch, m.data_source);
@@ -503,6 +521,7 @@ fn print_metrics(m: &condgen::eval::RunMetrics) -> anyhow::Result<()> {
          train images than {:.3}",
         s.precision_recall_k, s.real_reference_images, s.memorization_reference_images, s.memorization_threshold
     );
+    print_reference_measures(s);
     let table = condgen::table::metrics_table(&[("this run", m)])?;
     for line in table.to_text_by_column().lines().skip(1) {
         println!("  {line}");

@@ -24,6 +24,9 @@ pub struct Measure {
     value: fn(&SampleMetrics) -> Option<f64>,
     /// Decimal places shown.
     decimals: i32,
+    /// A spread shown after the value as "value ± spread" (KID's standard
+    /// deviation over subsets), in the value's unit; the column is then text.
+    spread: Option<fn(&SampleMetrics) -> Option<f64>>,
 }
 
 impl Measure {
@@ -42,9 +45,14 @@ impl Measure {
         format!("{value:.*}", self.decimals.max(0) as usize)
     }
 
-    /// The value as text, with the column's decimals ("0.90", not "0.9").
+    /// The value as text, with the column's decimals ("0.90", not "0.9"), and
+    /// "± spread" after it for a measure with a spread ("12.3 ± 0.4").
     pub fn shown(&self, metrics: &SampleMetrics) -> Option<String> {
-        self.unrounded(metrics).map(|v| self.format(v))
+        let value = self.format(self.unrounded(metrics)?);
+        match self.spread.and_then(|spread| spread(metrics)) {
+            Some(spread) => Some(format!("{value} ± {}", self.format(spread))),
+            None => Some(value),
+        }
     }
 
     /// "name value" for sentences, e.g. "Fréchet distance 53.6"; "accuracy 89.4 %".
@@ -57,41 +65,87 @@ impl Measure {
     }
 
     fn column(&self, rows: &[&SampleMetrics]) -> Option<Column> {
+        if self.spread.is_some() {
+            let shown: Vec<Option<String>> = rows.iter().map(|m| self.shown(m)).collect();
+            return shown.iter().any(Option::is_some).then(|| Column::new(self.name.into(), shown));
+        }
         let values: Vec<Option<f64>> = rows.iter().map(|m| self.of(m)).collect();
-        // A measure no row has (style accuracy outside K49) is left out.
+        // A measure no row has (style accuracy outside K49, KID in metrics from before it) is left out.
         values.iter().any(Option::is_some).then(|| Column::new(self.name.into(), values))
     }
 }
 
 /// One line of the headline measures of `metrics`, as the tables name and round them.
 pub fn summary(metrics: &SampleMetrics) -> String {
-    [&ACCURACY, &WORST_CONDITION, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &STYLE]
-        .iter()
-        .filter_map(|m| m.phrase(metrics))
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        &ACCURACY,
+        &WORST_CONDITION,
+        &FRECHET,
+        &PRECISION,
+        &RECALL,
+        &DIVERSITY,
+        &STYLE,
+        &KID,
+        &KID_PER_CONDITION,
+        &DENSITY,
+        &COVERAGE,
+    ]
+    .iter()
+    .filter_map(|m| m.phrase(metrics))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 fn pct(value: f64) -> f64 {
     100.0 * value
 }
 
-pub const ACCURACY: Measure = Measure { name: "accuracy %", value: |m| Some(pct(m.accuracy.overall)), decimals: 1 };
+pub const ACCURACY: Measure =
+    Measure { name: "accuracy %", value: |m| Some(pct(m.accuracy.overall)), decimals: 1, spread: None };
 /// Generators draw equally per condition, so balanced accuracy equals accuracy; the worst condition says more.
 pub const WORST_CONDITION: Measure =
-    Measure { name: "worst condition %", value: |m| Some(pct(m.worst_condition())), decimals: 1 };
+    Measure { name: "worst condition %", value: |m| Some(pct(m.worst_condition())), decimals: 1, spread: None };
 pub const CONFIDENCE: Measure =
-    Measure { name: "confidence %", value: |m| Some(pct(m.accuracy.mean_confidence)), decimals: 1 };
-pub const FRECHET: Measure = Measure { name: "Fréchet distance", value: |m| Some(m.frechet_distance), decimals: 1 };
-pub const PRECISION: Measure = Measure { name: "precision", value: |m| Some(m.precision), decimals: 3 };
-pub const RECALL: Measure = Measure { name: "recall", value: |m| Some(m.recall), decimals: 3 };
-pub const DIVERSITY: Measure = Measure { name: "diversity / real", value: |m| Some(m.diversity_ratio()), decimals: 2 };
-pub const MEMORIZED: Measure = Measure { name: "memorized %", value: |m| Some(pct(m.memorization_share)), decimals: 1 };
-pub const STYLE: Measure = Measure { name: "style accuracy %", value: |m| m.style_accuracy.map(pct), decimals: 1 };
+    Measure { name: "confidence %", value: |m| Some(pct(m.accuracy.mean_confidence)), decimals: 1, spread: None };
+pub const FRECHET: Measure =
+    Measure { name: "Fréchet distance", value: |m| Some(m.frechet_distance), decimals: 1, spread: None };
+pub const PRECISION: Measure = Measure { name: "precision", value: |m| Some(m.precision), decimals: 3, spread: None };
+pub const RECALL: Measure = Measure { name: "recall", value: |m| Some(m.recall), decimals: 3, spread: None };
+pub const DIVERSITY: Measure =
+    Measure { name: "diversity / real", value: |m| Some(m.diversity_ratio()), decimals: 2, spread: None };
+pub const MEMORIZED: Measure =
+    Measure { name: "memorized %", value: |m| Some(pct(m.memorization_share)), decimals: 1, spread: None };
+pub const STYLE: Measure =
+    Measure { name: "style accuracy %", value: |m| m.style_accuracy.map(pct), decimals: 1, spread: None };
+
+/// KID against the like-with-like reference, as is (see [`SampleMetrics::kid_mean`]),
+/// "mean ± standard deviation over subsets".
+pub const KID: Measure = Measure { name: "KID", value: |m| m.kid_mean, decimals: 2, spread: Some(|m| m.kid_std) };
+/// Intra-class KID: the mean over conditions of each condition's KID.
+pub const KID_PER_CONDITION: Measure =
+    Measure { name: "KID per condition", value: |m| m.kid_per_condition_mean, decimals: 2, spread: None };
+/// The worst condition's KID.
+pub const KID_WORST_CONDITION: Measure =
+    Measure { name: "KID worst condition", value: |m| m.kid_per_condition_worst, decimals: 2, spread: None };
+pub const DENSITY: Measure = Measure { name: "density", value: |m| m.density, decimals: 3, spread: None };
+pub const COVERAGE: Measure = Measure { name: "coverage", value: |m| m.coverage, decimals: 3, spread: None };
 
 /// Every measure of a set of samples, in the order tables show them.
-pub const MEASURES: [&Measure; 9] =
-    [&ACCURACY, &WORST_CONDITION, &CONFIDENCE, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &MEMORIZED, &STYLE];
+pub const MEASURES: [&Measure; 13] = [
+    &ACCURACY,
+    &WORST_CONDITION,
+    &CONFIDENCE,
+    &FRECHET,
+    &PRECISION,
+    &RECALL,
+    &DIVERSITY,
+    &MEMORIZED,
+    &STYLE,
+    &KID,
+    &KID_PER_CONDITION,
+    &DENSITY,
+    &COVERAGE,
+];
 
 /// `value` rounded to `decimals` places, for tables people read.
 /// Rounded as `format!("{:.d$}")` prints it, so a table cell and a sentence never disagree on a half.
@@ -186,8 +240,11 @@ impl Table {
         }
     }
 
+    /// Numbers, and measures shown as text ("12.3 ± 0.4"): right-aligned.
     fn is_numeric(&self, column: usize) -> bool {
-        self.0.columns()[column].dtype().is_primitive_numeric()
+        let col = &self.0.columns()[column];
+        col.dtype().is_primitive_numeric()
+            || MEASURES.iter().any(|m| m.spread.is_some() && col.name().as_str() == m.name)
     }
 
     fn names(&self) -> Vec<String> {
@@ -345,13 +402,34 @@ mod tests {
             memorization_threshold: 1.0,
             memorization_reference_images: 100,
             style_accuracy: None,
+            reference_shortfall: Some(0),
+            kid_mean: Some(12.344),
+            kid_std: Some(0.4),
+            kid_subset_size: Some(48),
+            kid_per_condition_mean: Some(50.0),
+            kid_per_condition_worst: Some(200.0),
+            density: Some(0.95),
+            coverage: None,
+            density_coverage_k: Some(5),
         };
         assert_eq!(ACCURACY.phrase(&m).unwrap(), "accuracy 89.4 %");
         assert_eq!(FRECHET.phrase(&m).unwrap(), "Fréchet distance 53.6");
         assert_eq!(DIVERSITY.phrase(&m).unwrap(), "diversity / real 0.90");
         assert_eq!(WORST_CONDITION.phrase(&m).unwrap(), "worst condition 50.0 %");
         assert_eq!(STYLE.phrase(&m), None);
+        assert_eq!(KID.phrase(&m).unwrap(), "KID 12.34 ± 0.40");
+        assert_eq!(KID.of(&m), Some(12.34));
+        assert_eq!(KID_PER_CONDITION.phrase(&m).unwrap(), "KID per condition 50.00");
+        assert_eq!(DENSITY.phrase(&m).unwrap(), "density 0.950");
         let table = sample_metrics_table(&[("a", &m)]).unwrap();
-        assert!(!table.0.get_column_names().iter().any(|n| n.as_str() == STYLE.name), "no style column without style");
+        let names: Vec<String> = table.0.get_column_names().iter().map(|n| n.to_string()).collect();
+        assert!(!names.iter().any(|n| n == STYLE.name), "no style column without style");
+        assert!(!names.iter().any(|n| n == COVERAGE.name), "no coverage column without coverage");
+        // The new measures come after the old ones, in MEASURES' order.
+        let at = |name: &str| names.iter().position(|n| n == name).unwrap();
+        assert!(at(MEMORIZED.name) < at(KID.name) && at(KID.name) < at(KID_PER_CONDITION.name));
+        assert!(at(KID_PER_CONDITION.name) < at(DENSITY.name));
+        let md = table.to_markdown();
+        assert!(md.contains("| 12.34 ± 0.40 | 50.00 | 0.950 |"), "{md}");
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`judge`]: the small CNNs trained on real train splits.
 //! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
-//!   diversity, memorization, style accuracy.
+//!   KID (pooled and per condition), density/coverage, diversity, memorization,
+//!   style accuracy. The real reference is drawn like-with-like: per condition,
+//!   as many images as the samples have ([`class_matched_subset`]).
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
 
 pub mod anomaly;
@@ -122,7 +124,10 @@ pub struct SampleMetrics {
     pub accuracy: ConditionalAccuracy,
     /// Fréchet distance in the judge's 128-unit feature layer, samples vs real test images.
     pub frechet_distance: f64,
-    /// Real test images in the Fréchet and precision/recall reference (as many as samples, at most the split).
+    /// Real test images in the reference of the Fréchet distance, precision/recall,
+    /// KID and density/coverage: drawn per condition with the samples' counts
+    /// ([`class_matched_subset`]), all of a condition's when it has fewer
+    /// (see `reference_shortfall`).
     pub real_reference_images: usize,
     pub precision: f64,
     pub recall: f64,
@@ -137,6 +142,44 @@ pub struct SampleMetrics {
     pub memorization_reference_images: usize,
     /// K49 only: measured thick/thin matches the requested style.
     pub style_accuracy: Option<f64>,
+
+    // Like-with-like reference, KID, density and coverage ([`ReferenceMeasures`]).
+    // None in metrics written before they were measured.
+    /// Samples without a real reference image of their condition: Σ over conditions
+    /// of max(0, samples − reference images), 0 when every condition was matched.
+    #[serde(default)]
+    pub reference_shortfall: Option<usize>,
+    /// KID (Bińkowski et al. 2018) in the judge's feature layer against the reference:
+    /// the mean over [`metrics::KID_SUBSETS`] seeded subsets of min(1,000, n) images a side
+    /// of the unbiased MMD² with the kernel (xᵀy/d + 1)³. As is, not × 1000: the
+    /// convention of torch-fidelity's `kernel_inception_distance_mean`.
+    #[serde(default)]
+    pub kid_mean: Option<f64>,
+    /// The standard deviation of KID over the subsets (ddof 0, torch-fidelity's
+    /// `kernel_inception_distance_std`; 0 when a subset is the whole set).
+    #[serde(default)]
+    pub kid_std: Option<f64>,
+    /// Images a side in each KID subset.
+    #[serde(default)]
+    pub kid_subset_size: Option<usize>,
+    /// Per-condition (intra-class) KID: the mean over conditions of the unbiased MMD²
+    /// of a condition's samples against its reference images. A generator that
+    /// collapses inside a class scores far above real data here, even when its
+    /// pooled KID looks fine.
+    #[serde(default)]
+    pub kid_per_condition_mean: Option<f64>,
+    /// The largest per-condition KID (the worst condition).
+    #[serde(default)]
+    pub kid_per_condition_worst: Option<f64>,
+    /// Density (Naeem et al. 2020): real k-NN balls holding a sample, per sample, over k (≈ 1 for real data).
+    #[serde(default)]
+    pub density: Option<f64>,
+    /// Coverage (Naeem et al. 2020): share of real k-NN balls holding at least one sample.
+    #[serde(default)]
+    pub coverage: Option<f64>,
+    /// k of the balls of density and coverage ([`metrics::DENSITY_COVERAGE_K`]).
+    #[serde(default)]
+    pub density_coverage_k: Option<i64>,
 }
 
 impl SampleMetrics {
@@ -223,6 +266,68 @@ fn subset(split: &Split, n: usize, seed: u64) -> Split {
     split.select(&idx)
 }
 
+/// The condition of each of `labels`: (class, style), the style 0 without `styles`.
+fn condition_keys(labels: &[i64], styles: Option<&[i64]>) -> Vec<(i64, i64)> {
+    labels.iter().enumerate().map(|(i, &l)| (l, styles.map_or(0, |s| s[i]))).collect()
+}
+
+/// The conditions of a split's images, with styles only when `with_styles`.
+fn split_condition_keys(split: &Split, with_styles: bool) -> Vec<(i64, i64)> {
+    let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
+    let styles: Option<Vec<i64>> =
+        split.styles.as_ref().filter(|_| with_styles).map(|s| s.iter().map(|&x| i64::from(x)).collect());
+    condition_keys(&labels, styles.as_deref())
+}
+
+/// Seeded draws per condition: for each condition of `counts` (in order), up to
+/// its count of the split's images of that condition (all of them when it has
+/// fewer), in a random order. One stream seeded by `seed` serves the conditions in turn.
+fn draw_per_condition(
+    split: &Split,
+    counts: &std::collections::BTreeMap<(i64, i64), usize>,
+    with_styles: bool,
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    let mut pools: std::collections::BTreeMap<(i64, i64), Vec<usize>> = Default::default();
+    for (i, key) in split_condition_keys(split, with_styles).into_iter().enumerate() {
+        if counts.contains_key(&key) {
+            pools.entry(key).or_default().push(i);
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    counts
+        .iter()
+        .map(|(key, &count)| {
+            let mut pool = pools.remove(key).unwrap_or_default();
+            pool.shuffle(&mut rng);
+            pool.truncate(count);
+            pool
+        })
+        .collect()
+}
+
+/// How many times each condition occurs in `keys`.
+fn condition_counts(keys: &[(i64, i64)]) -> std::collections::BTreeMap<(i64, i64), usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for &key in keys {
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A real reference drawn like-with-like: for every condition of the samples
+/// (`labels`, and `styles` when both the samples and the split carry them, as
+/// K49's class × style), as many of the split's images of that condition as
+/// there are samples of it, drawn at random (seeded); all of a condition's
+/// images when it has fewer. In the split's order.
+pub fn class_matched_subset(split: &Split, labels: &[i64], styles: Option<&[i64]>, seed: u64) -> Split {
+    let with_styles = styles.is_some() && split.styles.is_some();
+    let counts = condition_counts(&condition_keys(labels, styles.filter(|_| with_styles)));
+    let mut rows: Vec<usize> = draw_per_condition(split, &counts, with_styles, seed).concat();
+    rows.sort_unstable();
+    split.select(&rows)
+}
+
 /// Measures `samples` of `data.experiment` with `judge`.
 pub fn evaluate_samples(
     samples: &Samples,
@@ -233,12 +338,13 @@ pub fn evaluate_samples(
     if samples.is_empty() {
         return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
-    let reference = subset(&data.test, samples.len(), opts.seed);
+    let reference = class_matched_subset(&data.test, &samples.labels, samples.styles.as_deref(), opts.seed);
     evaluate_samples_against(samples, &reference, data, judge, opts)
 }
 
 /// As [`evaluate_samples`], against a given set of real images (the
-/// reference of the Fréchet distance, precision/recall and real diversity).
+/// reference of the Fréchet distance, precision/recall, KID, density/coverage
+/// and real diversity).
 pub fn evaluate_samples_against(
     samples: &Samples,
     reference: &Split,
@@ -249,6 +355,15 @@ pub fn evaluate_samples_against(
     let exp = data.experiment;
     if samples.is_empty() {
         return Err(Error::InvalidInput("no samples to evaluate".into()));
+    }
+    // The k-NN balls need more than k real images (a class-matched reference
+    // holds only the conditions the split has).
+    if reference.len() <= opts.precision_recall_k.max(0) as usize {
+        return Err(Error::InvalidInput(format!(
+            "{} real reference images of the samples' conditions; precision/recall (k = {}) need more",
+            reference.len(),
+            opts.precision_recall_k
+        )));
     }
     Footprint::images(samples.len() as u128, capacity::MEASURE_BYTES).check()?;
     let fake = judge.judge(samples.images.view());
@@ -271,6 +386,7 @@ pub fn evaluate_samples_against(
         _ => None,
     };
     let conditions = data.spec.conditions();
+    let like = ReferenceMeasures::measure(&real.features, reference, &fake.features, samples, opts.seed);
     Ok(SampleMetrics {
         experiment: exp,
         samples: samples.len(),
@@ -289,7 +405,49 @@ pub fn evaluate_samples_against(
         memorization_threshold,
         memorization_reference_images: train_ref.len(),
         style_accuracy,
+        reference_shortfall: Some(like.reference_shortfall),
+        kid_mean: like.kid.map(|k| k.mean),
+        kid_std: like.kid.map(|k| k.std),
+        kid_subset_size: like.kid.map(|k| k.subset_size),
+        kid_per_condition_mean: like.per_condition_kid.map(|k| k.0),
+        kid_per_condition_worst: like.per_condition_kid.map(|k| k.1),
+        density: like.density_coverage.map(|d| d.0),
+        coverage: like.density_coverage.map(|d| d.1),
+        density_coverage_k: Some(metrics::DENSITY_COVERAGE_K),
     })
+}
+
+/// The measures of samples against a like-with-like reference: KID pooled and
+/// per condition, density and coverage, and how far the reference fell short.
+#[derive(Clone, Debug)]
+pub struct ReferenceMeasures {
+    pub reference_shortfall: usize,
+    pub kid: Option<metrics::Kid>,
+    /// (mean over conditions, worst condition).
+    pub per_condition_kid: Option<(f64, f64)>,
+    /// (density, coverage) with k = [`metrics::DENSITY_COVERAGE_K`].
+    pub density_coverage: Option<(f64, f64)>,
+}
+
+impl ReferenceMeasures {
+    /// real: the judge's features of `reference` [N, 128]; fake: of `samples` [M, 128].
+    /// Conditions are (class, style) when both sides carry styles, else classes.
+    pub fn measure(real: &Tensor, reference: &Split, fake: &Tensor, samples: &Samples, seed: u64) -> Self {
+        let with_styles = samples.styles.is_some() && reference.styles.is_some();
+        let fake_conditions = condition_keys(&samples.labels, samples.styles.as_deref().filter(|_| with_styles));
+        let real_conditions = split_condition_keys(reference, with_styles);
+        let real_counts = condition_counts(&real_conditions);
+        let reference_shortfall = condition_counts(&fake_conditions)
+            .iter()
+            .map(|(key, &n)| n.saturating_sub(real_counts.get(key).copied().unwrap_or(0)))
+            .sum();
+        ReferenceMeasures {
+            reference_shortfall,
+            kid: metrics::kernel_distance(real, fake, metrics::KID_SUBSETS, metrics::KID_SUBSET_SIZE, seed ^ 0x41D),
+            per_condition_kid: metrics::per_condition_kid(real, &real_conditions, fake, &fake_conditions),
+            density_coverage: metrics::density_coverage(real, fake, metrics::DENSITY_COVERAGE_K),
+        }
+    }
 }
 
 /// Evaluates a trained run on its task's data and writes `<run>/metrics.json`.
@@ -321,6 +479,8 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             let same_judge = prev.metrics.judge_test_accuracy == judge.meta.test_accuracy;
             // Metrics from before the fitted prior lack the N(0, I) comparison.
             let complete = !is_cvae || prev.standard_prior_metrics.is_some();
+            // Metrics from before the like-with-like reference (and KID) were measured against another one.
+            let complete = complete && prev.metrics.reference_shortfall.is_some();
             // Drawn as they would be now (the caption names the fitted prior's shape).
             let same_source = prev.latent_source.as_deref() == Some(sampler.caption().as_str());
             if same_options && same_judge && prev.epoch == model.epoch && complete && same_source {
@@ -425,21 +585,34 @@ pub struct ReferenceRow {
     pub metrics: SampleMetrics,
 }
 
-/// The reference rows of a judge on a task, at `n` images a side (use the
-/// generators' sample count: the Fréchet distance is biased by sample size):
-/// - real test half vs half: one half of the test split, measured against the other;
-/// - real train vs test: train images against the same test half as the generators;
-/// - real test blurred with σ in [`REFERENCE_BLURS`]: the first half blurred, against the other.
+/// The reference rows of a judge on a task, at `n` images a side spread over
+/// the conditions as a generator's samples are (n / conditions, rounded up, of
+/// each; use the generators' sample count: the Fréchet distance and KID's
+/// spread depend on sample size), every side drawn like-with-like per condition:
+/// - real test half vs half: per condition, one half of a draw of the test
+///   split, measured against the other half (a condition with fewer than twice
+///   its count is split in two as it is, the shortfall recorded);
+/// - real train vs test: train images, drawn with the first half's counts, against the same second half;
+/// - real test blurred with σ in [`REFERENCE_BLURS`]: the first half blurred, against the second.
 pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptions) -> Result<Vec<ReferenceRow>> {
-    let n = n.min(data.test.len() / 2).max(1);
-    // Two disjoint halves of one shuffle of the test split.
-    let both = subset(&data.test, 2 * n, opts.seed ^ 0x5EF);
-    let first = both.head(n);
-    let second = Split {
-        images: both.images.slice(ndarray::s![n.., .., ..]).to_owned(),
-        labels: both.labels[n..].to_vec(),
-        styles: both.styles.as_ref().map(|s| s[n..].to_vec()),
-    };
+    let per_condition = n.div_ceil(data.spec.conditions().max(1)).max(1);
+    let with_styles = data.spec.has_style() && data.test.styles.is_some();
+    let (classes, styles) = data.spec.all_conditions();
+    let counts: std::collections::BTreeMap<(i64, i64), usize> = classes
+        .iter()
+        .zip(&styles)
+        .map(|(&c, &s)| ((i64::from(c), if with_styles { i64::from(s) } else { 0 }), 2 * per_condition))
+        .collect();
+    // Two disjoint halves of one class-matched draw of the test split.
+    let (mut first_rows, mut second_rows) = (Vec::new(), Vec::new());
+    for rows in draw_per_condition(&data.test, &counts, with_styles, opts.seed ^ 0x5EF) {
+        let half = rows.len().div_ceil(2);
+        first_rows.extend_from_slice(&rows[..half]);
+        second_rows.extend_from_slice(&rows[half..]);
+    }
+    first_rows.sort_unstable();
+    second_rows.sort_unstable();
+    let (first, second) = (data.test.select(&first_rows), data.test.select(&second_rows));
     let as_samples = |split: &Split| Samples {
         images: split.images.clone(),
         labels: split.labels.iter().map(|&l| l as i64).collect(),
@@ -451,11 +624,12 @@ pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptio
         rows.push(ReferenceRow { name, blur, metrics });
         Ok(())
     };
-    push("real test, half vs half".into(), None, &as_samples(&first))?;
-    push("real train vs test".into(), None, &as_samples(&subset(&data.train, n, opts.seed ^ 0x7A1)))?;
+    let first = as_samples(&first);
+    push("real test, half vs half".into(), None, &first)?;
+    let train = class_matched_subset(&data.train, &first.labels, first.styles.as_deref(), opts.seed ^ 0x7A1);
+    push("real train vs test".into(), None, &as_samples(&train))?;
     for sigma in REFERENCE_BLURS {
-        let mut blurred = as_samples(&first);
-        blurred.images = gaussian_blur(&blurred.images, sigma);
+        let blurred = Samples { images: gaussian_blur(&first.images, sigma), ..first.clone() };
         push(format!("real test blurred σ = {sigma} px"), Some(sigma), &blurred)?;
     }
     Ok(rows)

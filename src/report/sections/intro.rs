@@ -70,8 +70,9 @@ pub fn write_references(md: &mut String, ctx: &Context, judges: &Judges) -> Resu
     let _ = writeln!(
         md,
         "\n## Reference rows: real data through the same judges\n\nReal images measured exactly as generated ones are \
-         ({n} a side): a generator's numbers are read against these. Half vs half: one half of the test split against \
-         the other; blurred: that half blurred with a Gaussian of σ px, against the other half.\n"
+         ({n} a side, drawn per condition as a generator's samples are): a generator's numbers are read against these. \
+         Half vs half: one half of the test split against the other; blurred: that half blurred with a Gaussian of σ \
+         px, against the other half.\n"
     );
     let labels: Vec<String> =
         references.iter().flat_map(|(exp, rows)| rows.iter().map(move |row| format!("{exp}: {}", row.name))).collect();

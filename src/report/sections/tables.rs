@@ -74,7 +74,7 @@ fn write_metrics(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
          number of this report is sampled (one Gaussian per condition is measured beside it above). *z ~ N(0, I)*: the \
          prior the CVAE was trained towards, as the studies sampled. The fixed-noise snapshots over epochs use N(0, I)."
     );
-    md.push_str("\nFréchet distance and precision/recall (k = 3) use the judges' 128-unit feature layer, with as many real test images as samples. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n");
+    md.push_str("\nFréchet distance, precision/recall (k = 3), KID and density/coverage (k = 5) use the judges' 128-unit feature layer, against real test images drawn per condition with the samples' counts (like with like). KID: the unbiased MMD² with the kernel (xᵀy/d + 1)³, mean ± standard deviation over 100 subsets of up to 1,000 a side; per condition: the mean over conditions of each condition's KID against its own real images, which a generator collapsing inside a class cannot hide. Density and coverage (Naeem et al. 2020): how many real k-NN balls hold a sample (per sample, over k; ≈ 1 for real data) and the share of real balls holding one. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n");
 
     Ok(())
 }
