@@ -68,11 +68,12 @@ fn write_metrics(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     md.push_str(&table::metrics_table(&rows)?.to_markdown());
     let _ = writeln!(
         md,
-        "\nCVAE samples are drawn two ways from the same decoder. *Fitted prior*: z from a mixture of {PRIOR_COMPONENTS} \
-         full-covariance Gaussians per condition, fitted by EM after training to the posterior means of that condition's \
-         training images (ex-post density estimation, Ghosh et al. 2020); this is how every CVAE figure and headline \
-         number of this report is sampled (one Gaussian per condition is measured beside it above). *z ~ N(0, I)*: the \
-         prior the CVAE was trained towards, as the studies sampled. The fixed-noise snapshots over epochs use N(0, I)."
+        "\nCVAE samples are drawn two ways from the same decoder. *z ~ N(0, I)*: the prior the CVAE was trained with, \
+         as the studies sampled; the CVAE is judged by these samples (the targets below). *Fitted prior*: z from a \
+         mixture of {PRIOR_COMPONENTS} full-covariance Gaussians per condition, fitted by EM after training to the \
+         posterior means of that condition's training images (ex-post density estimation, Ghosh et al. 2020): a second \
+         model built on the decoder, with parameters of its own, reported as its own row; the CVAE figures of this \
+         report are drawn from it where their caption says so. The fixed-noise snapshots over epochs use N(0, I)."
     );
     md.push_str("\nFréchet distance, precision/recall (k = 3), KID and density/coverage (k = 5) use the judges' 128-unit feature layer, against real test images drawn per condition with the samples' counts (like with like). KID: the unbiased MMD² with the kernel (xᵀy/d + 1)³, mean ± standard deviation over 100 subsets of up to 1,000 a side; per condition: the mean over conditions of each condition's KID against its own real images, which a generator collapsing inside a class cannot hide. Density and coverage (Naeem et al. 2020): how many real k-NN balls hold a sample (per sample, over k; ≈ 1 for real data) and the share of real balls holding one. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n");
 
