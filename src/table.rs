@@ -88,10 +88,13 @@ pub const RECALL: Measure = Measure { name: "recall", value: |m| Some(m.recall),
 pub const DIVERSITY: Measure = Measure { name: "diversity / real", value: |m| Some(m.diversity_ratio()), decimals: 2 };
 pub const MEMORIZED: Measure = Measure { name: "memorized %", value: |m| Some(pct(m.memorization_share)), decimals: 1 };
 pub const STYLE: Measure = Measure { name: "style accuracy %", value: |m| m.style_accuracy.map(pct), decimals: 1 };
+/// The data-copying test's C_T (Meehan et al. 2020): ≪ 0 copying, ≈ 0 as near the
+/// train images as held-out real images are, > 0 farther.
+pub const COPYING: Measure = Measure { name: "copying C_T", value: |m| m.copying_ct, decimals: 2 };
 
 /// Every measure of a set of samples, in the order tables show them.
-pub const MEASURES: [&Measure; 9] =
-    [&ACCURACY, &WORST_CONDITION, &CONFIDENCE, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &MEMORIZED, &STYLE];
+pub const MEASURES: [&Measure; 10] =
+    [&ACCURACY, &WORST_CONDITION, &CONFIDENCE, &FRECHET, &PRECISION, &RECALL, &DIVERSITY, &MEMORIZED, &STYLE, &COPYING];
 
 /// `value` rounded to `decimals` places, for tables people read.
 /// Rounded as `format!("{:.d$}")` prints it, so a table cell and a sentence never disagree on a half.
@@ -345,12 +348,16 @@ mod tests {
             memorization_threshold: 1.0,
             memorization_reference_images: 100,
             style_accuracy: None,
+            copying_ct: Some(-0.1234),
+            copying_cells: Some(25),
+            copying_cells_used: Some(24),
         };
         assert_eq!(ACCURACY.phrase(&m).unwrap(), "accuracy 89.4 %");
         assert_eq!(FRECHET.phrase(&m).unwrap(), "Fréchet distance 53.6");
         assert_eq!(DIVERSITY.phrase(&m).unwrap(), "diversity / real 0.90");
         assert_eq!(WORST_CONDITION.phrase(&m).unwrap(), "worst condition 50.0 %");
         assert_eq!(STYLE.phrase(&m), None);
+        assert_eq!(COPYING.phrase(&m).unwrap(), "copying C_T -0.12");
         let table = sample_metrics_table(&[("a", &m)]).unwrap();
         assert!(!table.0.get_column_names().iter().any(|n| n.as_str() == STYLE.name), "no style column without style");
     }

@@ -4,8 +4,10 @@
 //! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
 //!   diversity, memorization, style accuracy.
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
+//! - [`copying`]: the data-copying test (C_T, Meehan et al. 2020) in the judge's feature space.
 
 pub mod anomaly;
+pub mod copying;
 pub mod judge;
 pub mod likelihood;
 pub mod metrics;
@@ -137,6 +139,22 @@ pub struct SampleMetrics {
     pub memorization_reference_images: usize,
     /// K49 only: measured thick/thin matches the requested style.
     pub style_accuracy: Option<f64>,
+
+    // The data-copying test ([`copying`]), against the memorization check's train
+    // images and the held-out real images of the Fréchet reference. None: measured
+    // before the test existed.
+    /// C_T of Meehan et al. (2020) in the judge's feature space: strongly negative
+    /// (below about −3) when samples sit closer to the train images than held-out
+    /// real images do (copying), near 0 when as close, positive when farther.
+    /// Also None when no cell held enough samples.
+    #[serde(default)]
+    pub copying_ct: Option<f64>,
+    /// Cells of the k-means partition of the train features.
+    #[serde(default)]
+    pub copying_cells: Option<usize>,
+    /// Cells holding enough samples (more than 20) to enter C_T.
+    #[serde(default)]
+    pub copying_cells_used: Option<usize>,
 }
 
 impl SampleMetrics {
@@ -260,6 +278,9 @@ pub fn evaluate_samples_against(
     let (memorization_share, memorization_threshold) =
         metrics::memorization_share(&sample_flat, &crate::data::row_major(&train_ref.images))?;
 
+    // The data-copying test, with the reference images as the held-out set.
+    let copying = copying_test(&fake.features, &real.features, &train_ref, judge, opts.seed)?;
+
     let style_accuracy = match (&samples.styles, &data.style_medians) {
         (Some(styles), Some(medians)) => Some(metrics::style_accuracy(&sample_flat, &samples.labels, styles, medians)),
         _ => None,
@@ -283,7 +304,38 @@ pub fn evaluate_samples_against(
         memorization_threshold,
         memorization_reference_images: train_ref.len(),
         style_accuracy,
+        copying_ct: copying.c_t,
+        copying_cells: Some(copying.cells.len()),
+        copying_cells_used: Some(copying.cells_used),
     })
+}
+
+/// The data-copying test ([`copying::data_copying`], default options, k-means
+/// seeded by `seed`) of samples' judge features `generated`, against the judge's
+/// features of `train` (images of the train split) and the held-out features it
+/// is given: `held_out` must come from real images that neither the generator
+/// nor the judge trained on. [`evaluate_samples_against`] passes the features of
+/// its reference images, drawn from the real test split, until the task has a
+/// validation split.
+///
+/// Two limits of what it sees, measured on the real Sign letters with a small
+/// judge (2 epochs on 8,000 images), 2,400 samples, 5,000 train images in `train`:
+/// - Against the test split, a dataset's train/test shift counts as copying:
+///   Sign train images that are not in `train` (no copies) score C_T ≈ −10
+///   against test images, ≈ 0 against held-out train images.
+/// - Only copies of images in `train` are seen: a generator copying the whole
+///   train split has about 5,000 / 27,455 of its samples there, and scores
+///   ≈ −3 against held-out train images (−14 when all its copies are in `train`).
+pub fn copying_test(
+    generated: &Tensor,
+    held_out: &Tensor,
+    train: &Split,
+    judge: &Judge,
+    seed: u64,
+) -> Result<copying::CopyingTest> {
+    let train_features = judge.judge(train.images.view()).features;
+    let opts = copying::CopyingOptions { seed, ..copying::CopyingOptions::default() };
+    copying::data_copying(&train_features, held_out, generated, &opts)
 }
 
 /// Evaluates a trained run on its task's data and writes `<run>/metrics.json`.
@@ -315,6 +367,8 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             let same_judge = prev.metrics.judge_test_accuracy == judge.meta.test_accuracy;
             // Metrics from before the fitted prior lack the N(0, I) comparison.
             let complete = !is_cvae || prev.standard_prior_metrics.is_some();
+            // Metrics from before the data-copying test lack C_T.
+            let complete = complete && prev.metrics.copying_cells.is_some();
             // Drawn as they would be now (the caption names the fitted prior's shape).
             let same_source = prev.latent_source.as_deref() == Some(sampler.caption().as_str());
             if same_options && same_judge && prev.epoch == model.epoch && complete && same_source {
