@@ -529,3 +529,70 @@ pub fn kl_per_dimension_chart(kl_per_dim: &[f64], title: &str) -> Result<Figure>
     let labels: Vec<String> = (1..=kl_per_dim.len()).map(|d| format!("z{d}")).collect();
     plot::bar_chart(title, "KL (nats)", &labels, kl_per_dim, Some((0.1, "0.1 nats")))
 }
+
+/// Pairs of a sample and its nearest train image on each row of [`nearest_train_gallery`].
+pub const GALLERY_PAIRS_PER_ROW: usize = 5;
+
+/// The data-copying gallery: `n` samples, spread evenly over `samples` (so over
+/// its conditions, which come grouped), each beside its nearest image of `train`
+/// in the judge's feature space, with that distance under the train image. A
+/// copying generator shows pairs that look alike at small distances; a pair of
+/// identical pixels is framed in yellow. Every image of `train` is judged, so a
+/// caller with a large split may pass a seeded subset.
+pub fn nearest_train_gallery(
+    samples: &Samples,
+    train: &crate::data::Split,
+    judge: &Judge,
+    n: usize,
+    title: &str,
+) -> Result<Figure> {
+    if train.is_empty() {
+        return Err(crate::Error::InvalidInput("nearest-train gallery: the train split is empty".into()));
+    }
+    let n = n.min(samples.len());
+    if n == 0 {
+        return Err(crate::Error::InvalidInput("nearest-train gallery: no samples to show".into()));
+    }
+    let picks: Vec<usize> = (0..n).map(|i| i * samples.len() / n).collect();
+    let shown = samples.images.select(Axis(0), &picks);
+    let (distances, nearest) = crate::eval::copying::nearest_neighbours(
+        &judge.judge(shown.view()).features,
+        &judge.judge(train.images.view()).features,
+    )?;
+
+    let per_row = n.min(GALLERY_PAIRS_PER_ROW);
+    let rows = n.div_ceil(per_row);
+    let cols = 2 * per_row;
+    // Cells past the last pair stay empty.
+    let mut pixels = vec![0u8; 2 * n * PIXELS];
+    let mut cell_labels = vec![String::new(); rows * cols];
+    let mut marks = vec![Mark::None; rows * cols];
+    for (i, (&d, &j)) in distances.iter().zip(&nearest).enumerate() {
+        let cell = 2 * i;
+        let sample_image = shown.index_axis(Axis(0), i);
+        let train_image = train.images.index_axis(Axis(0), j as usize);
+        for (k, image) in [(cell, &sample_image), (cell + 1, &train_image)] {
+            pixels[k * PIXELS..(k + 1) * PIXELS].iter_mut().zip(image.iter()).for_each(|(out, &v)| *out = v);
+        }
+        cell_labels[cell + 1] = format!("d {d:.2}");
+        if sample_image == train_image {
+            marks[cell] = Mark::Bad;
+            marks[cell + 1] = Mark::Bad;
+        }
+    }
+    let images = Array3::from_shape_vec((2 * n, SIDE, SIDE), pixels).expect("2n·784");
+    let col_labels: Vec<String> =
+        (0..cols).map(|c| if c % 2 == 0 { "sample" } else { "nearest train" }.to_string()).collect();
+    let title = format!("{title}: nearest of {} train images (judge features, distance d)", train.len());
+    let copies = marks.contains(&Mark::Bad);
+    let legend: &[(&str, Mark)] = if copies { &[("identical pixels", Mark::Bad)] } else { &[] };
+    let marks: &[Mark] = if copies { &marks } else { &[] };
+    let spec = GridSpec {
+        col_labels: &col_labels,
+        cell_labels: &cell_labels,
+        marks,
+        legend,
+        ..GridSpec::new(&title, rows, cols)
+    };
+    plot::image_grid(images.view(), &spec)
+}

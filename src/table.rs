@@ -130,8 +130,12 @@ pub const KID_WORST_CONDITION: Measure =
 pub const DENSITY: Measure = Measure { name: "density", value: |m| m.density, decimals: 3, spread: None };
 pub const COVERAGE: Measure = Measure { name: "coverage", value: |m| m.coverage, decimals: 3, spread: None };
 
+/// The data-copying test's C_T (Meehan et al. 2020): ≪ 0 copying, ≈ 0 as near the
+/// train images as held-out real images are, > 0 farther.
+pub const COPYING: Measure = Measure { name: "copying C_T", value: |m| m.copying_ct, decimals: 2, spread: None };
+
 /// Every measure of a set of samples, in the order tables show them.
-pub const MEASURES: [&Measure; 13] = [
+pub const MEASURES: [&Measure; 14] = [
     &ACCURACY,
     &WORST_CONDITION,
     &CONFIDENCE,
@@ -145,6 +149,7 @@ pub const MEASURES: [&Measure; 13] = [
     &KID_PER_CONDITION,
     &DENSITY,
     &COVERAGE,
+    &COPYING,
 ];
 
 /// `value` rounded to `decimals` places, for tables people read.
@@ -411,6 +416,9 @@ mod tests {
             density: Some(0.95),
             coverage: None,
             density_coverage_k: Some(5),
+            copying_ct: Some(-0.1234),
+            copying_cells: Some(25),
+            copying_cells_used: Some(24),
         };
         assert_eq!(ACCURACY.phrase(&m).unwrap(), "accuracy 89.4 %");
         assert_eq!(FRECHET.phrase(&m).unwrap(), "Fréchet distance 53.6");
@@ -421,6 +429,7 @@ mod tests {
         assert_eq!(KID.of(&m), Some(12.34));
         assert_eq!(KID_PER_CONDITION.phrase(&m).unwrap(), "KID per condition 50.00");
         assert_eq!(DENSITY.phrase(&m).unwrap(), "density 0.950");
+        assert_eq!(COPYING.phrase(&m).unwrap(), "copying C_T -0.12");
         let table = sample_metrics_table(&[("a", &m)]).unwrap();
         let names: Vec<String> = table.0.get_column_names().iter().map(|n| n.to_string()).collect();
         assert!(!names.iter().any(|n| n == STYLE.name), "no style column without style");

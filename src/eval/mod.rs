@@ -6,8 +6,10 @@
 //!   style accuracy. The real reference is drawn like-with-like: per condition,
 //!   as many images as the samples have ([`class_matched_subset`]).
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
+//! - [`copying`]: the data-copying test (C_T, Meehan et al. 2020) in the judge's feature space.
 
 pub mod anomaly;
+pub mod copying;
 pub mod judge;
 pub mod likelihood;
 pub mod metrics;
@@ -180,6 +182,22 @@ pub struct SampleMetrics {
     /// k of the balls of density and coverage ([`metrics::DENSITY_COVERAGE_K`]).
     #[serde(default)]
     pub density_coverage_k: Option<i64>,
+
+    // The data-copying test ([`copying`]), against the memorization check's train
+    // images and the held-out real images of the Fréchet reference. None: measured
+    // before the test existed.
+    /// C_T of Meehan et al. (2020) in the judge's feature space: strongly negative
+    /// (below about −3) when samples sit closer to the train images than held-out
+    /// real images do (copying), near 0 when as close, positive when farther.
+    /// Also None when no cell held enough samples.
+    #[serde(default)]
+    pub copying_ct: Option<f64>,
+    /// Cells of the k-means partition of the train features.
+    #[serde(default)]
+    pub copying_cells: Option<usize>,
+    /// Cells holding enough samples (more than 20) to enter C_T.
+    #[serde(default)]
+    pub copying_cells_used: Option<usize>,
 }
 
 impl SampleMetrics {
@@ -381,6 +399,9 @@ pub fn evaluate_samples_against(
     let (memorization_share, memorization_threshold) =
         metrics::memorization_share(&sample_flat, &crate::data::row_major(&train_ref.images))?;
 
+    // The data-copying test, with the reference images as the held-out set.
+    let copying = copying_test(&fake.features, &real.features, &train_ref, judge, opts.seed)?;
+
     let style_accuracy = match (&samples.styles, &data.style_medians) {
         (Some(styles), Some(medians)) => Some(metrics::style_accuracy(&sample_flat, &samples.labels, styles, medians)),
         _ => None,
@@ -414,7 +435,38 @@ pub fn evaluate_samples_against(
         density: like.density_coverage.map(|d| d.0),
         coverage: like.density_coverage.map(|d| d.1),
         density_coverage_k: Some(metrics::DENSITY_COVERAGE_K),
+        copying_ct: copying.c_t,
+        copying_cells: Some(copying.cells.len()),
+        copying_cells_used: Some(copying.cells_used),
     })
+}
+
+/// The data-copying test ([`copying::data_copying`], default options, k-means
+/// seeded by `seed`) of samples' judge features `generated`, against the judge's
+/// features of `train` (images of the train split) and the held-out features it
+/// is given: `held_out` must come from real images that neither the generator
+/// nor the judge trained on. [`evaluate_samples_against`] passes the features of
+/// its reference images, drawn from the real test split, until the task has a
+/// validation split.
+///
+/// Two limits of what it sees, measured on the real Sign letters with a small
+/// judge (2 epochs on 8,000 images), 2,400 samples, 5,000 train images in `train`:
+/// - Against the test split, a dataset's train/test shift counts as copying:
+///   Sign train images that are not in `train` (no copies) score C_T ≈ −10
+///   against test images, ≈ 0 against held-out train images.
+/// - Only copies of images in `train` are seen: a generator copying the whole
+///   train split has about 5,000 / 27,455 of its samples there, and scores
+///   ≈ −3 against held-out train images (−14 when all its copies are in `train`).
+pub fn copying_test(
+    generated: &Tensor,
+    held_out: &Tensor,
+    train: &Split,
+    judge: &Judge,
+    seed: u64,
+) -> Result<copying::CopyingTest> {
+    let train_features = judge.judge(train.images.view()).features;
+    let opts = copying::CopyingOptions { seed, ..copying::CopyingOptions::default() };
+    copying::data_copying(&train_features, held_out, generated, &opts)
 }
 
 /// The measures of samples against a like-with-like reference: KID pooled and
@@ -481,6 +533,8 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
             let complete = !is_cvae || prev.standard_prior_metrics.is_some();
             // Metrics from before the like-with-like reference (and KID) were measured against another one.
             let complete = complete && prev.metrics.reference_shortfall.is_some();
+            // Metrics from before the data-copying test lack C_T.
+            let complete = complete && prev.metrics.copying_cells.is_some();
             // Drawn as they would be now (the caption names the fitted prior's shape).
             let same_source = prev.latent_source.as_deref() == Some(sampler.caption().as_str());
             if same_options && same_judge && prev.epoch == model.epoch && complete && same_source {

@@ -11,6 +11,7 @@ mod common;
 mod build_profile;
 mod cgan_recipe;
 mod concepts;
+mod copying;
 mod cvae_remedies;
 mod data_loaders;
 mod eval;
