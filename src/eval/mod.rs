@@ -4,6 +4,10 @@
 //! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
 //!   diversity, memorization, style accuracy.
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
+//!
+//! Samples are measured against one held-out split ([`EvalOptions::split`]): the
+//! test split by default, which the final report reads; the validation split for
+//! every choice made before it (`condgen eval --split validation`).
 
 pub mod anomaly;
 pub mod judge;
@@ -20,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
+pub use crate::task::HeldOut;
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 pub use snapshots::snapshot_accuracy;
@@ -49,6 +54,12 @@ pub struct EvalOptions {
     pub precision_recall_k: i64,
     /// Use quick judges (one epoch on 4,000 images) for smoke runs.
     pub quick_judges: bool,
+    /// The real split samples are measured against (the Fréchet distance's and
+    /// precision/recall's reference, the real diversity, the reference rows): the
+    /// test split for the final report (the default), the validation split for
+    /// every selection made before it. Absent in metrics from before it existed: test.
+    #[serde(default)]
+    pub split: HeldOut,
     /// How a judge's training reports its epochs (not part of the measurement).
     #[serde(skip)]
     pub progress: ProgressMode,
@@ -73,6 +84,7 @@ impl Default for EvalOptions {
             memorization_reference: 5000,
             precision_recall_k: 3,
             quick_judges: false,
+            split: HeldOut::Test,
             progress: ProgressMode::Auto,
         }
     }
@@ -120,14 +132,15 @@ pub struct SampleMetrics {
     pub judge_test_accuracy: f64,
     /// Does the judge see what was asked for?
     pub accuracy: ConditionalAccuracy,
-    /// Fréchet distance in the judge's 128-unit feature layer, samples vs real test images.
+    /// Fréchet distance in the judge's 128-unit feature layer, samples vs real images
+    /// of the held-out split ([`EvalOptions::split`]; test unless asked).
     pub frechet_distance: f64,
-    /// Real test images in the Fréchet and precision/recall reference (as many as samples, at most the split).
+    /// Real images in the Fréchet and precision/recall reference (as many as samples, at most the split).
     pub real_reference_images: usize,
     pub precision: f64,
     pub recall: f64,
     pub precision_recall_k: i64,
-    /// Mean within-class pairwise feature distance of the samples, and of real test images.
+    /// Mean within-class pairwise feature distance of the samples, and of the real reference images.
     pub diversity_samples: f64,
     pub diversity_real: f64,
     /// Share of samples closer to a train image than the train set's own 1st-percentile NN distance.
@@ -159,13 +172,14 @@ pub struct RunMetrics {
     pub architecture: String,
     pub epoch: usize,
     pub data_source: String,
-    /// CVAE only: negative ELBO per test image after the last epoch.
+    /// CVAE only: negative ELBO per held-out image after the last epoch (history.csv's
+    /// `test_loss`: the validation split's, or the test split's in runs from before it).
     pub cvae_test_loss: Option<f64>,
-    /// CVAE only: active units on the test split after the last epoch (history.csv's
+    /// CVAE only: active units on the held-out split after the last epoch (history.csv's
     /// `test_active_units`; None for a history from before it was recorded).
     #[serde(default)]
     pub cvae_active_units: Option<usize>,
-    /// CVAE only: KL per latent dimension on the test split after the last epoch,
+    /// CVAE only: KL per latent dimension on the held-out split after the last epoch,
     /// nats per image (history.csv's `test_kl_per_dim`).
     #[serde(default)]
     pub cvae_kl_per_dim: Option<Vec<f64>>,
@@ -217,7 +231,8 @@ fn subset(split: &Split, n: usize, seed: u64) -> Split {
     split.select(&idx)
 }
 
-/// Measures `samples` of `data.experiment` with `judge`.
+/// Measures `samples` of `data.experiment` with `judge`, against real images of
+/// the held-out split `opts.split` names.
 pub fn evaluate_samples(
     samples: &Samples,
     data: &TaskData,
@@ -227,7 +242,7 @@ pub fn evaluate_samples(
     if samples.is_empty() {
         return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
-    let reference = subset(&data.test, samples.len(), opts.seed);
+    let reference = subset(data.held_out(opts.split), samples.len(), opts.seed);
     evaluate_samples_against(samples, &reference, data, judge, opts)
 }
 
@@ -286,7 +301,17 @@ pub fn evaluate_samples_against(
     })
 }
 
-/// Evaluates a trained run on its task's data and writes `<run>/metrics.json`.
+/// The file in a run folder holding its metrics against `split`: `metrics.json`
+/// for the test split (the report's), `metrics-validation.json` for validation.
+pub fn metrics_file(split: HeldOut) -> &'static str {
+    match split {
+        HeldOut::Test => "metrics.json",
+        HeldOut::Validation => "metrics-validation.json",
+    }
+}
+
+/// Evaluates a trained run on its task's data, against the held-out split
+/// `opts.split` names, and writes `<run>/`[`metrics_file`].
 pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: Device) -> Result<RunMetrics> {
     let start = Instant::now();
     let mut model = TrainedModel::load(run, device)?;
@@ -304,7 +329,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let (cvae_active_units, cvae_kl_per_dim) =
         history::last_collapse_diagnostics(&run.join(crate::train::run::HISTORY_FILE)).unzip();
     let judge = judge_for(exp, dataset, opts, device)?;
-    let metrics_path = run.join("metrics.json");
+    let metrics_path = run.join(metrics_file(opts.split));
     let data = exp.prepare(dataset);
     model.ensure_latent_prior(&data)?;
     let sampler = model.sampler(LatentSource::FittedPrior)?;
@@ -420,14 +445,17 @@ pub struct ReferenceRow {
 }
 
 /// The reference rows of a judge on a task, at `n` images a side (use the
-/// generators' sample count: the Fréchet distance is biased by sample size):
+/// generators' sample count: the Fréchet distance is biased by sample size), on
+/// the held-out split `opts.split` names (test unless asked; "test" below):
 /// - real test half vs half: one half of the test split, measured against the other;
 /// - real train vs test: train images against the same test half as the generators;
 /// - real test blurred with σ in [`REFERENCE_BLURS`]: the first half blurred, against the other.
 pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptions) -> Result<Vec<ReferenceRow>> {
-    let n = n.min(data.test.len() / 2).max(1);
-    // Two disjoint halves of one shuffle of the test split.
-    let both = subset(&data.test, 2 * n, opts.seed ^ 0x5EF);
+    let held_out = data.held_out(opts.split);
+    let split = opts.split.name();
+    let n = n.min(held_out.len() / 2).max(1);
+    // Two disjoint halves of one shuffle of the held-out split.
+    let both = subset(held_out, 2 * n, opts.seed ^ 0x5EF);
     let first = both.head(n);
     let second = Split {
         images: both.images.slice(ndarray::s![n.., .., ..]).to_owned(),
@@ -445,12 +473,12 @@ pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptio
         rows.push(ReferenceRow { name, blur, metrics });
         Ok(())
     };
-    push("real test, half vs half".into(), None, &as_samples(&first))?;
-    push("real train vs test".into(), None, &as_samples(&subset(&data.train, n, opts.seed ^ 0x7A1)))?;
+    push(format!("real {split}, half vs half"), None, &as_samples(&first))?;
+    push(format!("real train vs {split}"), None, &as_samples(&subset(&data.train, n, opts.seed ^ 0x7A1)))?;
     for sigma in REFERENCE_BLURS {
         let mut blurred = as_samples(&first);
         blurred.images = gaussian_blur(&blurred.images, sigma);
-        push(format!("real test blurred σ = {sigma} px"), Some(sigma), &blurred)?;
+        push(format!("real {split} blurred σ = {sigma} px"), Some(sigma), &blurred)?;
     }
     Ok(rows)
 }
