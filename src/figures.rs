@@ -319,7 +319,7 @@ pub fn history_chart(
 }
 
 /// CVAE loss over epochs: train total, reconstruction (the negative
-/// log-likelihood under the run's likelihood: BCE for the Bernoulli) and KL, and test total.
+/// log-likelihood under the run's likelihood: BCE for the Bernoulli) and KL, and validation total.
 pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
     history_chart(
         history,
@@ -329,7 +329,7 @@ pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
             ("train total (reconstruction + KL)", |r| r.loss),
             ("train reconstruction", |r| r.bce),
             ("train KL", |r| r.kl),
-            ("test total", |r| r.test_loss),
+            ("validation total", |r| r.test_loss),
         ],
     )
 }
@@ -523,7 +523,7 @@ pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8],
     plot::line_chart("Posterior means of test images (z1, z2) against N(0, I)", "z1", "z2", &series)
 }
 
-/// A CVAE's KL per latent dimension (nats, on the test split), one bar each,
+/// A CVAE's KL per latent dimension (nats, on the validation split), one bar each,
 /// with the 0.1-nat line below which a dimension carries almost nothing.
 pub fn kl_per_dimension_chart(kl_per_dim: &[f64], title: &str) -> Result<Figure> {
     let labels: Vec<String> = (1..=kl_per_dim.len()).map(|d| format!("z{d}")).collect();

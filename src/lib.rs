@@ -3,7 +3,7 @@
 //!
 //! Where to find things:
 //! - [`data`]: dataset loaders (Sign Language MNIST CSV, Kuzushiji-49 npz),
-//!   embedded stand-ins, the batcher, `data summary`, `data fetch`.
+//!   embedded stand-ins, the validation split, the batcher, `data summary`, `data fetch`.
 //! - [`task`]: the four experiments and how each conditions its models.
 //! - [`model`]: the networks (conv CVAE, MLP CVAE, MLP CGAN, conv CGAN).
 //! - [`loss`]: ELBO, GAN and WGAN-GP losses.

@@ -73,13 +73,17 @@ enum Command {
         /// Retrain the judge even if a cached one exists
         #[arg(long)]
         retrain_judges: bool,
-        /// Also measure real data as if it were samples (test half vs half, train vs test,
-        /// test blurred with σ = 0.5–2 px): the rows a generator's figures are read against
+        /// Also measure real data as if it were samples (half vs half, train vs the split,
+        /// the split blurred with σ = 0.5–2 px): the rows a generator's figures are read against
         #[arg(long)]
         references: bool,
         /// Also judge the fixed-noise snapshots saved after each epoch (accuracy over training)
         #[arg(long)]
         snapshots: bool,
+        /// The real split samples are measured against: validation for any choice (writes
+        /// metrics-validation.json), test for the final numbers (writes metrics.json)
+        #[arg(long, value_enum, default_value_t = condgen::eval::HeldOut::Test)]
+        split: condgen::eval::HeldOut,
     },
     /// Train what is missing, evaluate, draw every figure and write report/REPORT.md
     Report {
@@ -235,11 +239,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample { run, per_condition, seed, out, grid, standard_normal } => {
             sample_command(&opts, run, *per_condition, *seed, out, grid.as_deref(), *standard_normal)
         }
-        Command::Eval { run, n, judges, retrain_judges, references, snapshots } => {
+        Command::Eval { run, n, judges, retrain_judges, references, snapshots, split } => {
             let eval_opts = condgen::eval::EvalOptions {
                 samples: *n,
                 judges_root: judges.clone(),
                 retrain_judges: *retrain_judges,
+                split: *split,
                 ..Default::default()
             };
             eval_command(&opts, run, &eval_opts, *references, *snapshots)
@@ -360,8 +365,8 @@ fn eval_command(
     let dataset = opts.load(cfg.experiment.dataset())?;
     let device = condgen::default_device();
     let m = condgen::eval::evaluate_run(run, &dataset, eval_opts, device)?;
-    print_metrics(&m)?;
-    println!("metrics written to {}", run.join("metrics.json").display());
+    print_metrics(&m, eval_opts.split)?;
+    println!("metrics written to {}", run.join(condgen::eval::metrics_file(eval_opts.split)).display());
     if snapshots {
         let judge = condgen::eval::judge_for(cfg.experiment, &dataset, eval_opts, device)?;
         let model = condgen::sample::TrainedModel::load(run, device)?;
@@ -510,15 +515,15 @@ fn print_reference_measures(s: &condgen::eval::SampleMetrics) {
     }
 }
 
-fn print_metrics(m: &condgen::eval::RunMetrics) -> anyhow::Result<()> {
+fn print_metrics(m: &condgen::eval::RunMetrics, split: condgen::eval::HeldOut) -> anyhow::Result<()> {
     let s = &m.metrics;
     println!("run {} ({} {}, epoch {}) on {}", m.run.display(), s.experiment, m.architecture, m.epoch, m.data_source);
     let pct = |v: f64| format!("{:.1} %", 100.0 * v);
     println!("  {} samples ({} per condition) from every source below", s.samples, s.per_condition);
     println!("  judge: {} (its own test accuracy {})", s.judge.name(), pct(s.judge_test_accuracy));
     println!(
-        "  Fréchet distance and precision/recall (k = {}) against {} real test images; memorized: closer to one of {} \
-         train images than {:.3}",
+        "  Fréchet distance and precision/recall (k = {}) against {} real {split} images; memorized: closer to one \
+         of {} train images than {:.3}",
         s.precision_recall_k, s.real_reference_images, s.memorization_reference_images, s.memorization_threshold
     );
     print_reference_measures(s);
@@ -528,12 +533,12 @@ fn print_metrics(m: &condgen::eval::RunMetrics) -> anyhow::Result<()> {
     }
     if let Some(active) = m.cvae_active_units {
         let dims = m.cvae_kl_per_dim.as_ref().map_or(0, Vec::len);
-        println!("  CVAE active units (test split): {active} of {dims} (posterior-mean variance > 0.01)");
+        println!("  CVAE active units (validation split): {active} of {dims} (posterior-mean variance > 0.01)");
     }
     if let Some(kl) = &m.cvae_kl_per_dim {
         // Latent order, 16 a line; a collapsed dimension shows 0.00.
         println!(
-            "  CVAE KL per latent dimension on the test split (nats per image, total {:.3}):",
+            "  CVAE KL per latent dimension on the validation split (nats per image, total {:.3}):",
             kl.iter().sum::<f64>()
         );
         for (i, chunk) in kl.chunks(16).enumerate() {

@@ -246,7 +246,7 @@ pub fn against_bar(quantity: &str, value: f64, bar: f64, better: Better, unit: &
     format!("{quantity} {value:.decimals$}{unit} {verdict} the bar of {bar:.decimals$}{unit}{gap}.")
 }
 
-/// Final losses of CVAE runs side by side: train total, BCE, KL, test total.
+/// Final losses of CVAE runs side by side: train total, BCE, KL, validation total.
 pub fn loss_table(rows: &[(&str, &Trained)]) -> Result<Table> {
     let last = |t: &Trained, f: fn(&EpochRecord) -> Option<f64>| {
         t.history.last().and_then(f).map(|v| (v * 100.0).round() / 100.0)
@@ -258,7 +258,7 @@ pub fn loss_table(rows: &[(&str, &Trained)]) -> Result<Table> {
         "train loss" => col(|r| r.loss),
         "BCE" => col(|r| r.bce),
         "KL" => col(|r| r.kl),
-        "test loss" => col(|r| r.test_loss),
+        "validation loss" => col(|r| r.test_loss),
     )?;
     Ok(Table(df))
 }

@@ -173,7 +173,7 @@ pub fn sample_metrics_table(rows: &[(&str, &SampleMetrics)]) -> Result<Table> {
 }
 
 /// Runs side by side, one row per run and latent source (a CVAE gets a second
-/// row for its samples with z ~ N(0, I)), with the epoch and a CVAE's test loss.
+/// row for its samples with z ~ N(0, I)), with the epoch and a CVAE's validation loss.
 pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
     let mut named = Vec::new();
     let mut sources = Vec::new();
@@ -191,7 +191,7 @@ pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
     df.insert_column(1, Column::new("drawn from".into(), sources))?;
     df.with_column(Column::new("epoch".into(), epochs))?;
     if losses.iter().any(Option::is_some) {
-        df.with_column(Column::new("test loss".into(), losses))?;
+        df.with_column(Column::new("validation loss".into(), losses))?;
     }
     Ok(Table(df))
 }

@@ -58,26 +58,25 @@ impl Experiment {
 
     /// Derives this task's conditions from a loaded dataset.
     pub fn prepare(self, ds: &Dataset) -> TaskData {
-        let (train, test, condition_names) = match self {
-            Experiment::SignVowel => (
-                relabel(&ds.train, sign::is_vowel),
-                relabel(&ds.test, sign::is_vowel),
-                vec!["consonant".to_string(), "vowel".to_string()],
-            ),
-            Experiment::SignLetter => (ds.train.clone(), ds.test.clone(), ds.class_names.clone()),
-            Experiment::SignRotation => (
-                rotations(&ds.train),
-                rotations(&ds.test),
-                ["0°", "90°", "180°", "270°"].iter().map(|s| s.to_string()).collect(),
-            ),
-            Experiment::K49 => (ds.train.clone(), ds.test.clone(), ds.class_names.clone()),
+        // Every split goes through the same derivation: a task's validation images
+        // are its dataset's (for rotation, their four rotated copies).
+        let derive: fn(&Split) -> Split = match self {
+            Experiment::SignVowel => |split| relabel(split, sign::is_vowel),
+            Experiment::SignLetter | Experiment::K49 => Split::clone,
+            Experiment::SignRotation => rotations,
+        };
+        let condition_names = match self {
+            Experiment::SignVowel => vec!["consonant".to_string(), "vowel".to_string()],
+            Experiment::SignLetter | Experiment::K49 => ds.class_names.clone(),
+            Experiment::SignRotation => ["0°", "90°", "180°", "270°"].iter().map(|s| s.to_string()).collect(),
         };
         TaskData {
             experiment: self,
             spec: self.condition_spec(),
             condition_names,
-            train,
-            test,
+            train: derive(&ds.train),
+            validation: derive(&ds.validation),
+            test: derive(&ds.test),
             source: ds.source.clone(),
             style_medians: ds.style_medians.clone(),
         }
@@ -85,6 +84,32 @@ impl Experiment {
 }
 
 impl std::fmt::Display for Experiment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One of the two splits nothing trains on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeldOut {
+    /// The validation split: every choice (epochs, priors, loss weights, temperatures, recipes) is made on it.
+    Validation,
+    /// The test split: read once, by the final report.
+    #[default]
+    Test,
+}
+
+impl HeldOut {
+    pub fn name(self) -> &'static str {
+        match self {
+            HeldOut::Validation => "validation",
+            HeldOut::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for HeldOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
@@ -187,20 +212,27 @@ pub struct TaskData {
     pub spec: ConditionSpec,
     /// Human-readable name of each condition class.
     pub condition_names: Vec<String>,
+    /// What models and judges train on: the dataset's train split, without its validation images.
     pub train: Split,
+    /// The dataset's validation split ([`crate::data::validation`]), never trained
+    /// on: the CVAE's per-epoch held-out loss, and every selection, are measured on it.
+    pub validation: Split,
+    /// The test split, read once, by the final report.
     pub test: Split,
     pub source: DataSource,
     pub style_medians: Option<Vec<f64>>,
 }
 
 impl TaskData {
-    /// Keeps at most `n_train` / `n_test` images of each split (for quick runs).
+    /// Keeps at most `n_train` train images and at most `n_test` validation and
+    /// `n_test` test images (for quick runs).
     pub fn truncate(&mut self, n_train: usize, n_test: usize) {
         self.train = self.train.head(n_train);
+        self.validation = self.validation.head(n_test);
         self.test = self.test.head(n_test);
     }
 
-    /// The same data without the images of `classes` (both splits).
+    /// The same data without the images of `classes` (every split).
     pub fn without_classes(&self, classes: &[u8]) -> TaskData {
         if classes.is_empty() {
             return self.clone();
@@ -209,7 +241,20 @@ impl TaskData {
             let rows: Vec<usize> = (0..split.len()).filter(|&i| !classes.contains(&split.labels[i])).collect();
             split.select(&rows)
         };
-        TaskData { train: keep(&self.train), test: keep(&self.test), ..self.clone() }
+        TaskData {
+            train: keep(&self.train),
+            validation: keep(&self.validation),
+            test: keep(&self.test),
+            ..self.clone()
+        }
+    }
+
+    /// The held-out split `which` names: where samples are measured ([`crate::eval::EvalOptions::split`]).
+    pub fn held_out(&self, which: HeldOut) -> &Split {
+        match which {
+            HeldOut::Validation => &self.validation,
+            HeldOut::Test => &self.test,
+        }
     }
 
     /// Images of one split as float tensor [n, 1, 28, 28] in [0, 1].

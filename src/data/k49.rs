@@ -3,7 +3,9 @@
 //!
 //! Style: each image is binarized at 128 (a pixel ≥ 128 is foreground); an image
 //! is *thick* (1) when its foreground count is above the median count of its class
-//! on the train split, else *thin* (0). The train medians are reused for the test split.
+//! on the train split, else *thin* (0). The train medians are reused for the validation
+//! and test splits (the train split here is the one left after the validation split is
+//! carved out of the files' train images, see [`super::Dataset::from_files`]).
 
 use std::path::Path;
 
@@ -68,9 +70,10 @@ pub fn load(opts: &DataOptions) -> Result<Dataset> {
     }
     let source = identify(&dir)?;
     let class_names = read_class_map(&dir)?;
-    let (mut train, mut test) = read_npz_folder(&dir, FILE_PREFIX, class_names.len())?;
-    let medians = assign_styles(&mut train, &mut test, class_names.len());
-    Ok(Dataset { kind: DatasetKind::K49, source, class_names, train, test, style_medians: Some(medians) })
+    let (train, test) = read_npz_folder(&dir, FILE_PREFIX, class_names.len())?;
+    let mut ds = Dataset::from_files(DatasetKind::K49, source, class_names, train, test);
+    assign_dataset_styles(&mut ds);
+    Ok(ds)
 }
 
 /// Real K49 when the (small) label files match the official md5 sums; otherwise
@@ -219,7 +222,20 @@ pub fn assign_styles(train: &mut Split, test: &mut Split, num_classes: usize) ->
     let train_counts = foreground_counts(&train.images);
     let medians = class_medians(&train_counts, &train.labels, num_classes);
     train.styles = Some(style_labels(&train_counts, &train.labels, &medians));
-    let test_counts = foreground_counts(&test.images);
-    test.styles = Some(style_labels(&test_counts, &test.labels, &medians));
+    apply_styles(test, &medians);
     medians
+}
+
+/// Sets the style of every image of `split` from given class medians.
+pub fn apply_styles(split: &mut Split, medians: &[f64]) {
+    let counts = foreground_counts(&split.images);
+    split.styles = Some(style_labels(&counts, &split.labels, medians));
+}
+
+/// Sets the styles of a dataset's three splits from the medians of its train
+/// split (the validation images are not in them) and records the medians.
+pub fn assign_dataset_styles(ds: &mut Dataset) {
+    let medians = assign_styles(&mut ds.train, &mut ds.test, ds.class_names.len());
+    apply_styles(&mut ds.validation, &medians);
+    ds.style_medians = Some(medians);
 }

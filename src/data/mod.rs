@@ -12,6 +12,7 @@ pub mod npz;
 pub mod sign;
 pub mod standin;
 pub mod summary;
+pub mod validation;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 pub use batcher::{Batch, Batcher};
+pub use validation::{
+    near_duplicate_groups, split_validation, split_validation_grouped, validation_rows, DATA_PROTOCOL,
+    SIGN_DUPLICATE_CORRELATION, VALIDATION_FRACTION, VALIDATION_SEED,
+};
 
 /// Side of a 28×28 image.
 pub const SIDE: usize = 28;
@@ -214,20 +219,48 @@ impl Split {
     }
 }
 
-/// A dataset with both splits and the names of its classes.
+/// A dataset with its three splits and the names of its classes.
+///
+/// The files hold two splits, train and test; [`Dataset::from_files`] carves a
+/// stratified [`VALIDATION_FRACTION`] of the files' train split out as `validation`
+/// and `train` keeps the rest, so every task, run and judge made from a dataset
+/// trains on the same images and never on a validation one.
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub kind: DatasetKind,
     pub source: DataSource,
     /// class_names: [num_classes], e.g. "A".."Y" or the K49 characters.
     pub class_names: Vec<String>,
+    /// The files' train split without the validation images, in file order.
     pub train: Split,
+    /// The held-out part of the files' train split ([`validation::carve`]), in file
+    /// order: never trained on; every selection (epochs, priors, weights, temperatures,
+    /// recipes) is made on it.
+    pub validation: Split,
+    /// The files' test split: read once, by the final report.
     pub test: Split,
     /// Per-class median foreground count on the train split (K49 style medians).
     pub style_medians: Option<Vec<f64>>,
 }
 
 impl Dataset {
+    /// A dataset from its files' two splits: `validation` carved from `train` with
+    /// [`VALIDATION_FRACTION`] and [`VALIDATION_SEED`], stratified per class
+    /// ([`validation::carve`]): for Sign Language MNIST by groups of near-duplicate
+    /// images (the augmented copies of one photograph go to one side), for K49 image
+    /// by image. Styles, when the caller needs them, are assigned after the carving
+    /// (K49's medians come from the remaining train images only).
+    pub fn from_files(
+        kind: DatasetKind,
+        source: DataSource,
+        class_names: Vec<String>,
+        train: Split,
+        test: Split,
+    ) -> Dataset {
+        let (train, validation) = validation::carve(kind, &train);
+        Dataset { kind, source, class_names, train, validation, test, style_medians: None }
+    }
+
     pub fn num_classes(&self) -> usize {
         self.class_names.len()
     }

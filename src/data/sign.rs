@@ -50,14 +50,13 @@ pub fn load(opts: &DataOptions) -> Result<Dataset> {
         warn_standin("Sign Language MNIST", &dir, &files);
         return Ok(standin::sign_mnist(opts.standin_seed));
     }
-    Ok(Dataset {
-        kind: DatasetKind::SignMnist,
-        source: DataSource::Real { dir: dir.clone() },
-        class_names: LETTERS.iter().map(|s| s.to_string()).collect(),
-        train: read_csv(&dir.join(TRAIN_FILE))?,
-        test: read_csv(&dir.join(TEST_FILE))?,
-        style_medians: None,
-    })
+    Ok(Dataset::from_files(
+        DatasetKind::SignMnist,
+        DataSource::Real { dir: dir.clone() },
+        LETTERS.iter().map(|s| s.to_string()).collect(),
+        read_csv(&dir.join(TRAIN_FILE))?,
+        read_csv(&dir.join(TEST_FILE))?,
+    ))
 }
 
 /// Reads one Sign Language MNIST CSV. Accepts a UTF-8 BOM and CRLF line ends.

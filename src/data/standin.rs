@@ -56,31 +56,30 @@ pub fn k49_train_counts() -> Vec<usize> {
 pub fn sign_mnist(seed: u64) -> Dataset {
     let prototypes: Vec<HandPrototype> = (0..24).map(|c| HandPrototype::new(seed, c)).collect();
     let render = |rng: &mut ChaCha8Rng, class: u8, out: &mut [u8]| prototypes[class as usize].render(rng, out);
-    Dataset {
-        kind: DatasetKind::SignMnist,
-        source: DataSource::Embedded { seed, looked_in: std::path::PathBuf::from(super::SIGN_DIR) },
-        class_names: sign::LETTERS.iter().map(|s| s.to_string()).collect(),
-        train: generate_split(seed, 0, &SIGN_TRAIN_COUNTS, &render),
-        test: generate_split(seed, 1, &SIGN_TEST_COUNTS, &render),
-        style_medians: None,
-    }
+    Dataset::from_files(
+        DatasetKind::SignMnist,
+        DataSource::Embedded { seed, looked_in: std::path::PathBuf::from(super::SIGN_DIR) },
+        sign::LETTERS.iter().map(|s| s.to_string()).collect(),
+        generate_split(seed, 0, &SIGN_TRAIN_COUNTS, &render),
+        generate_split(seed, 1, &SIGN_TEST_COUNTS, &render),
+    )
 }
 
 /// The Kuzushiji-49 stand-in: 49 classes with K49's imbalance, 232,365 + 38,547 images.
 pub fn k49(seed: u64) -> Dataset {
     let prototypes: Vec<GlyphPrototype> = (0..49).map(|c| GlyphPrototype::new(seed, c)).collect();
     let render = |rng: &mut ChaCha8Rng, class: u8, out: &mut [u8]| prototypes[class as usize].render(rng, out);
-    let mut train = generate_split(seed, 2, &k49_train_counts(), &render);
-    let mut test = generate_split(seed, 3, &K49_TEST_COUNTS, &render);
-    let medians = k49::assign_styles(&mut train, &mut test, 49);
-    Dataset {
-        kind: DatasetKind::K49,
-        source: DataSource::Embedded { seed, looked_in: std::path::PathBuf::from(super::K49_DIR) },
-        class_names: k49::CHARACTERS.iter().map(|s| s.to_string()).collect(),
+    let train = generate_split(seed, 2, &k49_train_counts(), &render);
+    let test = generate_split(seed, 3, &K49_TEST_COUNTS, &render);
+    let mut ds = Dataset::from_files(
+        DatasetKind::K49,
+        DataSource::Embedded { seed, looked_in: std::path::PathBuf::from(super::K49_DIR) },
+        k49::CHARACTERS.iter().map(|s| s.to_string()).collect(),
         train,
         test,
-        style_medians: Some(medians),
-    }
+    );
+    k49::assign_dataset_styles(&mut ds);
+    ds
 }
 
 /// Labels with exactly `counts` per class in seeded random order, then one image

@@ -8,7 +8,7 @@ use crate::Result;
 /// One row per split: source, size, pixel mean/std (0..255) and, for K49,
 /// the share of thick images.
 pub fn overview(ds: &Dataset) -> Result<DataFrame> {
-    let splits = [("train", &ds.train), ("test", &ds.test)];
+    let splits = [("train", &ds.train), ("validation", &ds.validation), ("test", &ds.test)];
     let stats: Vec<(f64, f64)> = splits.iter().map(|(_, s)| s.pixel_mean_std()).collect();
     let thick: Vec<Option<f64>> = splits
         .iter()
@@ -27,16 +27,16 @@ pub fn overview(ds: &Dataset) -> Result<DataFrame> {
     Ok(df)
 }
 
-/// One row per class: train and test counts (and thick counts, style median for K49).
+/// One row per class: train, validation and test counts (and thick counts, style median for K49).
 pub fn class_table(ds: &Dataset) -> Result<DataFrame> {
     let k = ds.num_classes();
-    let train = ds.train.class_counts(k);
-    let test = ds.test.class_counts(k);
+    let counts = |split: &super::Split| split.class_counts(k).into_iter().map(|c| c as u64).collect::<Vec<_>>();
     let mut df = df!(
         "class" => (0..k as u32).collect::<Vec<_>>(),
         "name" => ds.class_names.clone(),
-        "train" => train.iter().map(|&c| c as u64).collect::<Vec<_>>(),
-        "test" => test.iter().map(|&c| c as u64).collect::<Vec<_>>(),
+        "train" => counts(&ds.train),
+        "validation" => counts(&ds.validation),
+        "test" => counts(&ds.test),
     )?;
     if let (Some(medians), Some(styles)) = (&ds.style_medians, &ds.train.styles) {
         let mut thick = vec![0u64; k];
@@ -53,9 +53,21 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Prints both tables with the data source spelled out in full.
+/// Prints both tables with the data source spelled out in full, and the validation protocol.
 pub fn print(ds: &Dataset) -> Result<()> {
     println!("== {} — source: {}", ds.kind.title(), ds.source);
+    let unit = match ds.kind {
+        super::DatasetKind::SignMnist => ", by whole groups of near-duplicate copies",
+        super::DatasetKind::K49 => "",
+    };
+    println!(
+        "validation: {} images, a stratified {:.0} % of each class of the files' train split{unit} (seed {:#x}), \
+         never trained on; train: the other {}",
+        ds.validation.len(),
+        100.0 * super::VALIDATION_FRACTION,
+        super::VALIDATION_SEED,
+        ds.train.len()
+    );
     println!("{}", overview(ds)?);
     let rows = ds.num_classes().max(10);
     // Show every class: polars cuts long tables by default.

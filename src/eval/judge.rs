@@ -1,6 +1,8 @@
 //! Judge classifiers: small CNNs trained by condgen on the real TRAIN split
-//! only (the test split measures their own accuracy), used to judge whether a
-//! generated image shows the condition that was asked for.
+//! only — never on its validation images (see [`crate::data::validation`]) —
+//! used to judge whether a generated image shows the condition that was asked for.
+//! Their own accuracy is measured on the validation split (where any choice about
+//! them is made) and on the test split (what the report states).
 //!
 //! Architecture: conv 32 (3×3, pad 1) → ReLU → max-pool 2 → conv 64 (3×3,
 //! pad 1) → ReLU → max-pool 2 → dense 128 → ReLU (the *feature layer*, used
@@ -88,6 +90,12 @@ pub struct JudgeConfig {
     /// (0: judges saved before it was recorded, whose epochs were seeded seed·1000 + epoch).
     #[serde(default)]
     pub recipe: u32,
+    /// The version of the data protocol ([`crate::data::DATA_PROTOCOL`]): which train
+    /// images are held out as validation and not learned. 0 in judges saved before the
+    /// validation split, which learned the whole train split: a cached judge of
+    /// another protocol is retrained.
+    #[serde(default)]
+    pub data_protocol: u32,
 }
 
 /// The judges' training code version: 1 seeds each epoch with [`crate::data::batcher::epoch_seed`], as runs do.
@@ -110,6 +118,7 @@ impl JudgeConfig {
             max_train_images: None,
             seed: 7,
             recipe: JUDGE_RECIPE,
+            data_protocol: crate::data::DATA_PROTOCOL,
         }
     }
 
@@ -135,7 +144,13 @@ pub struct JudgeMeta {
     pub config: JudgeConfig,
     pub data_source: DataSource,
     pub train_images: usize,
+    /// None in judges from before the validation split.
+    #[serde(default)]
+    pub validation_images: Option<usize>,
     pub test_images: usize,
+    /// Accuracy on the real validation split (None in judges from before it).
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     /// Accuracy on the real test split.
     pub test_accuracy: f64,
     pub train_seconds: f64,
@@ -230,7 +245,8 @@ impl Judge {
         Ok(judge)
     }
 
-    /// Trains a judge on `data.train`; its accuracy is measured on `data.test`.
+    /// Trains a judge on `data.train`; its accuracy is measured on `data.validation`
+    /// and `data.test`.
     /// `data` must be the judge's own task (letters, rotations or K49 classes).
     pub fn train(
         kind: JudgeKind,
@@ -281,14 +297,22 @@ impl Judge {
                 config: cfg.clone(),
                 data_source: data.source.clone(),
                 train_images: train.len(),
+                validation_images: Some(data.validation.len()),
                 test_images: data.test.len(),
+                validation_accuracy: None,
                 test_accuracy: 0.0,
                 train_seconds: start.elapsed().as_secs_f64(),
             },
         };
+        judge.meta.validation_accuracy = (!data.validation.is_empty()).then(|| judge.accuracy(&data.validation));
         judge.meta.test_accuracy = judge.accuracy(&data.test);
-        let line =
-            format!("judge {}: test accuracy {:.4} on {}", kind.name(), judge.meta.test_accuracy, data.source.short());
+        let validation = judge.meta.validation_accuracy.map_or("-".into(), |a| format!("{a:.4}"));
+        let line = format!(
+            "judge {}: validation accuracy {validation}, test accuracy {:.4} on {}",
+            kind.name(),
+            judge.meta.test_accuracy,
+            data.source.short()
+        );
         notice(progress, &line);
         Ok(judge)
     }

@@ -7,6 +7,10 @@
 //!   as many images as the samples have ([`class_matched_subset`]).
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
 //! - [`copying`]: the data-copying test (C_T, Meehan et al. 2020) in the judge's feature space.
+//!
+//! Samples are measured against one held-out split ([`EvalOptions::split`]): the
+//! test split by default, which the final report reads; the validation split for
+//! every choice made before it (`condgen eval --split validation`).
 
 pub mod anomaly;
 pub mod copying;
@@ -24,6 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
+pub use crate::task::HeldOut;
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 pub use snapshots::snapshot_accuracy;
@@ -53,6 +58,12 @@ pub struct EvalOptions {
     pub precision_recall_k: i64,
     /// Use quick judges (one epoch on 4,000 images) for smoke runs.
     pub quick_judges: bool,
+    /// The real split samples are measured against (the Fréchet distance's and
+    /// precision/recall's reference, the real diversity, the reference rows): the
+    /// test split for the final report (the default), the validation split for
+    /// every selection made before it. Absent in metrics from before it existed: test.
+    #[serde(default)]
+    pub split: HeldOut,
     /// How a judge's training reports its epochs (not part of the measurement).
     #[serde(skip)]
     pub progress: ProgressMode,
@@ -77,6 +88,7 @@ impl Default for EvalOptions {
             memorization_reference: 5000,
             precision_recall_k: 3,
             quick_judges: false,
+            split: HeldOut::Test,
             progress: ProgressMode::Auto,
         }
     }
@@ -124,9 +136,10 @@ pub struct SampleMetrics {
     pub judge_test_accuracy: f64,
     /// Does the judge see what was asked for?
     pub accuracy: ConditionalAccuracy,
-    /// Fréchet distance in the judge's 128-unit feature layer, samples vs real test images.
+    /// Fréchet distance in the judge's 128-unit feature layer, samples vs real images
+    /// of the held-out split ([`EvalOptions::split`]; test unless asked).
     pub frechet_distance: f64,
-    /// Real test images in the reference of the Fréchet distance, precision/recall,
+    /// Real held-out images in the reference of the Fréchet distance, precision/recall,
     /// KID and density/coverage: drawn per condition with the samples' counts
     /// ([`class_matched_subset`]), all of a condition's when it has fewer
     /// (see `reference_shortfall`).
@@ -134,7 +147,7 @@ pub struct SampleMetrics {
     pub precision: f64,
     pub recall: f64,
     pub precision_recall_k: i64,
-    /// Mean within-class pairwise feature distance of the samples, and of real test images.
+    /// Mean within-class pairwise feature distance of the samples, and of the real reference images.
     pub diversity_samples: f64,
     pub diversity_real: f64,
     /// Share of samples closer to a train image than the train set's own 1st-percentile NN distance.
@@ -220,13 +233,14 @@ pub struct RunMetrics {
     pub architecture: String,
     pub epoch: usize,
     pub data_source: String,
-    /// CVAE only: negative ELBO per test image after the last epoch.
+    /// CVAE only: negative ELBO per held-out image after the last epoch (history.csv's
+    /// `test_loss`: the validation split's, or the test split's in runs from before it).
     pub cvae_test_loss: Option<f64>,
-    /// CVAE only: active units on the test split after the last epoch (history.csv's
+    /// CVAE only: active units on the held-out split after the last epoch (history.csv's
     /// `test_active_units`; None for a history from before it was recorded).
     #[serde(default)]
     pub cvae_active_units: Option<usize>,
-    /// CVAE only: KL per latent dimension on the test split after the last epoch,
+    /// CVAE only: KL per latent dimension on the held-out split after the last epoch,
     /// nats per image (history.csv's `test_kl_per_dim`).
     #[serde(default)]
     pub cvae_kl_per_dim: Option<Vec<f64>>,
@@ -346,7 +360,8 @@ pub fn class_matched_subset(split: &Split, labels: &[i64], styles: Option<&[i64]
     split.select(&rows)
 }
 
-/// Measures `samples` of `data.experiment` with `judge`.
+/// Measures `samples` of `data.experiment` with `judge`, against real images of
+/// the held-out split `opts.split` names.
 pub fn evaluate_samples(
     samples: &Samples,
     data: &TaskData,
@@ -356,7 +371,8 @@ pub fn evaluate_samples(
     if samples.is_empty() {
         return Err(Error::InvalidInput("no samples to evaluate".into()));
     }
-    let reference = class_matched_subset(&data.test, &samples.labels, samples.styles.as_deref(), opts.seed);
+    let reference =
+        class_matched_subset(data.held_out(opts.split), &samples.labels, samples.styles.as_deref(), opts.seed);
     evaluate_samples_against(samples, &reference, data, judge, opts)
 }
 
@@ -399,8 +415,12 @@ pub fn evaluate_samples_against(
     let (memorization_share, memorization_threshold) =
         metrics::memorization_share(&sample_flat, &crate::data::row_major(&train_ref.images))?;
 
-    // The data-copying test, with the reference images as the held-out set.
-    let copying = copying_test(&fake.features, &real.features, &train_ref, judge, opts.seed)?;
+    // The data-copying test against validation images: neither the generator nor the judge
+    // trained on them, and they come from the train file (the test split's shift from train
+    // would count as copying).
+    let held_out = subset(&data.validation, samples.len(), opts.seed ^ 0xC0B);
+    let held_out_features = judge.judge(held_out.images.view()).features;
+    let copying = copying_test(&fake.features, &held_out_features, &train_ref, judge, opts.seed)?;
 
     let style_accuracy = match (&samples.styles, &data.style_medians) {
         (Some(styles), Some(medians)) => Some(metrics::style_accuracy(&sample_flat, &samples.labels, styles, medians)),
@@ -445,18 +465,9 @@ pub fn evaluate_samples_against(
 /// seeded by `seed`) of samples' judge features `generated`, against the judge's
 /// features of `train` (images of the train split) and the held-out features it
 /// is given: `held_out` must come from real images that neither the generator
-/// nor the judge trained on. [`evaluate_samples_against`] passes the features of
-/// its reference images, drawn from the real test split, until the task has a
-/// validation split.
-///
-/// Two limits of what it sees, measured on the real Sign letters with a small
-/// judge (2 epochs on 8,000 images), 2,400 samples, 5,000 train images in `train`:
-/// - Against the test split, a dataset's train/test shift counts as copying:
-///   Sign train images that are not in `train` (no copies) score C_T ≈ −10
-///   against test images, ≈ 0 against held-out train images.
-/// - Only copies of images in `train` are seen: a generator copying the whole
-///   train split has about 5,000 / 27,455 of its samples there, and scores
-///   ≈ −3 against held-out train images (−14 when all its copies are in `train`).
+/// nor the judge trained on, drawn as the train images are (the validation
+/// split: against the test split, a dataset's train/test shift counts as copying).
+/// Only copies of images in `train` are seen (a subset of the train split).
 pub fn copying_test(
     generated: &Tensor,
     held_out: &Tensor,
@@ -502,7 +513,17 @@ impl ReferenceMeasures {
     }
 }
 
-/// Evaluates a trained run on its task's data and writes `<run>/metrics.json`.
+/// The file in a run folder holding its metrics against `split`: `metrics.json`
+/// for the test split (the report's), `metrics-validation.json` for validation.
+pub fn metrics_file(split: HeldOut) -> &'static str {
+    match split {
+        HeldOut::Test => "metrics.json",
+        HeldOut::Validation => "metrics-validation.json",
+    }
+}
+
+/// Evaluates a trained run on its task's data, against the held-out split
+/// `opts.split` names, and writes `<run>/`[`metrics_file`].
 pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: Device) -> Result<RunMetrics> {
     let start = Instant::now();
     let mut model = TrainedModel::load(run, device)?;
@@ -520,7 +541,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let (cvae_active_units, cvae_kl_per_dim) =
         history::last_collapse_diagnostics(&run.join(crate::train::run::HISTORY_FILE)).unzip();
     let judge = judge_for(exp, dataset, opts, device)?;
-    let metrics_path = run.join("metrics.json");
+    let metrics_path = run.join(metrics_file(opts.split));
     let data = exp.prepare(dataset);
     model.ensure_latent_prior(&data)?;
     let sampler = model.sampler(LatentSource::FittedPrior)?;
@@ -639,7 +660,8 @@ pub struct ReferenceRow {
     pub metrics: SampleMetrics,
 }
 
-/// The reference rows of a judge on a task, at `n` images a side spread over
+/// The reference rows of a judge on a task, on the held-out split `opts.split`
+/// names (test unless asked; "test" below), at `n` images a side spread over
 /// the conditions as a generator's samples are (n / conditions, rounded up, of
 /// each; use the generators' sample count: the Fréchet distance and KID's
 /// spread depend on sample size), every side drawn like-with-like per condition:
@@ -650,23 +672,25 @@ pub struct ReferenceRow {
 /// - real test blurred with σ in [`REFERENCE_BLURS`]: the first half blurred, against the second.
 pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptions) -> Result<Vec<ReferenceRow>> {
     let per_condition = n.div_ceil(data.spec.conditions().max(1)).max(1);
-    let with_styles = data.spec.has_style() && data.test.styles.is_some();
+    let held_out = data.held_out(opts.split);
+    let split = opts.split.name();
+    let with_styles = data.spec.has_style() && held_out.styles.is_some();
     let (classes, styles) = data.spec.all_conditions();
     let counts: std::collections::BTreeMap<(i64, i64), usize> = classes
         .iter()
         .zip(&styles)
         .map(|(&c, &s)| ((i64::from(c), if with_styles { i64::from(s) } else { 0 }), 2 * per_condition))
         .collect();
-    // Two disjoint halves of one class-matched draw of the test split.
+    // Two disjoint halves of one class-matched draw of the held-out split.
     let (mut first_rows, mut second_rows) = (Vec::new(), Vec::new());
-    for rows in draw_per_condition(&data.test, &counts, with_styles, opts.seed ^ 0x5EF) {
+    for rows in draw_per_condition(held_out, &counts, with_styles, opts.seed ^ 0x5EF) {
         let half = rows.len().div_ceil(2);
         first_rows.extend_from_slice(&rows[..half]);
         second_rows.extend_from_slice(&rows[half..]);
     }
     first_rows.sort_unstable();
     second_rows.sort_unstable();
-    let (first, second) = (data.test.select(&first_rows), data.test.select(&second_rows));
+    let (first, second) = (held_out.select(&first_rows), held_out.select(&second_rows));
     let as_samples = |split: &Split| Samples {
         images: split.images.clone(),
         labels: split.labels.iter().map(|&l| l as i64).collect(),
@@ -679,12 +703,12 @@ pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptio
         Ok(())
     };
     let first = as_samples(&first);
-    push("real test, half vs half".into(), None, &first)?;
+    push(format!("real {split}, half vs half"), None, &first)?;
     let train = class_matched_subset(&data.train, &first.labels, first.styles.as_deref(), opts.seed ^ 0x7A1);
-    push("real train vs test".into(), None, &as_samples(&train))?;
+    push(format!("real train vs {split}"), None, &as_samples(&train))?;
     for sigma in REFERENCE_BLURS {
         let blurred = Samples { images: gaussian_blur(&first.images, sigma), ..first.clone() };
-        push(format!("real test blurred σ = {sigma} px"), Some(sigma), &blurred)?;
+        push(format!("real {split} blurred σ = {sigma} px"), Some(sigma), &blurred)?;
     }
     Ok(rows)
 }

@@ -145,9 +145,18 @@ pub struct TrainConfig {
     /// improved recipe sets [`improved_generator_auxiliary_weight`].
     #[serde(default, skip_serializing_if = "omitted_at_default")]
     pub generator_auxiliary_weight: Option<f64>,
+    /// The version of the data protocol the run follows ([`crate::data::DATA_PROTOCOL`]):
+    /// which images are held out as the validation split ([`crate::data::validation`]),
+    /// never trained on, on which the per-epoch held-out loss is measured. Every config
+    /// made here carries the current version, so no run shares a run id with a run
+    /// trained on other images. Absent (0) in the configs of runs from before the
+    /// validation split: they trained on the whole train split and measured that loss
+    /// on test; they can be loaded and evaluated, not trained further.
+    #[serde(default, skip_serializing_if = "omitted_at_default")]
+    pub data_protocol: u32,
     /// Use at most this many training images (None = all).
     pub max_train_images: Option<usize>,
-    /// Use at most this many test images (None = all).
+    /// Use at most this many validation and test images each (None = all).
     pub max_test_images: Option<usize>,
     /// Epochs (1-based) after which fixed-noise samples are saved.
     pub snapshot_epochs: Vec<usize>,
@@ -168,8 +177,8 @@ impl TrainConfig {
         }
     }
 
-    /// The images and conditions this run trains on: `data` without the
-    /// held-out classes, cut to the image limits, with [`TrainConfig::condition_spec`].
+    /// The images and conditions this run trains on (and validates on): `data`
+    /// without the held-out classes, cut to the image limits, with [`TrainConfig::condition_spec`].
     pub fn training_data(&self, data: &TaskData) -> TaskData {
         let mut data = data.without_classes(&self.held_out_classes);
         data.truncate(self.max_train_images.unwrap_or(usize::MAX), self.max_test_images.unwrap_or(usize::MAX));
@@ -245,6 +254,21 @@ impl TrainConfig {
         }
         if self.held_out_classes.len() >= classes {
             return bad("held_out_classes leaves no class to train on".into());
+        }
+        if self.data_protocol != crate::data::DATA_PROTOCOL {
+            let protocol = crate::data::DATA_PROTOCOL;
+            return bad(if self.data_protocol == 0 {
+                format!(
+                    "this configuration is from before the validation split (no data_protocol): it trained on the \
+                     whole train split, which no run does now; start from a profile or recipe instead (data_protocol \
+                     {protocol})"
+                )
+            } else {
+                format!(
+                    "data_protocol {} is not this version's data (data::DATA_PROTOCOL = {protocol})",
+                    self.data_protocol
+                )
+            });
         }
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());

@@ -1,5 +1,5 @@
-//! One epoch of training (a CVAE's or a CGAN's), the CVAE's test loss, and
-//! the fixed-noise snapshots saved after an epoch.
+//! One epoch of training (a CVAE's or a CGAN's), the CVAE's held-out loss (on
+//! the validation split), and the fixed-noise snapshots saved after an epoch.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -76,18 +76,20 @@ pub(super) fn cvae_epoch(
         progress.step(sum_loss / seen as f64);
     }
     let seconds = start.elapsed().as_secs_f64();
-    let test = cvae_test_loss(cvae, likelihood, &data.test, data.spec, cfg.kl_weight, opts.device);
+    // The held-out loss is the validation split's: the test split is not read in training.
+    let held_out = (!data.validation.is_empty())
+        .then(|| cvae_test_loss(cvae, likelihood, &data.validation, data.spec, cfg.kl_weight, opts.device));
     let n = seen.max(1) as f64;
     let record = EpochRecord {
         epoch,
         loss: Some(sum_loss / n),
         bce: Some(sum_bce / n),
         kl: Some(sum_kl / n),
-        test_loss: Some(test.loss),
-        test_bce: Some(test.bce),
-        test_kl: Some(test.kl),
-        test_active_units: Some(test.active_units),
-        test_kl_per_dim: Some(test.kl_per_dim),
+        test_loss: held_out.as_ref().map(|v| v.loss),
+        test_bce: held_out.as_ref().map(|v| v.bce),
+        test_kl: held_out.as_ref().map(|v| v.kl),
+        test_active_units: held_out.as_ref().map(|v| v.active_units),
+        test_kl_per_dim: held_out.map(|v| v.kl_per_dim),
         seconds,
         images_per_second: seen as f64 / seconds.max(1e-9),
         ..Default::default()
@@ -112,7 +114,8 @@ pub struct CvaeTestStats {
     pub active_units: usize,
 }
 
-/// The negative ELBO per image on a split (one z sample per image, eval mode,
+/// The negative ELBO per image on a split (training measures it on the
+/// validation split after every epoch; one z sample per image, eval mode,
 /// weight β on the plain KL: no warm-up, no free bits) and, in the same pass, the
 /// posterior-collapse diagnostics: KL per latent dimension and active units.
 pub fn cvae_test_loss(

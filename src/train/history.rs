@@ -1,7 +1,11 @@
 //! The per-epoch training record, saved as `history.csv` through polars.
 //!
 //! CVAE columns: `loss`, `bce`, `kl` (train split), `test_loss`, `test_bce`,
-//! `test_kl`, `test_active_units` and `test_kl_per_dim` (test split, eval mode).
+//! `test_kl`, `test_active_units` and `test_kl_per_dim` (the held-out split, eval mode).
+//! The held-out split is the **validation** split for every run with a
+//! `data_protocol` in its config (the test split is not read in training);
+//! runs from before the validation split measured these columns on the test split.
+//! The `test_` names stay so that every history.csv, old or new, reads the same way.
 //! `bce` and `test_bce` are the reconstruction negative log-likelihood under the
 //! run's likelihood (the BCE for the studies' Bernoulli; the name stays for every
 //! likelihood). `test_kl_per_dim` is one string column: the KL of each latent
@@ -28,14 +32,15 @@ pub struct EpochRecord {
     pub bce: Option<f64>,
     /// CVAE: mean KL per image.
     pub kl: Option<f64>,
-    /// CVAE: negative ELBO per image on the test split.
+    /// CVAE: negative ELBO per image on the held-out split: validation (test in runs
+    /// from before the validation split; see the module's notes).
     pub test_loss: Option<f64>,
     pub test_bce: Option<f64>,
     pub test_kl: Option<f64>,
-    /// CVAE: active units on the test split (Burda et al. 2016; see [`crate::loss::active_units`]).
+    /// CVAE: active units on the held-out split (Burda et al. 2016; see [`crate::loss::active_units`]).
     #[serde(default)]
     pub test_active_units: Option<usize>,
-    /// CVAE: KL per latent dimension on the test split, nats per image, [latent]; sums to `test_kl`.
+    /// CVAE: KL per latent dimension on the held-out split, nats per image, [latent]; sums to `test_kl`.
     #[serde(default)]
     pub test_kl_per_dim: Option<Vec<f64>>,
     /// CGAN: mean discriminator (critic) loss.
@@ -62,7 +67,7 @@ impl EpochRecord {
                 _ => String::new(),
             };
             format!(
-                "loss {} (reconstruction {} kl {}) test {}{active}",
+                "loss {} (reconstruction {} kl {}) validation {}{active}",
                 f(self.loss),
                 f(self.bce),
                 f(self.kl),

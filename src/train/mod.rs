@@ -1,6 +1,10 @@
 //! Training runs: the loops for CVAEs and CGANs, checkpoints every epoch,
 //! fixed-noise snapshots, and `--resume`.
 //!
+//! A run trains on its task's train split only; the validation split (carved from
+//! the files' train split, [`crate::data::validation`]) measures the CVAE's
+//! held-out loss each epoch, and the test split is not read.
+//!
 //! Determinism: the model is initialised from `seed`, and every epoch reseeds
 //! torch and the shuffle from (seed, epoch), so a resumed run repeats exactly
 //! what the uninterrupted run would have done (Adam's state is checkpointed too).
@@ -209,6 +213,7 @@ fn new_meta(
         seed: cfg.seed,
         data_source: Some(data.source.clone()),
         train_images: data.train.len(),
+        validation_images: Some(data.validation.len()),
         test_images: data.test.len(),
         git_revision: run::git_revision(),
         device: format!("{:?}", opts.device),
@@ -224,14 +229,14 @@ fn new_meta(
 /// Says what is about to train, on what, and how many epochs are left.
 fn announce(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions, built: &Built, done: usize) {
     let line = format!(
-        "training {} {} ({}) on {}: {}; {} train / {} test images; device {:?}",
+        "training {} {} ({}) on {}: {}; {} train / {} validation images; device {:?}",
         cfg.experiment,
         cfg.model(),
         cfg.architecture.name(),
         data.source.short(),
         built.describe_parameters(),
         data.train.len(),
-        data.test.len(),
+        data.validation.len(),
         opts.device
     );
     notice(opts.progress, &line);

@@ -43,6 +43,7 @@ impl TrainConfig {
             gradient_penalty_weight: 10.0,
             discriminator_steps: 1,
             generator_auxiliary_weight: None,
+            data_protocol: crate::data::DATA_PROTOCOL,
             max_train_images,
             max_test_images,
             snapshot_epochs,

@@ -47,6 +47,9 @@ pub struct RunMeta {
     /// None in runs from before the source was recorded.
     pub data_source: Option<DataSource>,
     pub train_images: usize,
+    /// None in runs from before the validation split.
+    #[serde(default)]
+    pub validation_images: Option<usize>,
     pub test_images: usize,
     pub git_revision: String,
     pub device: String,

@@ -110,13 +110,23 @@ fn k49_folder_reads_and_is_not_called_real() {
     k49_folder(dir.path(), 98, 49);
     let opts = DataOptions { k49_folder: Some(dir.path().to_path_buf()), ..DataOptions::default() };
     let ds = opts.load(DatasetKind::K49).unwrap();
-    assert_eq!(ds.train.len(), 98);
+    // Two images a class: one of each goes to validation.
+    assert_eq!((ds.train.len(), ds.validation.len()), (49, 49));
     assert_eq!(ds.test.len(), 49);
-    assert_eq!(ds.train.labels[50], 1);
-    assert_eq!(ds.train.image(1)[0], 7);
+    assert_eq!(ds.train.class_counts(49), vec![1; 49]);
+    // The file's rows c and c + 49 are class c: one in train, the other in validation.
+    let (files_train, _) = k49::read_npz_folder(dir.path(), k49::FILE_PREFIX, 49).unwrap();
+    for c in 0..49u8 {
+        let row = |split: &data::Split| split.image(split.labels.iter().position(|&l| l == c).unwrap()).to_vec();
+        let mut got = [row(&ds.train), row(&ds.validation)];
+        got.sort();
+        let mut expected = [files_train.image(c as usize).to_vec(), files_train.image(c as usize + 49).to_vec()];
+        expected.sort();
+        assert_eq!(got, expected, "class {c}");
+    }
     assert!(matches!(ds.source, DataSource::Folder { .. }), "md5 differs from the official files");
     assert_eq!(ds.class_names[0], "あ");
-    assert!(ds.train.styles.is_some() && ds.test.styles.is_some());
+    assert!(ds.train.styles.is_some() && ds.validation.styles.is_some() && ds.test.styles.is_some());
 }
 
 #[test]
@@ -299,8 +309,11 @@ fn test_split_styles_use_train_medians() {
     let opts = DataOptions { k49_folder: Some(dir.path().to_path_buf()), ..DataOptions::default() };
     let ds = opts.load(DatasetKind::K49).unwrap();
     let medians = ds.style_medians.as_ref().unwrap();
-    let test_counts = k49::foreground_counts(&ds.test.images);
-    assert_eq!(ds.test.styles.as_ref().unwrap(), &k49::style_labels(&test_counts, &ds.test.labels, medians));
+    for split in [&ds.validation, &ds.test] {
+        let counts = k49::foreground_counts(&split.images);
+        assert_eq!(split.styles.as_ref().unwrap(), &k49::style_labels(&counts, &split.labels, medians));
+    }
+    // The medians are the train split's: the validation images are not in them.
     let train_counts = k49::foreground_counts(&ds.train.images);
     assert_eq!(medians, &k49::class_medians(&train_counts, &ds.train.labels, 49));
 }
@@ -314,9 +327,12 @@ fn standin_is_deterministic_and_sized_like_sign_mnist() {
     let c = standin::sign_mnist(12);
     assert_eq!(a.train.images, b.train.images);
     assert_eq!(a.test.labels, b.test.labels);
+    assert_eq!(a.validation.images, b.validation.images);
     assert_ne!(a.train.images, c.train.images);
-    assert_eq!((a.train.len(), a.test.len()), (27_455, 7_172));
-    assert_eq!(a.train.class_counts(24), standin::SIGN_TRAIN_COUNTS.to_vec());
+    assert_eq!((a.train.len() + a.validation.len(), a.test.len()), (27_455, 7_172));
+    let files_train: Vec<usize> =
+        a.train.class_counts(24).iter().zip(a.validation.class_counts(24)).map(|(t, v)| t + v).collect();
+    assert_eq!(files_train, standin::SIGN_TRAIN_COUNTS.to_vec());
     assert_eq!(a.test.class_counts(24), standin::SIGN_TEST_COUNTS.to_vec());
     assert!(matches!(a.source, DataSource::Embedded { seed: 11, .. }));
 }
@@ -363,7 +379,7 @@ fn standins_have_learnable_class_structure() {
 #[test]
 fn k49_standin_has_k49_sizes_imbalance_and_style_variation() {
     let ds = standin::k49(standin::DEFAULT_SEED);
-    assert_eq!((ds.train.len(), ds.test.len()), (232_365, 38_547));
+    assert_eq!((ds.train.len() + ds.validation.len(), ds.test.len()), (232_365, 38_547));
     assert_eq!(ds.test.class_counts(49), standin::K49_TEST_COUNTS.to_vec());
     let train_counts = ds.train.class_counts(49);
     assert!(train_counts.iter().max().unwrap() / train_counts.iter().min().unwrap() > 10, "K49 is imbalanced");
@@ -410,13 +426,21 @@ fn real_sign_mnist_when_present() {
         .load(DatasetKind::SignMnist)
         .unwrap();
     assert!(ds.source.is_real());
-    assert_eq!((ds.train.len(), ds.test.len()), (27_455, 7_172));
-    // Published class counts (PROVENANCE.md) and first rows.
-    assert_eq!(ds.train.class_counts(24), standin::SIGN_TRAIN_COUNTS.to_vec());
+    assert_eq!((ds.train.len() + ds.validation.len(), ds.test.len()), (27_455, 7_172));
+    // Published class counts (PROVENANCE.md) and first rows, of the file's train split
+    // (its train and validation images) and its test split.
+    let files_train: Vec<usize> =
+        ds.train.class_counts(24).iter().zip(ds.validation.class_counts(24)).map(|(t, v)| t + v).collect();
+    assert_eq!(files_train, standin::SIGN_TRAIN_COUNTS.to_vec());
     assert_eq!(ds.test.class_counts(24), standin::SIGN_TEST_COUNTS.to_vec());
-    assert_eq!((ds.train.labels[0], &ds.train.image(0)[..4]), (3, &[107u8, 118, 127, 134][..]));
+    let first = [(ds.train.labels[0], ds.train.image(0)), (ds.validation.labels[0], ds.validation.image(0))];
+    assert!(first.iter().any(|(l, img)| (*l, &img[..4]) == (3, &[107u8, 118, 127, 134][..])), "the file's first row");
     assert_eq!((ds.test.labels[0], &ds.test.image(0)[..3]), (6, &[149u8, 149, 150][..]));
-    let (mean, std) = ds.train.pixel_mean_std();
+    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+    for &p in ds.train.images.iter().chain(ds.validation.images.iter()) {
+        (n, sum, sq) = (n + 1.0, sum + p as f64, sq + (p as f64) * (p as f64));
+    }
+    let (mean, std) = (sum / n, (sq / n - (sum / n).powi(2)).sqrt());
     assert!((mean - 159.291).abs() < 0.01 && (std - 48.770).abs() < 0.01, "{mean} {std}");
 }
 

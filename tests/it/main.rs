@@ -26,3 +26,4 @@ mod report;
 mod robustness;
 mod training;
 mod vae_anomaly;
+mod validation;

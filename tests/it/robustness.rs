@@ -194,7 +194,7 @@ fn images_in_any_memory_layout_give_the_same_results_as_standard_ones() {
     assert!(!dir.path().join("short.npz").exists());
 }
 
-/// A tiny sign-letter task: 96 train and 48 test images, 4 of each letter in train.
+/// A tiny sign-letter task: 96 train, 24 validation and 48 test images, 4 of each letter in train.
 fn tiny_sign_letters() -> condgen::TaskData {
     use condgen::data::{DataSource, Dataset, DatasetKind, Split};
     let split = |n: usize| Split {
@@ -207,6 +207,7 @@ fn tiny_sign_letters() -> condgen::TaskData {
         source: DataSource::Embedded { seed: 0, looked_in: "tiny".into() },
         class_names: (0..24).map(|i| i.to_string()).collect(),
         train: split(96),
+        validation: split(24),
         test: split(48),
         style_medians: None,
     };

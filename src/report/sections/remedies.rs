@@ -20,8 +20,8 @@ pub fn write(md: &mut String, runs: &Runs, profile: Profile) -> Result<()> {
         "\n## Ending the posterior collapse: the CVAE's remedies one at a time (sign-letter)\n\nEach row is the \
          sign-letter conv CVAE of this profile trained for {} epochs (the same budget for every row) with the option \
          named; samples from the fitted per-condition prior unless the column says N(0, I). Active units: latent \
-         dimensions whose posterior mean varies across the test images (Cov > 0.01; Burda et al. 2016). The test \
-         loss is the negative ELBO in nats per image under the row's own likelihood: comparable between rows of the \
+         dimensions whose posterior mean varies across the validation images (Cov > 0.01; Burda et al. 2016). The \
+         validation loss is the negative ELBO in nats per image under the row's own likelihood: comparable between rows of the \
          same likelihood only (the Gaussian and continuous Bernoulli are densities).\n",
         first.1.epochs
     );
@@ -47,7 +47,7 @@ pub fn write(md: &mut String, runs: &Runs, profile: Profile) -> Result<()> {
         table::DIVERSITY.name => measure(&table::DIVERSITY),
         "active units" => rows.iter().map(|(_, r)| r.metrics.cvae_active_units.map(|a| a as u64)).collect::<Vec<_>>(),
         "KL (nats)" => rows.iter().map(|(_, r)| r.history.last().and_then(|h| h.test_kl).map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
-        "test loss" => rows.iter().map(|(_, r)| r.metrics.cvae_test_loss.map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
+        "validation loss" => rows.iter().map(|(_, r)| r.metrics.cvae_test_loss.map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
         "train time (s)" => rows.iter().map(|(_, r)| r.history.iter().map(|h| h.seconds).sum::<f64>().round()).collect::<Vec<_>>(),
     )?;
     md.push_str(&table::Table(df).to_markdown());

@@ -34,7 +34,7 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) {
         let last = r.history.last();
         let loss = match (r.model, last) {
             (ModelKind::Cvae, Some(h)) => {
-                format!("train {:.2}, test {:.2}", h.loss.unwrap_or(f64::NAN), h.test_loss.unwrap_or(f64::NAN))
+                format!("train {:.2}, validation {:.2}", h.loss.unwrap_or(f64::NAN), h.test_loss.unwrap_or(f64::NAN))
             }
             (ModelKind::Cgan, Some(h)) => {
                 format!("D {:.3}, G {:.3}", h.d_loss.unwrap_or(f64::NAN), h.g_loss.unwrap_or(f64::NAN))
