@@ -615,3 +615,85 @@ fn selection_time_on_a_sign_letter_sized_problem() {
     assert!(prior.selected);
     assert!(selection.seconds < 120.0, "{:.1} s", selection.seconds);
 }
+
+/// A small sign-letter task: `per_letter` training and a third as many test images of each of the 24 letters.
+fn small_sign_letters(per_letter: usize) -> TaskData {
+    use condgen::data::{DataSource, Dataset, DatasetKind};
+    let split = |n: usize| Split {
+        images: Array3::from_shape_fn((n, 28, 28), |(i, y, x)| ((i * 37 + y * 5 + x * (i % 24 + 1)) % 256) as u8),
+        labels: (0..n).map(|i| (i % 24) as u8).collect(),
+        styles: None,
+    };
+    let dataset = Dataset {
+        kind: DatasetKind::SignMnist,
+        source: DataSource::Embedded { seed: 0, looked_in: "small".into() },
+        class_names: (0..24).map(|i| i.to_string()).collect(),
+        train: split(24 * per_letter),
+        test: split(24 * per_letter / 3),
+        style_medians: None,
+    };
+    condgen::Experiment::SignLetter.prepare(&dataset)
+}
+
+#[test]
+fn a_run_chooses_its_prior_on_held_out_images_and_keeps_the_table() {
+    use condgen::model::ModelKind;
+    use condgen::sample::{LatentSource, TrainedModel, PRIOR_HELD_OUT};
+    use condgen::train::{self, Profile, TrainConfig};
+    let _serial = common::serial();
+    let data = small_sign_letters(30);
+    let cfg = TrainConfig::new(condgen::Experiment::SignLetter, ModelKind::Cvae, Profile::Quick);
+    let root = tempfile::tempdir().unwrap();
+    let outcome = train::train(&cfg, &data, &common::cpu_train_options(root.path())).unwrap();
+    let mut model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    // The validation split is the integrator's; the test images stand in for it here.
+    let selection = model.select_latent_prior(&data, &data.test).unwrap().expect("a CVAE has a prior");
+    assert_eq!((selection.train_codes, selection.held_out_codes, selection.epoch), (720, 240, model.epoch));
+    assert_eq!((selection.conditions, selection.latent), (24, 16));
+    // 30 codes per letter: a full component needs 17, a diagonal or tied one 10, so
+    // one full Gaussian, and one or two diagonal or tied components, are tried.
+    let tried: Vec<PriorShape> = selection.candidates.iter().map(|c| c.shape()).collect();
+    assert_eq!(
+        tried,
+        vec![
+            PriorShape::new(1, Covariance::Full),
+            PriorShape::new(1, Covariance::Diagonal),
+            PriorShape::new(2, Covariance::Diagonal),
+            PriorShape::new(2, Covariance::Tied),
+        ]
+    );
+    let chosen = selection.chosen().clone();
+    let prior = model.latent_prior.as_ref().unwrap();
+    assert!(prior.selected);
+    assert_eq!((prior.components, prior.covariance), (chosen.components, chosen.covariance));
+    assert_eq!(prior.parameter_count(), chosen.parameters);
+    assert!(selection.seconds >= selection.encode_seconds && selection.encode_seconds > 0.0);
+
+    // Loaded again, the run has the chosen prior and its table; its samples say where z came from.
+    let mut again = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let loaded = again.latent_prior.as_ref().unwrap();
+    assert!(loaded.selected && loaded.covariance == chosen.covariance);
+    assert_eq!(again.prior_selection().unwrap().unwrap().chosen().shape(), chosen.shape());
+    let sampler = again.sampler(LatentSource::FittedPrior).unwrap();
+    assert!(sampler.caption().ends_with("chosen on held-out codes)"), "{}", sampler.caption());
+    assert_eq!(sampler.sample_all_conditions(2, 0).unwrap().len(), 48);
+
+    match PRIOR_HELD_OUT {
+        // The default: ensure_latent_prior replaces a chosen prior by PRIOR_COMPONENTS full Gaussians.
+        None => {
+            assert!(!again.has_latent_prior());
+            again.ensure_latent_prior(&data).unwrap();
+            let fixed = again.latent_prior.as_ref().unwrap();
+            assert_eq!((fixed.components, fixed.covariance, fixed.selected), (40, Covariance::Full, false));
+            assert!(again.has_latent_prior());
+            assert!(again.prior_selection().unwrap().is_none());
+        }
+        // Switched: a chosen prior is what ensure_latent_prior makes.
+        Some(_) => assert!(again.has_latent_prior()),
+    }
+
+    // Another task's data is refused.
+    let k49 = condgen::Experiment::K49;
+    let other = TaskData { experiment: k49, ..data.clone() };
+    assert!(model.select_latent_prior(&other, &data.test).is_err());
+}
