@@ -11,7 +11,9 @@ use crate::capacity::{self, Footprint};
 use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
 use crate::data::{PIXELS, SIDE};
-use crate::model::latent_prior::{LatentPrior, LATENT_PRIOR_FILE, PRIOR_COMPONENTS};
+use crate::model::latent_prior::{
+    Covariance, LatentPrior, PriorSelection, PriorShape, LATENT_PRIOR_FILE, PRIOR_COMPONENTS, PRIOR_SELECTION_FILE,
+};
 use crate::model::{Built, Net};
 use crate::task::{ConditionSpec, Experiment, TaskData};
 use crate::train::{self, RunDir, TrainConfig};
@@ -72,6 +74,13 @@ impl Samples {
     }
 }
 
+/// Where [`TrainedModel::ensure_latent_prior`] finds the held-out images it
+/// chooses a run's prior on ([`TrainedModel::select_latent_prior`]). None: no
+/// choice, [`PRIOR_COMPONENTS`] full-covariance Gaussians per condition. Once
+/// `TaskData` has its validation split, the switch is this one line:
+/// `pub const PRIOR_HELD_OUT: Option<fn(&TaskData) -> &Split> = Some(|data| &data.validation);`
+pub const PRIOR_HELD_OUT: Option<fn(&TaskData) -> &Split> = None;
+
 /// A trained model loaded from its run folder.
 pub struct TrainedModel {
     pub config: TrainConfig,
@@ -117,7 +126,10 @@ impl TrainedModel {
         Ok(model)
     }
 
-    /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN.
+    /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN. Fits
+    /// [`PRIOR_COMPONENTS`] full-covariance Gaussians per condition, or, once
+    /// [`PRIOR_HELD_OUT`] names a held-out split, chooses the prior on it
+    /// ([`TrainedModel::select_latent_prior`]).
     pub fn ensure_latent_prior(&mut self, data: &TaskData) -> Result<()> {
         if self.has_latent_prior() {
             return Ok(());
@@ -129,14 +141,22 @@ impl TrainedModel {
                 data.experiment
             )));
         }
-        self.fit_latent_prior(data, PRIOR_COMPONENTS)
+        match PRIOR_HELD_OUT {
+            Some(held_out) => self.select_latent_prior(data, held_out(data)).map(drop),
+            None => self.fit_latent_prior(data, PRIOR_COMPONENTS),
+        }
     }
 
     /// Whether [`TrainedModel::ensure_latent_prior`] has nothing to do: a CGAN,
-    /// or a CVAE whose fitted prior of [`PRIOR_COMPONENTS`] Gaussians is loaded.
+    /// or a CVAE with the prior it makes loaded: [`PRIOR_COMPONENTS`]
+    /// full-covariance Gaussians, or a prior chosen on held-out codes once
+    /// [`PRIOR_HELD_OUT`] is set.
     pub fn has_latent_prior(&self) -> bool {
         match &self.built.net {
-            Net::Cvae(_) => self.latent_prior.as_ref().is_some_and(|p| p.components == PRIOR_COMPONENTS),
+            Net::Cvae(_) => self.latent_prior.as_ref().is_some_and(|p| match PRIOR_HELD_OUT {
+                Some(_) => p.selected,
+                None => p.components == PRIOR_COMPONENTS && p.covariance == Covariance::Full,
+            }),
             Net::Gan { .. } => true,
         }
     }
@@ -154,11 +174,75 @@ impl TrainedModel {
 
     /// A latent prior with `components` Gaussians per condition, fitted to the
     /// codes of the run's training images, without saving it (None for a CGAN).
+    /// Full covariances, fitted as [`LatentPrior::fit`] fits.
     pub fn fitted_prior(&self, data: &TaskData, components: usize) -> Option<LatentPrior> {
         let Net::Cvae(cvae) = &self.built.net else { return None };
         // The same training images the run saw (quick runs see a slice; held-out classes are left out).
         let train = self.config.training_data(data).train;
         Some(LatentPrior::fit(cvae.as_ref(), &self.spec, &train, self.epoch, components, self.built.vs.device()))
+    }
+
+    /// As [`TrainedModel::fitted_prior`], with the covariance shape of `shape`
+    /// ([`LatentPrior::fit_shaped`]).
+    pub fn fitted_prior_shaped(&self, data: &TaskData, shape: PriorShape) -> Option<LatentPrior> {
+        let Net::Cvae(cvae) = &self.built.net else { return None };
+        let train = self.config.training_data(data).train;
+        Some(LatentPrior::fit_shaped(cvae.as_ref(), &self.spec, &train, self.epoch, shape, self.built.vs.device()))
+    }
+
+    /// Chooses the latent prior on held-out images ([`LatentPrior::select`] over
+    /// [`PriorShape::selection_candidates`]): every candidate is fitted to the
+    /// codes of the run's training images of `data` and scored by the mean
+    /// log-density of the codes of `held_out`'s images (the run's held-out
+    /// classes left out, as in training). Saves the chosen prior
+    /// ([`LATENT_PRIOR_FILE`]) and the table of candidates
+    /// ([`PRIOR_SELECTION_FILE`]) in the run folder, and keeps the prior.
+    /// None for a CGAN (it has no prior).
+    pub fn select_latent_prior(&mut self, data: &TaskData, held_out: &Split) -> Result<Option<PriorSelection>> {
+        let Net::Cvae(cvae) = &self.built.net else { return Ok(None) };
+        if data.experiment != self.experiment() {
+            return Err(Error::InvalidInput(format!(
+                "a {} run cannot choose its prior on {} data",
+                self.experiment(),
+                data.experiment
+            )));
+        }
+        let train = self.config.training_data(data).train;
+        let left_out = &self.config.held_out_classes;
+        let held_out = if left_out.is_empty() {
+            held_out.clone()
+        } else {
+            held_out
+                .select(&(0..held_out.len()).filter(|&i| !left_out.contains(&held_out.labels[i])).collect::<Vec<_>>())
+        };
+        let (prior, selection) = LatentPrior::select(
+            cvae.as_ref(),
+            &self.spec,
+            &train,
+            &held_out,
+            self.epoch,
+            &PriorShape::selection_candidates(),
+            self.built.vs.device(),
+        )?;
+        prior.save(&self.run.file(LATENT_PRIOR_FILE))?;
+        selection.save(&self.run.file(PRIOR_SELECTION_FILE))?;
+        self.latent_prior = Some(prior);
+        Ok(Some(selection))
+    }
+
+    /// The table of the candidates this run's prior was chosen from
+    /// ([`TrainedModel::select_latent_prior`]), when its loaded prior was chosen
+    /// so (None otherwise, or when the table is of another epoch).
+    pub fn prior_selection(&self) -> Result<Option<PriorSelection>> {
+        if !self.latent_prior.as_ref().is_some_and(|p| p.selected) {
+            return Ok(None);
+        }
+        let path = self.run.file(PRIOR_SELECTION_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let selection = PriorSelection::load(&path)?;
+        Ok((selection.epoch == self.epoch).then_some(selection))
     }
 
     /// This model drawing its samples from `source`. A CVAE asked for its fitted
@@ -248,8 +332,17 @@ impl Sampler<'_> {
     /// "z from the fitted per-condition prior (10-Gaussian mixture)".
     pub fn caption(&self) -> String {
         let fitted = |base: &str| {
-            let k = self.model.latent_prior.as_ref().map_or(1, |p| p.components);
-            let shape = if k == 1 { "one Gaussian".to_string() } else { format!("{k}-Gaussian mixture") };
+            let prior = self.model.latent_prior.as_ref();
+            let k = prior.map_or(1, |p| p.components);
+            let mut shape = if k == 1 { "one Gaussian".to_string() } else { format!("{k}-Gaussian mixture") };
+            match prior.map_or(Covariance::Full, |p| p.covariance) {
+                Covariance::Full => {}
+                Covariance::Diagonal => shape.push_str(", diagonal covariance"),
+                Covariance::Tied => shape.push_str(", one shared covariance"),
+            }
+            if prior.is_some_and(|p| p.selected) {
+                shape.push_str(", chosen on held-out codes");
+            }
             format!("{base} ({shape})")
         };
         match (&self.model.built.net, self.source) {

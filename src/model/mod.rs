@@ -24,7 +24,7 @@ use tch::{nn, Device, Tensor};
 
 pub use conv_cgan::{ConvCganConfig, DiscriminatorLayout};
 pub use conv_cvae::ConvCvaeConfig;
-pub use latent_prior::LatentPrior;
+pub use latent_prior::{Covariance, LatentPrior, PriorSelection, PriorShape};
 pub use likelihood::{Likelihood, PixelLikelihood};
 pub use mlp_cgan::MlpCganConfig;
 pub use mlp_cvae::MlpCvaeConfig;
