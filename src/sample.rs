@@ -12,7 +12,7 @@ use crate::data::npz::{self, NpzArray};
 use crate::data::Split;
 use crate::data::{PIXELS, SIDE};
 use crate::model::latent_prior::{
-    Covariance, LatentPrior, PriorSelection, PriorShape, LATENT_PRIOR_FILE, PRIOR_COMPONENTS, PRIOR_SELECTION_FILE,
+    Covariance, LatentPrior, PriorSelection, PriorShape, LATENT_PRIOR_FILE, PRIOR_SELECTION_FILE,
 };
 use crate::model::{Built, Net};
 use crate::task::{ConditionSpec, Experiment, TaskData};
@@ -74,13 +74,6 @@ impl Samples {
     }
 }
 
-/// Where [`TrainedModel::ensure_latent_prior`] finds the held-out images it
-/// chooses a run's prior on ([`TrainedModel::select_latent_prior`]). None: no
-/// choice, [`PRIOR_COMPONENTS`] full-covariance Gaussians per condition. Once
-/// `TaskData` has its validation split, the switch is this one line:
-/// `pub const PRIOR_HELD_OUT: Option<fn(&TaskData) -> &Split> = Some(|data| &data.validation);`
-pub const PRIOR_HELD_OUT: Option<fn(&TaskData) -> &Split> = None;
-
 /// A trained model loaded from its run folder.
 pub struct TrainedModel {
     pub config: TrainConfig,
@@ -126,10 +119,9 @@ impl TrainedModel {
         Ok(model)
     }
 
-    /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN. Fits
-    /// [`PRIOR_COMPONENTS`] full-covariance Gaussians per condition, or, once
-    /// [`PRIOR_HELD_OUT`] names a held-out split, chooses the prior on it
-    /// ([`TrainedModel::select_latent_prior`]).
+    /// See [`TrainedModel::load_with_prior`]. Does nothing for a CGAN. Chooses the
+    /// prior's size and covariance on the codes of `data`'s validation images
+    /// ([`TrainedModel::select_latent_prior`]), fitting every candidate on the training codes.
     pub fn ensure_latent_prior(&mut self, data: &TaskData) -> Result<()> {
         if self.has_latent_prior() {
             return Ok(());
@@ -141,35 +133,16 @@ impl TrainedModel {
                 data.experiment
             )));
         }
-        match PRIOR_HELD_OUT {
-            Some(held_out) => self.select_latent_prior(data, held_out(data)).map(drop),
-            None => self.fit_latent_prior(data, PRIOR_COMPONENTS),
-        }
+        self.select_latent_prior(data, &data.validation).map(drop)
     }
 
     /// Whether [`TrainedModel::ensure_latent_prior`] has nothing to do: a CGAN,
-    /// or a CVAE with the prior it makes loaded: [`PRIOR_COMPONENTS`]
-    /// full-covariance Gaussians, or a prior chosen on held-out codes once
-    /// [`PRIOR_HELD_OUT`] is set.
+    /// or a CVAE whose prior chosen on held-out codes is loaded.
     pub fn has_latent_prior(&self) -> bool {
         match &self.built.net {
-            Net::Cvae(_) => self.latent_prior.as_ref().is_some_and(|p| match PRIOR_HELD_OUT {
-                Some(_) => p.selected,
-                None => p.components == PRIOR_COMPONENTS && p.covariance == Covariance::Full,
-            }),
+            Net::Cvae(_) => self.latent_prior.as_ref().is_some_and(|p| p.selected),
             Net::Gan { .. } => true,
         }
-    }
-
-    /// Fits the latent prior anew with `components` Gaussians per condition
-    /// (see [`LatentPrior`]) and saves it in the run folder. A CGAN has none.
-    pub fn fit_latent_prior(&mut self, data: &TaskData, components: usize) -> Result<()> {
-        let prior = self.fitted_prior(data, components);
-        if let Some(prior) = &prior {
-            prior.save(&self.run.file(LATENT_PRIOR_FILE))?;
-        }
-        self.latent_prior = prior;
-        Ok(())
     }
 
     /// A latent prior with `components` Gaussians per condition, fitted to the

@@ -629,6 +629,7 @@ fn small_sign_letters(per_letter: usize) -> TaskData {
         source: DataSource::Embedded { seed: 0, looked_in: "small".into() },
         class_names: (0..24).map(|i| i.to_string()).collect(),
         train: split(24 * per_letter),
+        validation: split(24 * per_letter / 3),
         test: split(24 * per_letter / 3),
         style_medians: None,
     };
@@ -638,7 +639,7 @@ fn small_sign_letters(per_letter: usize) -> TaskData {
 #[test]
 fn a_run_chooses_its_prior_on_held_out_images_and_keeps_the_table() {
     use condgen::model::ModelKind;
-    use condgen::sample::{LatentSource, TrainedModel, PRIOR_HELD_OUT};
+    use condgen::sample::{LatentSource, TrainedModel};
     use condgen::train::{self, Profile, TrainConfig};
     let _serial = common::serial();
     let data = small_sign_letters(30);
@@ -646,8 +647,7 @@ fn a_run_chooses_its_prior_on_held_out_images_and_keeps_the_table() {
     let root = tempfile::tempdir().unwrap();
     let outcome = train::train(&cfg, &data, &common::cpu_train_options(root.path())).unwrap();
     let mut model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
-    // The validation split is the integrator's; the test images stand in for it here.
-    let selection = model.select_latent_prior(&data, &data.test).unwrap().expect("a CVAE has a prior");
+    let selection = model.select_latent_prior(&data, &data.validation).unwrap().expect("a CVAE has a prior");
     assert_eq!((selection.train_codes, selection.held_out_codes, selection.epoch), (720, 240, model.epoch));
     assert_eq!((selection.conditions, selection.latent), (24, 16));
     // 30 codes per letter: a full component needs 17, a diagonal or tied one 10, so
@@ -670,7 +670,7 @@ fn a_run_chooses_its_prior_on_held_out_images_and_keeps_the_table() {
     assert!(selection.seconds >= selection.encode_seconds && selection.encode_seconds > 0.0);
 
     // Loaded again, the run has the chosen prior and its table; its samples say where z came from.
-    let mut again = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let again = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
     let loaded = again.latent_prior.as_ref().unwrap();
     assert!(loaded.selected && loaded.covariance == chosen.covariance);
     assert_eq!(again.prior_selection().unwrap().unwrap().chosen().shape(), chosen.shape());
@@ -678,22 +678,11 @@ fn a_run_chooses_its_prior_on_held_out_images_and_keeps_the_table() {
     assert!(sampler.caption().ends_with("chosen on held-out codes)"), "{}", sampler.caption());
     assert_eq!(sampler.sample_all_conditions(2, 0).unwrap().len(), 48);
 
-    match PRIOR_HELD_OUT {
-        // The default: ensure_latent_prior replaces a chosen prior by PRIOR_COMPONENTS full Gaussians.
-        None => {
-            assert!(!again.has_latent_prior());
-            again.ensure_latent_prior(&data).unwrap();
-            let fixed = again.latent_prior.as_ref().unwrap();
-            assert_eq!((fixed.components, fixed.covariance, fixed.selected), (40, Covariance::Full, false));
-            assert!(again.has_latent_prior());
-            assert!(again.prior_selection().unwrap().is_none());
-        }
-        // Switched: a chosen prior is what ensure_latent_prior makes.
-        Some(_) => assert!(again.has_latent_prior()),
-    }
+    // A chosen prior is what ensure_latent_prior makes: nothing left to do.
+    assert!(again.has_latent_prior());
 
     // Another task's data is refused.
     let k49 = condgen::Experiment::K49;
     let other = TaskData { experiment: k49, ..data.clone() };
-    assert!(model.select_latent_prior(&other, &data.test).is_err());
+    assert!(model.select_latent_prior(&other, &data.validation).is_err());
 }
