@@ -4,8 +4,10 @@
 //! - [`metrics`]: conditional accuracy, Fréchet distance, precision/recall,
 //!   diversity, memorization, style accuracy.
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
+//! - [`cas`]: Classification Accuracy Score, a classifier trained on samples and tested on real images.
 
 pub mod anomaly;
+pub mod cas;
 pub mod judge;
 pub mod likelihood;
 pub mod metrics;
@@ -20,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
+pub use cas::{classification_accuracy_score, Cas, CasConfig};
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 pub use snapshots::snapshot_accuracy;
