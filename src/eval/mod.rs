@@ -5,12 +5,14 @@
 //!   diversity, memorization, style accuracy.
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
 //! - [`cas`]: Classification Accuracy Score, a classifier trained on samples and tested on real images.
+//! - [`recognisability`]: the letter judge on rotation (turned upright) and vowel samples.
 
 pub mod anomaly;
 pub mod cas;
 pub mod judge;
 pub mod likelihood;
 pub mod metrics;
+pub mod recognisability;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use tch::{Device, Tensor};
 pub use cas::{classification_accuracy_score, Cas, CasConfig};
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
+pub use recognisability::Recognisability;
 pub use snapshots::snapshot_accuracy;
 
 use crate::capacity::{self, Footprint};
