@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::{pixels_to_tensor, Batcher, DataSource, Split, PIXELS};
 use crate::optim::Adam;
 use crate::progress::{notice, ProgressMode};
-use crate::task::{Experiment, TaskData};
+use crate::task::{ConditionSpec, Experiment, TaskData};
 use crate::train::run::write_atomic;
 use crate::{Error, Result};
 
@@ -263,32 +263,17 @@ impl Judge {
                 data.experiment
             )));
         }
-        tch::manual_seed(cfg.seed as i64);
-        let vs = nn::VarStore::new(device);
-        let net = JudgeNet::new(&vs.root(), kind.classes() as i64);
-        let mut opt = Adam::for_prefix(&vs, "", cfg.learning_rate, (0.9, 0.999));
         let train = data.train.head(cfg.max_train_images.unwrap_or(usize::MAX));
         let start = Instant::now();
-        for epoch in 1..=cfg.epochs {
-            tch::manual_seed(crate::data::batcher::epoch_seed(cfg.seed, epoch as u64) as i64);
-            let (mut sum, mut n) = (0.0, 0usize);
-            for batch in Batcher::new(&train, data.spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), device) {
-                let xs = if cfg.augment { augment(&batch.images) } else { batch.images };
-                let loss = net.forward_t(&xs, true).cross_entropy_for_logits(&batch.labels);
-                opt.backward_step(&loss);
-                let b = batch.labels.size()[0] as usize;
-                sum += loss.double_value(&[]) * b as f64;
-                n += b;
-            }
+        let (vs, net) = fit(&train, kind.classes(), cfg, device, |epoch, loss| {
             let line = format!(
-                "judge {} epoch {epoch}/{}: loss {:.4} ({:.0}s)",
+                "judge {} epoch {epoch}/{}: loss {loss:.4} ({:.0}s)",
                 kind.name(),
                 cfg.epochs,
-                sum / n.max(1) as f64,
                 start.elapsed().as_secs_f64()
             );
             notice(progress, &line);
-        }
+        })?;
         let mut judge = Judge {
             vs,
             net,
@@ -319,35 +304,12 @@ impl Judge {
 
     /// Share of a split's images whose predicted class is their label.
     pub fn accuracy(&self, split: &Split) -> f64 {
-        let j = self.judge(split.images.view());
-        let pred = j.probs.argmax(1, false);
-        let labels = Tensor::from_slice(&split.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
-        pred.eq_tensor(&labels).to_kind(Kind::Float).mean(Kind::Float).double_value(&[])
+        split_accuracy(&self.judge(split.images.view()).probs, split)
     }
 
     /// Class probabilities and features of uint8 images [n, 28, 28], in batches.
     pub fn judge(&self, images: ArrayView3<u8>) -> Judgement {
-        let device = self.vs.device();
-        let n = images.shape()[0];
-        let flat: Vec<u8> = images.iter().copied().collect();
-        let (mut probs, mut feats) = (Vec::new(), Vec::new());
-        tch::no_grad(|| {
-            for start in (0..n).step_by(1024) {
-                let end = (start + 1024).min(n);
-                let xs = pixels_to_tensor(&flat[start * PIXELS..end * PIXELS], device);
-                let f = self.net.features(&xs);
-                probs.push(f.apply(&self.net.out).softmax(1, Kind::Float).to_device(Device::Cpu));
-                feats.push(f.to_device(Device::Cpu));
-            }
-        });
-        if n == 0 {
-            let k = self.meta.kind.classes() as i64;
-            return Judgement {
-                probs: Tensor::zeros([0, k], (Kind::Float, Device::Cpu)),
-                features: Tensor::zeros([0, FEATURES], (Kind::Float, Device::Cpu)),
-            };
-        }
-        Judgement { probs: Tensor::cat(&probs, 0), features: Tensor::cat(&feats, 0) }
+        predict(&self.net, self.vs.device(), images, self.meta.kind.classes())
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -370,6 +332,103 @@ impl Judge {
         vs.load(&weights).map_err(|e| Error::Checkpoint { path: weights, message: e.to_string() })?;
         Ok(Judge { vs, net, meta })
     }
+}
+
+/// A network of the judges' architecture trained on any labelled split and
+/// cached nowhere: the classifier of the Classification Accuracy Score
+/// ([`super::cas`]), trained on generated samples or on a subset of real images.
+pub struct Classifier {
+    vs: nn::VarStore,
+    net: JudgeNet,
+    classes: usize,
+}
+
+impl Classifier {
+    /// Trains on all of `train` (labels `0..classes`) with `cfg`'s epochs, batch
+    /// size, learning rate, augmentation and seed, as a judge trains
+    /// (`cfg.max_train_images` is not applied: pass the split meant).
+    pub fn train(train: &Split, classes: usize, cfg: &JudgeConfig, device: Device) -> Result<Classifier> {
+        let (vs, net) = fit(train, classes, cfg, device, |_, _| {})?;
+        Ok(Classifier { vs, net, classes })
+    }
+
+    /// Share of a split's images whose predicted class is their label.
+    pub fn accuracy(&self, split: &Split) -> f64 {
+        split_accuracy(&self.judge(split.images.view()).probs, split)
+    }
+
+    /// Class probabilities and features of uint8 images [n, 28, 28], in batches.
+    pub fn judge(&self, images: ArrayView3<u8>) -> Judgement {
+        predict(&self.net, self.vs.device(), images, self.classes)
+    }
+}
+
+/// The judges' training loop: a fresh network of `classes` outputs, seeded by
+/// `cfg.seed`, trained on every image of `train` for `cfg.epochs` epochs.
+/// `on_epoch(epoch, mean loss)` after each epoch.
+fn fit(
+    train: &Split,
+    classes: usize,
+    cfg: &JudgeConfig,
+    device: Device,
+    mut on_epoch: impl FnMut(usize, f64),
+) -> Result<(nn::VarStore, JudgeNet)> {
+    if train.is_empty() {
+        return Err(Error::InvalidInput("no images to train a classifier on".into()));
+    }
+    if let Some(&l) = train.labels.iter().find(|&&l| l as usize >= classes) {
+        return Err(Error::InvalidInput(format!("label {l} of a classifier of {classes} classes")));
+    }
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let net = JudgeNet::new(&vs.root(), classes as i64);
+    let mut opt = Adam::for_prefix(&vs, "", cfg.learning_rate, (0.9, 0.999));
+    // The batches' condition vectors are not used: only images and labels.
+    let spec = ConditionSpec::Ignored { classes };
+    for epoch in 1..=cfg.epochs {
+        tch::manual_seed(crate::data::batcher::epoch_seed(cfg.seed, epoch as u64) as i64);
+        let (mut sum, mut n) = (0.0, 0usize);
+        for batch in Batcher::new(train, spec, cfg.batch_size, Some((cfg.seed, epoch as u64)), device) {
+            let xs = if cfg.augment { augment(&batch.images) } else { batch.images };
+            let loss = net.forward_t(&xs, true).cross_entropy_for_logits(&batch.labels);
+            opt.backward_step(&loss);
+            let b = batch.labels.size()[0] as usize;
+            sum += loss.double_value(&[]) * b as f64;
+            n += b;
+        }
+        on_epoch(epoch, sum / n.max(1) as f64);
+    }
+    Ok((vs, net))
+}
+
+/// Class probabilities [n, classes] and features [n, 128] of uint8 images, in batches of 1,024.
+fn predict(net: &JudgeNet, device: Device, images: ArrayView3<u8>, classes: usize) -> Judgement {
+    let n = images.shape()[0];
+    let flat: Vec<u8> = images.iter().copied().collect();
+    let (mut probs, mut feats) = (Vec::new(), Vec::new());
+    tch::no_grad(|| {
+        for start in (0..n).step_by(1024) {
+            let end = (start + 1024).min(n);
+            let xs = pixels_to_tensor(&flat[start * PIXELS..end * PIXELS], device);
+            let f = net.features(&xs);
+            probs.push(f.apply(&net.out).softmax(1, Kind::Float).to_device(Device::Cpu));
+            feats.push(f.to_device(Device::Cpu));
+        }
+    });
+    if n == 0 {
+        return Judgement {
+            probs: Tensor::zeros([0, classes as i64], (Kind::Float, Device::Cpu)),
+            features: Tensor::zeros([0, FEATURES], (Kind::Float, Device::Cpu)),
+        };
+    }
+    Judgement { probs: Tensor::cat(&probs, 0), features: Tensor::cat(&feats, 0) }
+}
+
+/// Share of `split`'s images whose most probable class (probs: [n, K]) is their label.
+fn split_accuracy(probs: &Tensor, split: &Split) -> f64 {
+    let pred = probs.argmax(1, false);
+    let labels = Tensor::from_slice(&split.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+    pred.eq_tensor(&labels).to_kind(Kind::Float).mean(Kind::Float).double_value(&[])
 }
 
 /// Random small shifts (±2 px), rotations (±10°) and, for half the batches,

@@ -7,16 +7,20 @@
 //!   as many images as the samples have ([`class_matched_subset`]).
 //! - [`snapshots`]: the judge's accuracy on a run's fixed-noise snapshots over epochs.
 //! - [`copying`]: the data-copying test (C_T, Meehan et al. 2020) in the judge's feature space.
+//! - [`cas`]: Classification Accuracy Score, a classifier trained on samples and tested on real images.
+//! - [`recognisability`]: the letter judge on rotation (turned upright) and vowel samples.
 //!
 //! Samples are measured against one held-out split ([`EvalOptions::split`]): the
 //! test split by default, which the final report reads; the validation split for
 //! every choice made before it (`condgen eval --split validation`).
 
 pub mod anomaly;
+pub mod cas;
 pub mod copying;
 pub mod judge;
 pub mod likelihood;
 pub mod metrics;
+pub mod recognisability;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -29,8 +33,10 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 pub use crate::task::HeldOut;
+pub use cas::{classification_accuracy_score, Cas, CasConfig};
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
+pub use recognisability::Recognisability;
 pub use snapshots::snapshot_accuracy;
 
 use crate::capacity::{self, Footprint};

@@ -9,6 +9,7 @@
 mod common;
 
 mod build_profile;
+mod cas;
 mod cgan_recipe;
 mod concepts;
 mod copying;
@@ -22,6 +23,7 @@ mod latent_prior;
 mod models;
 mod notebook;
 mod plots;
+mod recognisability;
 mod report;
 mod robustness;
 mod training;
