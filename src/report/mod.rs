@@ -33,7 +33,7 @@ pub use runs::{RunResult, Runs};
 pub use targets::{quality_bar, targets, Targets, STYLE_BAR};
 
 use context::{Context, FigureWriter, Judges};
-use sections::{beyond, intro, k49_study, priors, remedies, sign_study, tables, tradeoff, vae};
+use sections::{beyond, intro, k49_study, priors, remedies, sign_study, tables, tradeoff, trust, vae};
 
 /// What a report run does.
 #[derive(Clone, Debug)]
@@ -100,6 +100,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     beyond::write(&mut fig, &ctx, &runs, &judges)?;
     tables::write(&mut md, &ctx, &runs)?;
     targets::write(&mut md, &ctx, &runs, &references)?;
+    trust::write(&mut md, &ctx, &runs, &judges)?;
     write_footer(&mut md, start);
     let path = opts.out_dir.join("REPORT.md");
     crate::train::run::write_atomic(&path, md.as_bytes())?;

@@ -8,4 +8,5 @@ pub mod remedies;
 pub mod sign_study;
 pub mod tables;
 pub mod tradeoff;
+pub mod trust;
 pub mod vae;

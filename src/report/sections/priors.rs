@@ -3,7 +3,7 @@
 
 use crate::eval;
 use crate::figures;
-use crate::model::latent_prior::PRIOR_COMPONENTS;
+use crate::model::latent_prior::SELECTION_COMPONENTS;
 use crate::model::ModelKind;
 use crate::sample::{LatentSource, TrainedModel};
 use crate::table;
@@ -17,13 +17,15 @@ use super::super::runs::Runs;
 pub fn write_latent_sources(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
     let eval_opts = &ctx.eval_opts;
     md.push_str(&format!(
-        "\n## Where a CVAE draws z: N(0, I), one Gaussian per condition, or a mixture\n\nThe same decoders, three \
-         sources of z. N(0, I) is the prior of training and how the studies sample. The fitted priors are fitted after \
-         training to the posterior means of each condition's training images (ex-post density estimation, Ghosh et al. \
-         2020): one full-covariance Gaussian, or a mixture of {PRIOR_COMPONENTS} fitted by EM (Ghosh et al. fit 10 to a whole dataset), \
-         which every other CVAE number and figure of this report uses. A condition whose images come in several looks \
-         (\"consonant\" holds 19 letters; a letter is signed by different hands) gets a cluster per look instead of \
-         one Gaussian whose mass falls between them. Every row is judged as drawn ({} samples per row).\n\n",
+        "\n## Where a CVAE draws z: N(0, I), one Gaussian per condition, or the fitted prior\n\nThe same decoders, three \
+         sources of z. N(0, I) is the prior of training, how the studies sample and how each CVAE is judged. The fitted \
+         priors are fitted after training to the posterior means of each condition's training images (ex-post density \
+         estimation, Ghosh et al. 2020): one full-covariance Gaussian, or the shape chosen on the validation images' \
+         codes (up to {} components per condition, full, diagonal or tied covariances; its choice and size are tabled \
+         under \"Beyond accuracy\"). A condition whose images come in several looks (\"consonant\" holds 19 letters; a \
+         letter is signed by different hands) can get a cluster per look instead of one Gaussian whose mass falls \
+         between them. Every row is judged as drawn ({} samples per row).\n\n",
+        SELECTION_COMPONENTS.iter().max().copied().unwrap_or(1),
         ctx.opts.eval_samples
     ));
     let mut labels = Vec::new();
@@ -32,7 +34,7 @@ pub fn write_latent_sources(md: &mut String, ctx: &Context, runs: &Runs, judges:
         let data = ctx.task(exp);
         let run = &runs.first(exp, ModelKind::Cvae).run;
         let per_condition = eval_opts.per_condition(&data.spec);
-        // The mixture every other number uses is the one saved in the run (a fit takes minutes on rotation).
+        // The prior chosen on validation codes, saved in the run by its evaluation.
         let mixture = ctx.model_with_prior(run, exp)?;
         // One Gaussian per condition: a model of its own, since its prior differs from the cached one's.
         let mut single = TrainedModel::load(run, ctx.opts.device)?;

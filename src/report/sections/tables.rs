@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use crate::eval::RunMetrics;
-use crate::model::latent_prior::PRIOR_COMPONENTS;
 use crate::model::ModelKind;
 use crate::table;
 use crate::task::Experiment;
@@ -70,8 +69,8 @@ fn write_metrics(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
         md,
         "\nCVAE samples are drawn two ways from the same decoder. *z ~ N(0, I)*: the prior the CVAE was trained with, \
          as the studies sampled; the CVAE is judged by these samples (the targets below). *Fitted prior*: z from a \
-         mixture of {PRIOR_COMPONENTS} full-covariance Gaussians per condition, fitted by EM after training to the \
-         posterior means of that condition's training images (ex-post density estimation, Ghosh et al. 2020): a second \
+         Gaussian mixture per condition whose size and covariance were chosen on the validation images' codes, fitted \
+         by EM after training to the posterior means of that condition's training images (ex-post density estimation, Ghosh et al. 2020): a second \
          model built on the decoder, with parameters of its own, reported as its own row; the CVAE figures of this \
          report are drawn from it where their caption says so. The fixed-noise snapshots over epochs use N(0, I)."
     );
