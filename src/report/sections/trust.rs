@@ -49,9 +49,9 @@ fn write_prior_choice(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()>
     md.push_str(
         "\n### The fitted prior, chosen on validation codes\n\nEvery shape (1 to 32 components per condition; full, \
          diagonal or tied covariances) is fitted to the posterior means of the training images and scored by the mean \
-         log-density of the validation images' codes; the best is kept. The gap between the two log-densities is the \
+         log-density of the validation images' codes (nats per code, log p(z given c)); the best is kept. The gap between the two log-densities is the \
          prior's own overfit. Its parameters come on top of the network's, and its fitting time on top of training.\n\n\
-         | run | network parameters | chosen prior | prior parameters | train log p(z|c) | validation log p(z|c) | gap | candidates | seconds |\n\
+         | run | network parameters | chosen prior | prior parameters | train log-density | validation log-density | gap | candidates | seconds |\n\
          |---|---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in cvaes(runs) {
@@ -60,7 +60,7 @@ fn write_prior_choice(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()>
         let c = s.chosen();
         let _ = writeln!(
             md,
-            "| {} {} | {} | {} × {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.0} |",
+            "| {} {} | {} | {} × {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} |",
             r.experiment,
             r.label(),
             r.parameters,
