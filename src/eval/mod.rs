@@ -21,6 +21,8 @@ pub mod judge;
 pub mod likelihood;
 pub mod metrics;
 pub mod recognisability;
+pub mod reference;
+pub mod reference_rows;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -37,12 +39,17 @@ pub use cas::{classification_accuracy_score, Cas, CasConfig};
 pub use judge::{Judge, JudgeKind};
 pub use metrics::ConditionalAccuracy;
 pub use recognisability::Recognisability;
+pub use reference::{class_matched_subset, ReferenceMeasures};
+pub use reference_rows::{
+    class_mean_samples, collapsed, features, gaussian_blur, real_as_samples, reference_rows, ReferenceRow,
+    REFERENCE_BLURS,
+};
 pub use snapshots::snapshot_accuracy;
 
 use crate::capacity::{self, Footprint};
 use crate::data::{Dataset, Split};
 use crate::progress::ProgressMode;
-use crate::sample::{self, LatentSource, Sampler, Samples, TrainedModel};
+use crate::sample::{LatentSource, Sampler, Samples, TrainedModel};
 use crate::task::{Experiment, TaskData};
 use crate::train::history;
 use crate::{Error, Result};
@@ -293,7 +300,7 @@ pub fn judge_for(experiment: Experiment, dataset: &Dataset, opts: &EvalOptions, 
 }
 
 /// A seeded random subset of a split (at most `n` images).
-fn subset(split: &Split, n: usize, seed: u64) -> Split {
+pub(crate) fn subset(split: &Split, n: usize, seed: u64) -> Split {
     if n >= split.len() {
         return split.clone();
     }
@@ -302,68 +309,6 @@ fn subset(split: &Split, n: usize, seed: u64) -> Split {
     idx.truncate(n);
     idx.sort_unstable();
     split.select(&idx)
-}
-
-/// The condition of each of `labels`: (class, style), the style 0 without `styles`.
-fn condition_keys(labels: &[i64], styles: Option<&[i64]>) -> Vec<(i64, i64)> {
-    labels.iter().enumerate().map(|(i, &l)| (l, styles.map_or(0, |s| s[i]))).collect()
-}
-
-/// The conditions of a split's images, with styles only when `with_styles`.
-fn split_condition_keys(split: &Split, with_styles: bool) -> Vec<(i64, i64)> {
-    let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
-    let styles: Option<Vec<i64>> =
-        split.styles.as_ref().filter(|_| with_styles).map(|s| s.iter().map(|&x| i64::from(x)).collect());
-    condition_keys(&labels, styles.as_deref())
-}
-
-/// Seeded draws per condition: for each condition of `counts` (in order), up to
-/// its count of the split's images of that condition (all of them when it has
-/// fewer), in a random order. One stream seeded by `seed` serves the conditions in turn.
-fn draw_per_condition(
-    split: &Split,
-    counts: &std::collections::BTreeMap<(i64, i64), usize>,
-    with_styles: bool,
-    seed: u64,
-) -> Vec<Vec<usize>> {
-    let mut pools: std::collections::BTreeMap<(i64, i64), Vec<usize>> = Default::default();
-    for (i, key) in split_condition_keys(split, with_styles).into_iter().enumerate() {
-        if counts.contains_key(&key) {
-            pools.entry(key).or_default().push(i);
-        }
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    counts
-        .iter()
-        .map(|(key, &count)| {
-            let mut pool = pools.remove(key).unwrap_or_default();
-            pool.shuffle(&mut rng);
-            pool.truncate(count);
-            pool
-        })
-        .collect()
-}
-
-/// How many times each condition occurs in `keys`.
-fn condition_counts(keys: &[(i64, i64)]) -> std::collections::BTreeMap<(i64, i64), usize> {
-    let mut counts = std::collections::BTreeMap::new();
-    for &key in keys {
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// A real reference drawn like-with-like: for every condition of the samples
-/// (`labels`, and `styles` when both the samples and the split carry them, as
-/// K49's class × style), as many of the split's images of that condition as
-/// there are samples of it, drawn at random (seeded); all of a condition's
-/// images when it has fewer. In the split's order.
-pub fn class_matched_subset(split: &Split, labels: &[i64], styles: Option<&[i64]>, seed: u64) -> Split {
-    let with_styles = styles.is_some() && split.styles.is_some();
-    let counts = condition_counts(&condition_keys(labels, styles.filter(|_| with_styles)));
-    let mut rows: Vec<usize> = draw_per_condition(split, &counts, with_styles, seed).concat();
-    rows.sort_unstable();
-    split.select(&rows)
 }
 
 /// Measures `samples` of `data.experiment` with `judge`, against real images of
@@ -484,39 +429,6 @@ pub fn copying_test(
     let train_features = judge.judge(train.images.view()).features;
     let opts = copying::CopyingOptions { seed, ..copying::CopyingOptions::default() };
     copying::data_copying(&train_features, held_out, generated, &opts)
-}
-
-/// The measures of samples against a like-with-like reference: KID pooled and
-/// per condition, density and coverage, and how far the reference fell short.
-#[derive(Clone, Debug)]
-pub struct ReferenceMeasures {
-    pub reference_shortfall: usize,
-    pub kid: Option<metrics::Kid>,
-    /// (mean over conditions, worst condition).
-    pub per_condition_kid: Option<(f64, f64)>,
-    /// (density, coverage) with k = [`metrics::DENSITY_COVERAGE_K`].
-    pub density_coverage: Option<(f64, f64)>,
-}
-
-impl ReferenceMeasures {
-    /// real: the judge's features of `reference` [N, 128]; fake: of `samples` [M, 128].
-    /// Conditions are (class, style) when both sides carry styles, else classes.
-    pub fn measure(real: &Tensor, reference: &Split, fake: &Tensor, samples: &Samples, seed: u64) -> Self {
-        let with_styles = samples.styles.is_some() && reference.styles.is_some();
-        let fake_conditions = condition_keys(&samples.labels, samples.styles.as_deref().filter(|_| with_styles));
-        let real_conditions = split_condition_keys(reference, with_styles);
-        let real_counts = condition_counts(&real_conditions);
-        let reference_shortfall = condition_counts(&fake_conditions)
-            .iter()
-            .map(|(key, &n)| n.saturating_sub(real_counts.get(key).copied().unwrap_or(0)))
-            .sum();
-        ReferenceMeasures {
-            reference_shortfall,
-            kid: metrics::kernel_distance(real, fake, metrics::KID_SUBSETS, metrics::KID_SUBSET_SIZE, seed ^ 0x41D),
-            per_condition_kid: metrics::per_condition_kid(real, &real_conditions, fake, &fake_conditions),
-            density_coverage: metrics::density_coverage(real, fake, metrics::DENSITY_COVERAGE_K),
-        }
-    }
 }
 
 /// The file in a run folder holding its metrics against `split`: `metrics.json`
@@ -650,155 +562,4 @@ fn last_value(history_csv: &Path, column: &str) -> Option<f64> {
     let df = history::read_csv(history_csv).ok()?;
     let col = df.column(column).ok()?.f64().ok()?.clone();
     col.get(col.len().checked_sub(1)?)
-}
-
-/// Blur widths (Gaussian σ in pixels) of the blurred-real reference rows.
-pub const REFERENCE_BLURS: [f64; 4] = [0.5, 1.0, 1.5, 2.0];
-
-/// One reference row: real images measured as if they were samples, so a
-/// generator's figures can be read against what real data scores.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ReferenceRow {
-    /// What was measured, e.g. "real test, half vs half" or "real test blurred σ = 1 px".
-    pub name: String,
-    /// Gaussian blur σ in pixels (None: not blurred).
-    pub blur: Option<f64>,
-    pub metrics: SampleMetrics,
-}
-
-/// The reference rows of a judge on a task, on the held-out split `opts.split`
-/// names (test unless asked; "test" below), at `n` images a side spread over
-/// the conditions as a generator's samples are (n / conditions, rounded up, of
-/// each; use the generators' sample count: the Fréchet distance and KID's
-/// spread depend on sample size), every side drawn like-with-like per condition:
-/// - real test half vs half: per condition, one half of a draw of the test
-///   split, measured against the other half (a condition with fewer than twice
-///   its count is split in two as it is, the shortfall recorded);
-/// - real train vs test: train images, drawn with the first half's counts, against the same second half;
-/// - real test blurred with σ in [`REFERENCE_BLURS`]: the first half blurred, against the second.
-pub fn reference_rows(data: &TaskData, judge: &Judge, n: usize, opts: &EvalOptions) -> Result<Vec<ReferenceRow>> {
-    let per_condition = n.div_ceil(data.spec.conditions().max(1)).max(1);
-    let held_out = data.held_out(opts.split);
-    let split = opts.split.name();
-    let with_styles = data.spec.has_style() && held_out.styles.is_some();
-    let (classes, styles) = data.spec.all_conditions();
-    let counts: std::collections::BTreeMap<(i64, i64), usize> = classes
-        .iter()
-        .zip(&styles)
-        .map(|(&c, &s)| ((i64::from(c), if with_styles { i64::from(s) } else { 0 }), 2 * per_condition))
-        .collect();
-    // Two disjoint halves of one class-matched draw of the held-out split.
-    let (mut first_rows, mut second_rows) = (Vec::new(), Vec::new());
-    for rows in draw_per_condition(held_out, &counts, with_styles, opts.seed ^ 0x5EF) {
-        let half = rows.len().div_ceil(2);
-        first_rows.extend_from_slice(&rows[..half]);
-        second_rows.extend_from_slice(&rows[half..]);
-    }
-    first_rows.sort_unstable();
-    second_rows.sort_unstable();
-    let (first, second) = (held_out.select(&first_rows), held_out.select(&second_rows));
-    let as_samples = |split: &Split| Samples {
-        images: split.images.clone(),
-        labels: split.labels.iter().map(|&l| l as i64).collect(),
-        styles: split.styles.as_ref().map(|v| v.iter().map(|&x| x as i64).collect()),
-    };
-    let mut rows = Vec::new();
-    let mut push = |name: String, blur: Option<f64>, samples: &Samples| -> Result<()> {
-        let metrics = evaluate_samples_against(samples, &second, data, judge, opts)?;
-        rows.push(ReferenceRow { name, blur, metrics });
-        Ok(())
-    };
-    let first = as_samples(&first);
-    push(format!("real {split}, half vs half"), None, &first)?;
-    let train = class_matched_subset(&data.train, &first.labels, first.styles.as_deref(), opts.seed ^ 0x7A1);
-    push(format!("real train vs {split}"), None, &as_samples(&train))?;
-    for sigma in REFERENCE_BLURS {
-        let blurred = Samples { images: gaussian_blur(&first.images, sigma), ..first.clone() };
-        push(format!("real {split} blurred σ = {sigma} px"), Some(sigma), &blurred)?;
-    }
-    Ok(rows)
-}
-
-/// Gaussian blur of uint8 images (separable kernel of radius ⌈3σ⌉, edges
-/// padded by replication). images: [n, 28, 28] → [n, 28, 28]
-pub fn gaussian_blur(images: &ndarray::Array3<u8>, sigma: f64) -> ndarray::Array3<u8> {
-    let radius = (3.0 * sigma).ceil().max(1.0) as i64;
-    let taps: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
-    let total: f32 = taps.iter().sum();
-    let kernel = Tensor::from_slice(&taps.iter().map(|t| t / total).collect::<Vec<_>>());
-    let xs = crate::data::pixels_to_tensor(&crate::data::row_major(images), Device::Cpu);
-    let k = 2 * radius + 1;
-    let blurred = tch::no_grad(|| {
-        let padded = xs.replication_pad2d([radius, radius, radius, radius]);
-        padded.conv2d(&kernel.view([1, 1, 1, k]), None::<Tensor>, [1], [0], [1], 1).conv2d(
-            &kernel.view([1, 1, k, 1]),
-            None::<Tensor>,
-            [1],
-            [0],
-            [1],
-            1,
-        )
-    });
-    sample::to_u8_images(&blurred)
-}
-
-/// Judges real test images as if they were samples (a sanity reference: the
-/// accuracy should be close to the judge's own test accuracy).
-pub fn real_as_samples(data: &TaskData, n: usize, seed: u64) -> Samples {
-    let s = subset(&data.test, n, seed);
-    Samples {
-        labels: s.labels.iter().map(|&l| l as i64).collect(),
-        styles: s.styles.map(|v| v.iter().map(|&x| x as i64).collect()),
-        images: s.images,
-    }
-}
-
-/// The degenerate generator the metrics must see through: for every
-/// condition, the mean of its train images, repeated `per_condition` times.
-/// It is what the judge expects of each condition (accuracy near 100 %) with
-/// no variety at all (diversity 0, recall near 0).
-pub fn class_mean_samples(data: &TaskData, per_condition: usize) -> Samples {
-    let (classes, styles) = data.spec.all_conditions();
-    let train = &data.train;
-    let mut images =
-        ndarray::Array3::<u8>::zeros((classes.len() * per_condition, crate::data::SIDE, crate::data::SIDE));
-    for (k, (&class, &style)) in classes.iter().zip(&styles).enumerate() {
-        let rows: Vec<usize> = (0..train.len())
-            .filter(|&i| train.labels[i] == class && train.styles.as_ref().is_none_or(|s| s[i] == style))
-            .collect();
-        let mut sum = ndarray::Array2::<f64>::zeros((crate::data::SIDE, crate::data::SIDE));
-        for &i in &rows {
-            sum += &train.images.index_axis(ndarray::Axis(0), i).mapv(f64::from);
-        }
-        let mean = (sum / rows.len().max(1) as f64).mapv(|v| v.round() as u8);
-        for j in 0..per_condition {
-            images.index_axis_mut(ndarray::Axis(0), k * per_condition + j).assign(&mean);
-        }
-    }
-    let (labels, styles) = sample::condition_lists(&data.spec, per_condition);
-    let as_i64 = |v: Vec<u8>| v.into_iter().map(i64::from).collect::<Vec<_>>();
-    Samples { images, labels: as_i64(labels), styles: data.spec.has_style().then(|| as_i64(styles)) }
-}
-
-/// Features of uint8 images by a judge, for notebooks. images: [n, 28, 28] → [n, 128]
-pub fn features(judge: &Judge, images: ndarray::ArrayView3<u8>) -> Tensor {
-    judge.judge(images).features
-}
-
-/// A mode-collapsed copy of `samples`: every sample of a condition replaced by
-/// that condition's first sample. Teaching aid: conditional accuracy barely
-/// moves, while recall and diversity fall, which is how the metrics catch
-/// a collapsed generator.
-pub fn collapsed(samples: &Samples) -> Samples {
-    let mut images = samples.images.clone();
-    let mut first: std::collections::HashMap<(i64, i64), usize> = std::collections::HashMap::new();
-    for i in 0..samples.len() {
-        let style = samples.styles.as_ref().map_or(0, |s| s[i]);
-        let j = *first.entry((samples.labels[i], style)).or_insert(i);
-        if j != i {
-            let src = samples.images.index_axis(ndarray::Axis(0), j).to_owned();
-            images.index_axis_mut(ndarray::Axis(0), i).assign(&src);
-        }
-    }
-    Samples { images, labels: samples.labels.clone(), styles: samples.styles.clone() }
 }
