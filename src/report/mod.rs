@@ -98,9 +98,9 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     priors::write_temperature(&mut fig, &ctx, &runs, &judges)?;
     k49_study::write(&mut fig, &ctx, &runs)?;
     beyond::write(&mut fig, &ctx, &runs, &judges)?;
-    tables::write(&mut md, &ctx, &runs)?;
-    targets::write(&mut md, &ctx, &runs, &references)?;
-    trust::write(&mut md, &ctx, &runs, &judges)?;
+    tables::write(fig.md, &ctx, &runs)?;
+    targets::write(fig.md, &ctx, &runs, &references)?;
+    trust::write(&mut fig, &ctx, &runs, &judges)?;
     write_footer(&mut md, start);
     let path = opts.out_dir.join("REPORT.md");
     crate::train::run::write_atomic(&path, md.as_bytes())?;

@@ -16,19 +16,31 @@ use super::super::runs::{RunResult, Runs};
 
 /// Writes the three tables.
 pub fn write(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
-    write_architectures(md, ctx, runs);
+    write_architectures(md, ctx, runs)?;
     write_metrics(md, ctx, runs)?;
     write_stability(md, ctx, runs)
 }
 
 /// Architectures, training time and final losses of the first seed's main runs.
-fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) {
+fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     let opts = ctx.opts;
     md.push_str("\n## Architectures, training time and final losses (seed ");
     let _ = writeln!(md, "{})\n", opts.seeds[0]);
-    md.push_str("| experiment | model | parameters | epochs | train time (s) | images/s | final loss |\n|---|---|---|---:|---:|---:|---|\n");
+    md.push_str(
+        "A CVAE's fitted prior is a second model on its decoder: its parameters and fitting time (the choice among \
+         every candidate shape on validation codes) are the last two columns, on top of the network's.\n\n\
+         | experiment | model | parameters | epochs | train time (s) | images/s | final loss | fitted prior: parameters | fitted prior: seconds |\n\
+         |---|---|---|---:|---:|---:|---|---:|---:|\n",
+    );
     for r in runs.main_first_seed() {
         let secs: f64 = r.history.iter().map(|h| h.seconds).sum();
+        let prior = match r.model {
+            ModelKind::Cvae => ctx.model_with_prior(&r.run, r.experiment)?.prior_selection()?,
+            ModelKind::Cgan => None,
+        };
+        let (prior_parameters, prior_seconds) = prior.map_or(("-".to_string(), "-".to_string()), |s| {
+            (s.chosen().parameters.to_string(), format!("{:.1}", s.seconds))
+        });
         let rate = r.history.iter().map(|h| h.images_per_second).sum::<f64>() / r.history.len().max(1) as f64;
         let last = r.history.last();
         let loss = match (r.model, last) {
@@ -42,7 +54,7 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) {
         };
         let _ = writeln!(
             md,
-            "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} |",
+            "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} | {prior_parameters} | {prior_seconds} |",
             r.experiment,
             r.label(),
             r.metrics.architecture,
@@ -53,6 +65,7 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) {
             loss
         );
     }
+    Ok(())
 }
 
 /// The first seed's main runs, every measure.

@@ -7,15 +7,16 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::eval::cas::{self, CasConfig, RealBaseline};
-use crate::eval::likelihood;
 use crate::eval::recognisability::{self, Recognisability};
+use crate::eval::{self, likelihood};
+use crate::figures;
 use crate::model::ModelKind;
 use crate::sample::{LatentSource, Samples};
 use crate::task::Experiment;
 use crate::train::Profile;
 use crate::Result;
 
-use super::super::context::{Context, Judges};
+use super::super::context::{Context, FigureWriter, Judges};
 use super::super::runs::{RunResult, Runs};
 
 /// Importance samples per image of the held-out likelihood (the quick profile: fewer).
@@ -23,13 +24,14 @@ const NLL_SAMPLES: [usize; 2] = [500, 32];
 /// Test images the held-out likelihood is averaged over (the quick profile: fewer).
 const NLL_IMAGES: [usize; 2] = [200, 32];
 
-/// Writes the four tables.
-pub fn write(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
-    md.push_str("\n## Beyond accuracy: the prior's choice, likelihood, CAS and recognisable letters\n");
-    write_prior_choice(md, ctx, runs)?;
-    write_likelihood(md, ctx, runs)?;
-    write_cas(md, ctx, runs)?;
-    write_recognisability(md, ctx, runs, judges)
+/// Writes the four tables and the nearest-train galleries.
+pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
+    fig.md.push_str("\n## Beyond accuracy: the prior's choice, likelihood, CAS, recognisable letters, copies\n");
+    write_prior_choice(fig.md, ctx, runs)?;
+    write_likelihood(fig.md, ctx, runs)?;
+    write_cas(fig.md, ctx, runs)?;
+    write_recognisability(fig.md, ctx, runs, judges)?;
+    write_nearest_train(fig, ctx, runs, judges)
 }
 
 /// The first seed's main CVAE runs.
@@ -185,4 +187,39 @@ fn write_recognisability(md: &mut String, ctx: &Context, runs: &Runs, judges: &J
         }
     }
     Ok(())
+}
+
+/// Samples of each gallery, and the train images searched for their nearest neighbours.
+const GALLERY_SAMPLES: usize = 20;
+const GALLERY_TRAIN_IMAGES: usize = 5_000;
+
+/// Every main run's samples as drawn, each beside its nearest train image in the judge's feature space.
+fn write_nearest_train(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
+    let _ = writeln!(
+        fig.md,
+        "\n### Nearest train images\n\n{GALLERY_SAMPLES} samples of each run as drawn (a CVAE's z from N(0, I)), spread \
+         over its conditions, each beside its nearest image among {GALLERY_TRAIN_IMAGES} train images in the judge's \
+         feature space, with that distance; a yellow frame marks a pixel-identical pair. The copying test C_T in the \
+         metrics tables asks the same question of every sample against validation images.\n"
+    );
+    for r in runs.main_first_seed() {
+        let data = ctx.task(r.experiment);
+        let samples = as_trained_samples(ctx, r)?;
+        let train = eval::subset(&data.train, GALLERY_TRAIN_IMAGES, ctx.eval_opts.seed ^ 1);
+        let title = format!("{} {}: samples | nearest train image", r.experiment, r.label());
+        let gallery =
+            figures::nearest_train_gallery(&samples, &train, judges.of(r.experiment), GALLERY_SAMPLES, &title)?;
+        fig.add(&format!("{}-{}-nearest-train", r.experiment, slug(&r.label())), &title, &gallery)?;
+    }
+    Ok(())
+}
+
+/// A label as a file-name part: lower case, words joined by single dashes ("cgan (study model, WGAN-GP)" → "cgan-study-model-wgan-gp").
+fn slug(label: &str) -> String {
+    label
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+        .to_lowercase()
 }
