@@ -206,10 +206,11 @@ fn write_nearest_train(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judge
         let data = ctx.task(r.experiment);
         let samples = as_trained_samples(ctx, r)?;
         let train = eval::subset(&data.train, GALLERY_TRAIN_IMAGES, ctx.eval_opts.seed ^ 1);
-        let title = format!("{} {}: samples | nearest train image", r.experiment, r.label());
+        let title = format!("{} {}", r.experiment, r.label());
         let gallery =
             figures::nearest_train_gallery(&samples, &train, judges.of(r.experiment), GALLERY_SAMPLES, &title)?;
-        fig.add(&format!("{}-{}-nearest-train", r.experiment, slug(&r.label())), &title, &gallery)?;
+        let caption = format!("{title}: samples | nearest train image");
+        fig.add(&format!("{}-{}-nearest-train", r.experiment, slug(&r.label())), &caption, &gallery)?;
     }
     Ok(())
 }
