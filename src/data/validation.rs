@@ -14,22 +14,12 @@
 //! stream numbered by the class), so the same images for every run, judge and machine.
 //!
 //! **Sign Language MNIST is carved by groups, not images.** Its train file holds
-//! about 16 augmented copies of each of ≈1,700 photographs (filters, ±15 %
-//! brightness, 3° rotation). Drawn image by image, 89 % of the validation images
-//! had a train image within L2 distance 1 (pixels in [0, 1]; median 0.44; a
-//! 1-nearest-neighbour classifier 100 % right on them), where the test split's
-//! median is 2.5 and 4 % are that close: validation would be a copy of train, and
-//! early stopping or any choice made on it would reward memorising. So the copies
-//! of one photograph are found first ([`near_duplicate_groups`]: images of a class
-//! whose pixels correlate by at least [`SIGN_DUPLICATE_CORRELATION`], linked
-//! transitively) and a group goes to one side whole. Measured on the real files
-//! (500 images of each split): 1,328 groups (median 21 images, at most 83), and the
-//! validation images then stand to train as the test images do (median
-//! nearest-train distance 2.43 against 2.48, 3.2 % within 1 against 3.8 %, 1-NN
-//! accuracy 80.0 % against 79.6 %). Each letter's share is 10.0–11.6 %. K49's
-//! images are separate handwritten characters (and the font-rendered stand-in's
-//! validation images, drawn image by image, stand to train as its test images do:
-//! none within 1, 1-NN 98 % against 98 %): it is carved image by image.
+//! several augmented copies of each photograph, so an image-by-image draw would
+//! make validation a copy of train. The copies of one photograph are found first
+//! ([`near_duplicate_groups`]: images of a class whose pixels correlate by at
+//! least [`SIGN_DUPLICATE_CORRELATION`], linked transitively) and a group goes to
+//! one side whole. K49 is carved image by image. The measurements behind both:
+//! report/DECISIONS.md, "Validation split: near-duplicate groups".
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -54,10 +44,7 @@ pub const VALIDATION_SEED: u64 = 0x7A11_DA7E;
 /// Two Sign Language MNIST images of one class are copies of one photograph when
 /// the Pearson correlation of their pixels is at least this: a distance of 0.15
 /// between the images standardised to zero mean and unit norm (1 − 0.15²/2).
-/// Chosen among a few thresholds (distances 0.1, 0.15, 0.2; L2 distances 1, 1.5, 2) by
-/// comparing the validation images' nearest-train distances with the test images'
-/// (a property of the files, no model involved): the smallest at which validation
-/// stands to train as test does. See the module's notes.
+/// Chosen among a few thresholds: report/DECISIONS.md, "Validation split: near-duplicate groups".
 pub const SIGN_DUPLICATE_CORRELATION: f64 = 0.98875;
 
 /// The (train, validation) split of a dataset's train file: the protocol's

@@ -45,12 +45,8 @@ pub struct CasConfig {
 }
 
 impl Default for CasConfig {
-    /// 10 epochs of 32-image batches at Adam 1e-3, no augmentation: 750 steps on
-    /// 2,400 samples, where a real-trained classifier's accuracy has settled to
-    /// within about ±0.01 over seeds (5 epochs of 64 left it at 0.58–0.64 on
-    /// real sign-letter images). Scored on 5,000 test images. Measured on one
-    /// CPU thread: about 12 s per training on 2,400 images and 2.3 s per
-    /// scoring, about 28 s for a whole [`classification_accuracy_score`].
+    /// 10 epochs of 32-image batches at Adam 1e-3, no augmentation, scored on 5,000
+    /// test images (the budget's measurements: report/DECISIONS.md, "CAS budget").
     fn default() -> Self {
         CasConfig {
             epochs: 10,
