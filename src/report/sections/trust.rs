@@ -29,9 +29,12 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
     fig.md.push_str("\n## Beyond accuracy: the prior's choice, likelihood, CAS, recognisable letters, copies\n");
     write_prior_choice(fig.md, ctx, runs)?;
     write_likelihood(fig.md, ctx, runs)?;
-    write_cas(fig.md, ctx, runs)?;
-    write_recognisability(fig.md, ctx, runs, judges)?;
-    write_nearest_train(fig, ctx, runs, judges)
+    // Each main run's samples, drawn once for the three measures below.
+    let drawn: Vec<(&RunResult, Samples)> =
+        runs.main_first_seed().map(|r| Ok((r, as_trained_samples(ctx, r)?))).collect::<Result<_>>()?;
+    write_cas(fig.md, ctx, &drawn)?;
+    write_recognisability(fig.md, ctx, &drawn, judges)?;
+    write_nearest_train(fig, ctx, &drawn, judges)
 }
 
 /// The first seed's main CVAE runs.
@@ -111,7 +114,7 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
 }
 
 /// Classification Accuracy Score of every main run's samples beside the same classifier trained on real images.
-fn write_cas(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
+fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) -> Result<()> {
     let cfg = match ctx.opts.profile {
         Profile::Quick => CasConfig { epochs: 2, test_images: Some(1_000), ..CasConfig::default() },
         _ => CasConfig::default(),
@@ -128,17 +131,16 @@ fn write_cas(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
         cfg.test_images.map_or("all".to_string(), |n| n.to_string())
     );
     let mut baselines: HashMap<Experiment, RealBaseline> = HashMap::new();
-    for r in runs.main_first_seed() {
+    for (r, samples) in drawn {
         let data = ctx.task(r.experiment);
-        let samples = as_trained_samples(ctx, r)?;
         let baseline = match baselines.entry(r.experiment) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let counts = cas::samples_split(&samples, data.spec.classes())?.class_counts(data.spec.classes());
+                let counts = cas::samples_split(samples, data.spec.classes())?.class_counts(data.spec.classes());
                 e.insert(cas::real_baseline(data, &counts, &cfg, ctx.opts.device)?)
             }
         };
-        let score = cas::score_against(&samples, data, baseline, ctx.opts.device)?;
+        let score = cas::score_against(samples, data, baseline, ctx.opts.device)?;
         let _ = writeln!(
             md,
             "| {} {} | {:.3} | {:.3} | {:.2} | {:.2} |",
@@ -154,7 +156,12 @@ fn write_cas(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
 }
 
 /// The letter judge on rotation samples turned upright and on vowel samples, beside real test images.
-fn write_recognisability(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
+fn write_recognisability(
+    md: &mut String,
+    ctx: &Context,
+    drawn: &[(&RunResult, Samples)],
+    judges: &Judges,
+) -> Result<()> {
     md.push_str(
         "\n### Letters the letter judge recognises where the condition judge cannot tell\n\nThe rotation judge sees \
          only orientation and the vowel task pools 19 consonants, so a blob can pass them. Here the letter judge \
@@ -179,9 +186,8 @@ fn write_recognisability(md: &mut String, ctx: &Context, runs: &Runs, judges: &J
         if let Some(real) = recognisability::real_reference(data, letter_judge, n, ctx.eval_opts.seed)? {
             row(md, &format!("{exp}: real test images"), &real);
         }
-        for r in runs.main_first_seed().filter(|r| r.experiment == exp) {
-            let samples = as_trained_samples(ctx, r)?;
-            if let Some(measured) = recognisability::for_samples(exp, &samples, letter_judge)? {
+        for (r, samples) in drawn.iter().filter(|(r, _)| r.experiment == exp) {
+            if let Some(measured) = recognisability::for_samples(exp, samples, letter_judge)? {
                 row(md, &format!("{exp} {}", r.label()), &measured);
             }
         }
@@ -194,7 +200,12 @@ const GALLERY_SAMPLES: usize = 20;
 const GALLERY_TRAIN_IMAGES: usize = 5_000;
 
 /// Every main run's samples as drawn, each beside its nearest train image in the judge's feature space.
-fn write_nearest_train(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
+fn write_nearest_train(
+    fig: &mut FigureWriter,
+    ctx: &Context,
+    drawn: &[(&RunResult, Samples)],
+    judges: &Judges,
+) -> Result<()> {
     let _ = writeln!(
         fig.md,
         "\n### Nearest train images\n\n{GALLERY_SAMPLES} samples of each run as drawn (a CVAE's z from N(0, I)), spread \
@@ -202,13 +213,12 @@ fn write_nearest_train(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judge
          feature space, with that distance; a yellow frame marks a pixel-identical pair. The copying test C_T in the \
          metrics tables asks the same question of every sample against validation images.\n"
     );
-    for r in runs.main_first_seed() {
+    for (r, samples) in drawn {
         let data = ctx.task(r.experiment);
-        let samples = as_trained_samples(ctx, r)?;
         let train = eval::subset(&data.train, GALLERY_TRAIN_IMAGES, ctx.eval_opts.seed ^ 1);
         let title = format!("{} {}", r.experiment, r.label());
         let gallery =
-            figures::nearest_train_gallery(&samples, &train, judges.of(r.experiment), GALLERY_SAMPLES, &title)?;
+            figures::nearest_train_gallery(samples, &train, judges.of(r.experiment), GALLERY_SAMPLES, &title)?;
         let caption = format!("{title}: samples | nearest train image");
         fig.add(&format!("{}-{}-nearest-train", r.experiment, slug(&r.label())), &caption, &gallery)?;
     }
