@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use polars::prelude::*;
 
-use crate::eval::{RunMetrics, SampleMetrics};
+use crate::eval::{Interval, MetricIntervals, RunMetrics, SampleMetrics};
 use crate::Result;
 
 /// A DataFrame with renderers for each place a table is read.
@@ -27,6 +27,9 @@ pub struct Measure {
     /// A spread shown after the value as "value ± spread" (KID's standard
     /// deviation over subsets), in the value's unit; the column is then text.
     spread: Option<fn(&SampleMetrics) -> Option<f64>>,
+    /// The bootstrap 95 % interval shown after the value as "value [low, high]",
+    /// in the value's unit; the column is then text.
+    interval: Option<fn(&SampleMetrics, &MetricIntervals) -> Option<Interval>>,
 }
 
 impl Measure {
@@ -45,14 +48,29 @@ impl Measure {
         format!("{value:.*}", self.decimals.max(0) as usize)
     }
 
-    /// The value as text, with the column's decimals ("0.90", not "0.9"), and
-    /// "± spread" after it for a measure with a spread ("12.3 ± 0.4").
+    /// The value as text, with the column's decimals ("0.90", not "0.9"),
+    /// "± spread" after it for a measure with a spread ("12.3 ± 0.4"), and the
+    /// bootstrap 95 % interval for a measure with one ("89.4 [88.2, 90.6]").
     pub fn shown(&self, metrics: &SampleMetrics) -> Option<String> {
         let value = self.format(self.unrounded(metrics)?);
-        match self.spread.and_then(|spread| spread(metrics)) {
-            Some(spread) => Some(format!("{value} ± {}", self.format(spread))),
+        if let Some(spread) = self.spread.and_then(|spread| spread(metrics)) {
+            return Some(format!("{value} ± {}", self.format(spread)));
+        }
+        match self.interval_of(metrics) {
+            Some(i) => Some(format!("{value} [{}, {}]", self.format(i.low), self.format(i.high))),
             None => Some(value),
         }
+    }
+
+    /// The bootstrap 95 % interval in the column's unit, when measured.
+    pub fn interval_of(&self, metrics: &SampleMetrics) -> Option<Interval> {
+        let interval = self.interval?(metrics, metrics.intervals.as_ref()?)?;
+        (interval.low.is_finite() && interval.high.is_finite()).then_some(interval)
+    }
+
+    /// Whether the column shows text ("value ± spread", "value [low, high]") rather than a number.
+    fn is_text(&self) -> bool {
+        self.spread.is_some() || self.interval.is_some()
     }
 
     /// "name value" for sentences, e.g. "Fréchet distance 53.6"; "accuracy 89.4 %".
@@ -65,7 +83,7 @@ impl Measure {
     }
 
     fn column(&self, rows: &[&SampleMetrics]) -> Option<Column> {
-        if self.spread.is_some() {
+        if self.is_text() {
             let shown: Vec<Option<String>> = rows.iter().map(|m| self.shown(m)).collect();
             return shown.iter().any(Option::is_some).then(|| Column::new(self.name.into(), shown));
         }
@@ -100,39 +118,100 @@ fn pct(value: f64) -> f64 {
     100.0 * value
 }
 
-pub const ACCURACY: Measure =
-    Measure { name: "accuracy %", value: |m| Some(pct(m.accuracy.overall)), decimals: 1, spread: None };
+pub const ACCURACY: Measure = Measure {
+    name: "accuracy %",
+    value: |m| Some(pct(m.accuracy.overall)),
+    decimals: 1,
+    spread: None,
+    interval: Some(|_, i| Some(i.accuracy.scaled(100.0))),
+};
 /// Generators draw equally per condition, so balanced accuracy equals accuracy; the worst condition says more.
-pub const WORST_CONDITION: Measure =
-    Measure { name: "worst condition %", value: |m| Some(pct(m.worst_condition())), decimals: 1, spread: None };
-pub const CONFIDENCE: Measure =
-    Measure { name: "confidence %", value: |m| Some(pct(m.accuracy.mean_confidence)), decimals: 1, spread: None };
-pub const FRECHET: Measure =
-    Measure { name: "Fréchet distance", value: |m| Some(m.frechet_distance), decimals: 1, spread: None };
-pub const PRECISION: Measure = Measure { name: "precision", value: |m| Some(m.precision), decimals: 3, spread: None };
-pub const RECALL: Measure = Measure { name: "recall", value: |m| Some(m.recall), decimals: 3, spread: None };
-pub const DIVERSITY: Measure =
-    Measure { name: "diversity / real", value: |m| Some(m.diversity_ratio()), decimals: 2, spread: None };
-pub const MEMORIZED: Measure =
-    Measure { name: "memorized %", value: |m| Some(pct(m.memorization_share)), decimals: 1, spread: None };
-pub const STYLE: Measure =
-    Measure { name: "style accuracy %", value: |m| m.style_accuracy.map(pct), decimals: 1, spread: None };
+pub const WORST_CONDITION: Measure = Measure {
+    name: "worst condition %",
+    value: |m| Some(pct(m.worst_condition())),
+    decimals: 1,
+    spread: None,
+    interval: Some(|_, i| Some(i.worst_condition.scaled(100.0))),
+};
+pub const CONFIDENCE: Measure = Measure {
+    name: "confidence %",
+    value: |m| Some(pct(m.accuracy.mean_confidence)),
+    decimals: 1,
+    spread: None,
+    interval: Some(|_, i| Some(i.confidence.scaled(100.0))),
+};
+pub const FRECHET: Measure = Measure {
+    name: "Fréchet distance",
+    value: |m| Some(m.frechet_distance),
+    decimals: 1,
+    spread: None,
+    interval: Some(|_, i| Some(i.frechet_distance)),
+};
+pub const PRECISION: Measure = Measure {
+    name: "precision",
+    value: |m| Some(m.precision),
+    decimals: 3,
+    spread: None,
+    interval: Some(|_, i| Some(i.precision)),
+};
+pub const RECALL: Measure = Measure {
+    name: "recall",
+    value: |m| Some(m.recall),
+    decimals: 3,
+    spread: None,
+    interval: Some(|_, i| Some(i.recall)),
+};
+pub const DIVERSITY: Measure = Measure {
+    name: "diversity / real",
+    value: |m| Some(m.diversity_ratio()),
+    decimals: 2,
+    spread: None,
+    interval: Some(|m, i| Some(i.diversity_samples.scaled(1.0 / m.diversity_real.max(1e-12)))),
+};
+pub const MEMORIZED: Measure = Measure {
+    name: "memorized %",
+    value: |m| Some(pct(m.memorization_share)),
+    decimals: 1,
+    spread: None,
+    interval: Some(|_, i| Some(i.memorization_share.scaled(100.0))),
+};
+pub const STYLE: Measure = Measure {
+    name: "style accuracy %",
+    value: |m| m.style_accuracy.map(pct),
+    decimals: 1,
+    spread: None,
+    interval: Some(|_, i| i.style_accuracy.map(|s| s.scaled(100.0))),
+};
 
 /// KID against the like-with-like reference, as is (see [`SampleMetrics::kid_mean`]),
 /// "mean ± standard deviation over subsets".
-pub const KID: Measure = Measure { name: "KID", value: |m| m.kid_mean, decimals: 2, spread: Some(|m| m.kid_std) };
+pub const KID: Measure =
+    Measure { name: "KID", value: |m| m.kid_mean, decimals: 2, spread: Some(|m| m.kid_std), interval: None };
 /// Intra-class KID: the mean over conditions of each condition's KID.
-pub const KID_PER_CONDITION: Measure =
-    Measure { name: "KID per condition", value: |m| m.kid_per_condition_mean, decimals: 2, spread: None };
+pub const KID_PER_CONDITION: Measure = Measure {
+    name: "KID per condition",
+    value: |m| m.kid_per_condition_mean,
+    decimals: 2,
+    spread: None,
+    interval: None,
+};
 /// The worst condition's KID.
-pub const KID_WORST_CONDITION: Measure =
-    Measure { name: "KID worst condition", value: |m| m.kid_per_condition_worst, decimals: 2, spread: None };
-pub const DENSITY: Measure = Measure { name: "density", value: |m| m.density, decimals: 3, spread: None };
-pub const COVERAGE: Measure = Measure { name: "coverage", value: |m| m.coverage, decimals: 3, spread: None };
+pub const KID_WORST_CONDITION: Measure = Measure {
+    name: "KID worst condition",
+    value: |m| m.kid_per_condition_worst,
+    decimals: 2,
+    spread: None,
+    interval: None,
+};
+pub const DENSITY: Measure =
+    Measure { name: "density", value: |m| m.density, decimals: 3, spread: None, interval: Some(|_, i| i.density) };
+pub const COVERAGE: Measure =
+    Measure { name: "coverage", value: |m| m.coverage, decimals: 3, spread: None, interval: Some(|_, i| i.coverage) };
 
 /// The data-copying test's C_T (Meehan et al. 2020): ≪ 0 copying, ≈ 0 as near the
 /// train images as held-out real images are, > 0 farther.
-pub const COPYING: Measure = Measure { name: "copying C_T", value: |m| m.copying_ct, decimals: 2, spread: None };
+pub const COPYING: Measure =
+    Measure { name: "copying C_T", value: |m| m.copying_ct, decimals: 2, spread: None, interval: None };
 
 /// Every measure of a set of samples, in the order tables show them.
 pub const MEASURES: [&Measure; 14] = [
@@ -419,6 +498,7 @@ mod tests {
             copying_ct: Some(-0.1234),
             copying_cells: Some(25),
             copying_cells_used: Some(24),
+            intervals: None,
         };
         assert_eq!(ACCURACY.phrase(&m).unwrap(), "accuracy 89.4 %");
         assert_eq!(FRECHET.phrase(&m).unwrap(), "Fréchet distance 53.6");
@@ -430,6 +510,36 @@ mod tests {
         assert_eq!(KID_PER_CONDITION.phrase(&m).unwrap(), "KID per condition 50.00");
         assert_eq!(DENSITY.phrase(&m).unwrap(), "density 0.950");
         assert_eq!(COPYING.phrase(&m).unwrap(), "copying C_T -0.12");
+        // With intervals: "value [low, high]" in the column's unit and decimals; none for KID (its ± spread).
+        let at_nan = crate::eval::Interval { low: f64::NAN, high: f64::NAN };
+        let span = |low, high| crate::eval::Interval { low, high };
+        let with_intervals = SampleMetrics {
+            intervals: Some(crate::eval::MetricIntervals {
+                resamples: 200,
+                accuracy: span(0.871, 0.912),
+                worst_condition: at_nan,
+                confidence: span(0.7, 0.9),
+                frechet_distance: span(50.04, 57.96),
+                precision: span(0.05, 0.15),
+                recall: span(0.4, 0.44),
+                diversity_samples: span(8.0, 9.5),
+                memorization_share: span(0.0, 0.0),
+                style_accuracy: None,
+                density: None,
+                coverage: None,
+            }),
+            ..m.clone()
+        };
+        assert_eq!(ACCURACY.phrase(&with_intervals).unwrap(), "accuracy 89.4 [87.1, 91.2] %");
+        assert_eq!(FRECHET.shown(&with_intervals).unwrap(), "53.6 [50.0, 58.0]");
+        assert_eq!(DIVERSITY.shown(&with_intervals).unwrap(), "0.90 [0.80, 0.95]");
+        assert_eq!(
+            WORST_CONDITION.shown(&with_intervals).unwrap(),
+            "50.0",
+            "an interval that was not measured is left out"
+        );
+        assert_eq!(DENSITY.shown(&with_intervals).unwrap(), "0.950");
+        assert_eq!(KID.shown(&with_intervals).unwrap(), "12.34 ± 0.40");
         let table = sample_metrics_table(&[("a", &m)]).unwrap();
         let names: Vec<String> = table.0.get_column_names().iter().map(|n| n.to_string()).collect();
         assert!(!names.iter().any(|n| n == STYLE.name), "no style column without style");

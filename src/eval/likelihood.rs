@@ -6,13 +6,16 @@
 //! IWAE_1 is the ELBO, the bound grows with K, and it tends to log p(x | c):
 //! the gap between the ELBO and the limit is KL(q(z | x, c) ‖ p(z | x, c)),
 //! how far the encoder is from the true posterior. p(z) is N(0, I), the
-//! prior the CVAE was trained with.
+//! prior the CVAE was trained with, or the fitted prior that draws its
+//! post-hoc samples ([`LatentSource`]): the same bound with the same codes,
+//! each weighed by that density instead (the encoder stays the proposal, so
+//! the bound holds for any prior; only its tightness depends on the fit).
 
 use tch::{Kind, Tensor};
 
 use crate::data::Split;
 use crate::model::{Likelihood, Net};
-use crate::sample::TrainedModel;
+use crate::sample::{LatentSource, TrainedModel};
 use crate::task::TaskData;
 use crate::{Error, Result};
 
@@ -37,7 +40,7 @@ pub fn importance_weighted_bounds(
     let xs = TaskData::images_tensor(&head, model.built.vs.device());
     ks.iter()
         .map(|&k| {
-            let per_image = bounds_per_image(model, &head, &xs, k, seed)?;
+            let per_image = bounds_per_image(model, &head, &xs, k, seed, LatentSource::StandardNormal)?;
             Ok((k, per_image.iter().sum::<f64>() / per_image.len().max(1) as f64))
         })
         .collect()
@@ -49,7 +52,9 @@ pub struct NegativeLogLikelihood {
     /// Importance samples per image.
     pub k: usize,
     pub images: usize,
-    /// −IWAE_K per image in nats (an upper bound on −log p(x | c)), with z ~ N(0, I) as the prior.
+    /// The prior p(z | c) of the bound: N(0, I) or the fitted prior.
+    pub prior: LatentSource,
+    /// −IWAE_K per image in nats (an upper bound on −log p(x | c)).
     pub nats: f64,
     /// The standard error of `nats` over the images.
     pub standard_error: f64,
@@ -60,7 +65,8 @@ pub struct NegativeLogLikelihood {
 }
 
 /// The negative log-likelihood of the first `n` images of `split` by the
-/// importance-weighted bound with `k` samples. Under a density (Gaussian,
+/// importance-weighted bound with `k` samples, with `prior` as p(z | c) (the
+/// fitted one must be loaded: [`TrainedModel::ensure_latent_prior`]). Under a density (Gaussian,
 /// continuous Bernoulli) the pixels are dequantised first, so the figure in
 /// bits per dimension is the discrete 8-bit likelihood's bound, the unit of
 /// published image-likelihood results; under the Bernoulli likelihood the
@@ -71,6 +77,7 @@ pub fn negative_log_likelihood(
     n: usize,
     k: usize,
     seed: u64,
+    prior: LatentSource,
 ) -> Result<NegativeLogLikelihood> {
     let head = split.head(n);
     let device = model.built.vs.device();
@@ -82,7 +89,7 @@ pub fn negative_log_likelihood(
     } else {
         TaskData::images_tensor(&head, device)
     };
-    let bounds = bounds_per_image(model, &head, &xs, k, seed)?;
+    let bounds = bounds_per_image(model, &head, &xs, k, seed, prior)?;
     let count = bounds.len().max(1) as f64;
     let nats = -bounds.iter().sum::<f64>() / count;
     let variance = bounds.iter().map(|b| (-b - nats).powi(2)).sum::<f64>() / (count - 1.0).max(1.0);
@@ -90,20 +97,36 @@ pub fn negative_log_likelihood(
     Ok(NegativeLogLikelihood {
         k,
         images: bounds.len(),
+        prior,
         nats,
         standard_error: (variance / count).sqrt(),
         bits_per_dim: density.then(|| (nats + dims * 256f64.ln()) / (dims * 2f64.ln())),
     })
 }
 
-/// IWAE_K of each image of `split` (pixels `xs`: [n, 1, 28, 28] in [0, 1]), nats.
-fn bounds_per_image(model: &TrainedModel, split: &Split, xs: &Tensor, k: usize, seed: u64) -> Result<Vec<f64>> {
+/// IWAE_K of each image of `split` (pixels `xs`: [n, 1, 28, 28] in [0, 1]), nats,
+/// with `prior` as p(z | c).
+fn bounds_per_image(
+    model: &TrainedModel,
+    split: &Split,
+    xs: &Tensor,
+    k: usize,
+    seed: u64,
+    prior: LatentSource,
+) -> Result<Vec<f64>> {
     let Net::Cvae(cvae) = &model.built.net else {
         return Err(Error::Unsupported("a likelihood bound needs a CVAE; a CGAN has no likelihood".into()));
     };
+    let fitted = match prior {
+        LatentSource::StandardNormal => None,
+        LatentSource::FittedPrior => Some(model.latent_prior.as_ref().ok_or_else(|| {
+            Error::InvalidInput("the likelihood under the fitted prior needs the prior fitted first".into())
+        })?),
+    };
     let device = model.built.vs.device();
     let likelihood = &model.built.likelihood;
-    Ok(tch::no_grad(|| {
+    let styles = split.styles.clone().unwrap_or_else(|| vec![0; split.len()]);
+    tch::no_grad(|| {
         let cond = model.spec.encode(&split.labels, split.styles.as_deref(), device);
         let (mean, logvar) = cvae.encode(xs, &cond, false);
         let latent = mean.size()[1];
@@ -116,11 +139,17 @@ fn bounds_per_image(model: &TrainedModel, split: &Split, xs: &Tensor, k: usize, 
                 let x = xs.narrow(0, i, 1).expand([k as i64, -1, -1, -1], false);
                 let c = cond.narrow(0, i, 1).expand([k as i64, -1], false);
                 let log_px = -likelihood.nll_each(&cvae.decode(&z, &c, false), &x);
-                let log_pz = gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like());
+                let log_pz = match fitted {
+                    None => gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like()),
+                    Some(p) => {
+                        let (class, style) = (vec![split.labels[i as usize]; k], vec![styles[i as usize]; k]);
+                        p.log_density(&z, &model.spec, &class, &style)?.to_kind(Kind::Float)
+                    }
+                };
                 let log_q = gaussian_log_density(&z, &m, &lv);
                 let weights = log_px + log_pz - log_q;
-                weights.logsumexp([0], false).double_value(&[]) - (k as f64).ln()
+                Ok(weights.logsumexp([0], false).double_value(&[]) - (k as f64).ln())
             })
             .collect()
-    }))
+    })
 }

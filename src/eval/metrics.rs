@@ -37,39 +37,68 @@ pub struct ConditionalAccuracy {
     pub mean_confidence: f64,
 }
 
-/// probs: [n, C], labels: requested classes [n]
-pub fn conditional_accuracy(probs: &Tensor, labels: &[i64]) -> Result<ConditionalAccuracy> {
-    let c = probs.size()[1] as usize;
+/// Each sample's verdict: whether the judge's most probable class is the
+/// requested one, and the probability it gives the requested class.
+/// probs: [n, C], labels: requested classes [n] → ([n], [n])
+pub fn judged_points(probs: &Tensor, labels: &[i64]) -> Result<(Vec<bool>, Vec<f64>)> {
     let pred: Vec<i64> = Vec::try_from(probs.argmax(1, false).to_device(Device::Cpu))?;
     let lab = Tensor::from_slice(labels).to_device(probs.device());
-    let conf: Vec<f64> =
+    let confidence: Vec<f64> =
         Vec::<f32>::try_from(probs.gather(1, &lab.unsqueeze(1), false).squeeze_dim(1).to_device(Device::Cpu))?
             .into_iter()
             .map(f64::from)
             .collect();
-    let (mut hits, mut totals) = (vec![0usize; c], vec![0usize; c]);
-    for (&p, &l) in pred.iter().zip(labels) {
-        totals[l as usize] += 1;
-        hits[l as usize] += (p == l) as usize;
-    }
-    let per_class: Vec<f64> =
-        hits.iter().zip(&totals).map(|(&h, &t)| if t == 0 { f64::NAN } else { h as f64 / t as f64 }).collect();
-    let present: Vec<f64> = per_class.iter().copied().filter(|v| !v.is_nan()).collect();
-    let n = labels.len().max(1) as f64;
-    Ok(ConditionalAccuracy {
-        overall: hits.iter().sum::<usize>() as f64 / n,
-        balanced: present.iter().sum::<f64>() / present.len().max(1) as f64,
-        per_class,
-        mean_confidence: conf.iter().sum::<f64>() / n,
-    })
+    Ok((pred.iter().zip(labels).map(|(p, l)| p == l).collect(), confidence))
 }
 
-fn mean_cov(x: &Tensor) -> (Tensor, Tensor) {
+/// probs: [n, C], labels: requested classes [n]
+pub fn conditional_accuracy(probs: &Tensor, labels: &[i64]) -> Result<ConditionalAccuracy> {
+    let (correct, confidence) = judged_points(probs, labels)?;
+    Ok(ConditionalAccuracy::from_points(&correct, &confidence, labels, probs.size()[1] as usize))
+}
+
+impl ConditionalAccuracy {
+    /// The accuracies of per-sample verdicts ([`judged_points`]) over `classes` requested classes.
+    pub fn from_points(correct: &[bool], confidence: &[f64], labels: &[i64], classes: usize) -> ConditionalAccuracy {
+        let per_class = per_class_accuracy(correct, labels, classes, None);
+        let present: Vec<f64> = per_class.iter().copied().filter(|v| !v.is_nan()).collect();
+        let n = labels.len().max(1) as f64;
+        ConditionalAccuracy {
+            overall: correct.iter().filter(|&&c| c).count() as f64 / n,
+            balanced: present.iter().sum::<f64>() / present.len().max(1) as f64,
+            per_class,
+            mean_confidence: confidence.iter().sum::<f64>() / n,
+        }
+    }
+}
+
+/// The share of correct verdicts per requested class (NaN where no sample asked
+/// for it), each sample counted `weights[i]` times (once without weights).
+pub fn per_class_accuracy(correct: &[bool], labels: &[i64], classes: usize, weights: Option<&[f64]>) -> Vec<f64> {
+    let (mut hits, mut totals) = (vec![0.0; classes], vec![0.0; classes]);
+    for (i, (&c, &l)) in correct.iter().zip(labels).enumerate() {
+        let w = weights.map_or(1.0, |w| w[i]);
+        totals[l as usize] += w;
+        hits[l as usize] += if c { w } else { 0.0 };
+    }
+    hits.iter().zip(&totals).map(|(&h, &t)| if t == 0.0 { f64::NAN } else { h / t }).collect()
+}
+
+/// Mean and covariance (n − 1 in the denominator) of the rows of x: [n, d],
+/// row i counted `weights[i]` times ([n] double) or once.
+fn mean_cov(x: &Tensor, weights: Option<&Tensor>) -> (Tensor, Tensor) {
     let x = x.to_kind(Kind::Double);
-    let n = x.size()[0];
-    let mu = x.mean_dim(0, false, Kind::Double);
+    let Some(w) = weights else {
+        let n = x.size()[0];
+        let mu = x.mean_dim(0, false, Kind::Double);
+        let centred = &x - &mu;
+        let cov = centred.transpose(0, 1).matmul(&centred) / ((n - 1).max(1) as f64);
+        return (mu, cov);
+    };
+    let total = w.sum(Kind::Double).double_value(&[]);
+    let mu = w.unsqueeze(0).matmul(&x).squeeze_dim(0) / total.max(1.0);
     let centred = &x - &mu;
-    let cov = centred.transpose(0, 1).matmul(&centred) / ((n - 1).max(1) as f64);
+    let cov = (&centred * w.unsqueeze(1)).transpose(0, 1).matmul(&centred) / (total - 1.0).max(1.0);
     (mu, cov)
 }
 
@@ -80,17 +109,38 @@ fn trace_sqrt_psd(m: &Tensor) -> f64 {
     eig.clamp_min(0.0).sqrt().sum(Kind::Double).double_value(&[])
 }
 
+/// The Gaussian of a fixed feature set that Fréchet distances are measured
+/// from: its mean, covariance and the covariance's square root.
+pub struct FrechetReference {
+    mean: Tensor,
+    cov: Tensor,
+    sqrt_cov: Tensor,
+}
+
+impl FrechetReference {
+    /// a: [n, d]
+    pub fn new(a: &Tensor) -> FrechetReference {
+        let (mean, cov) = mean_cov(a, None);
+        let (eig, vecs) = ((&cov + cov.transpose(0, 1)) / 2.0).linalg_eigh("L");
+        let sqrt_cov = vecs.matmul(&eig.clamp_min(0.0).sqrt().diag(0)).matmul(&vecs.transpose(0, 1));
+        FrechetReference { mean, cov, sqrt_cov }
+    }
+
+    /// The Fréchet distance to the Gaussian of b: [m, d], each row counted
+    /// `weights[i]` times (a bootstrap resample's multiplicities) or once.
+    pub fn distance(&self, b: &Tensor, weights: Option<&Tensor>) -> f64 {
+        let (mu_b, cov_b) = mean_cov(b, weights);
+        let middle = self.sqrt_cov.matmul(&cov_b).matmul(&self.sqrt_cov);
+        let diff = (&self.mean - &mu_b).square().sum(Kind::Double).double_value(&[]);
+        let traces = self.cov.trace().double_value(&[]) + cov_b.trace().double_value(&[]);
+        (diff + traces - 2.0 * trace_sqrt_psd(&middle)).max(0.0)
+    }
+}
+
 /// Fréchet distance between Gaussians fitted to two feature sets:
 /// ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa^½ Σb Σa^½)^½). a: [n, d], b: [m, d]
 pub fn frechet_distance(a: &Tensor, b: &Tensor) -> f64 {
-    let (mu_a, cov_a) = mean_cov(a);
-    let (mu_b, cov_b) = mean_cov(b);
-    let (eig, vecs) = ((&cov_a + cov_a.transpose(0, 1)) / 2.0).linalg_eigh("L");
-    let sqrt_a = vecs.matmul(&eig.clamp_min(0.0).sqrt().diag(0)).matmul(&vecs.transpose(0, 1));
-    let middle = sqrt_a.matmul(&cov_b).matmul(&sqrt_a);
-    let diff = (&mu_a - &mu_b).square().sum(Kind::Double).double_value(&[]);
-    let traces = cov_a.trace().double_value(&[]) + cov_b.trace().double_value(&[]);
-    (diff + traces - 2.0 * trace_sqrt_psd(&middle)).max(0.0)
+    FrechetReference::new(a).distance(b, None)
 }
 
 /// Distance from each row of `x` to its k-th nearest other row of `x`. x: [n, d]
@@ -107,43 +157,57 @@ fn kth_neighbour_radius(x: &Tensor, k: i64) -> Tensor {
     Tensor::cat(&radii, 0)
 }
 
-/// Share of `queries` that fall inside at least one ball (centre `centres[i]`, radius `radii[i]`).
-fn coverage(queries: &Tensor, centres: &Tensor, radii: &Tensor) -> f64 {
+/// Whether each of `queries` falls inside at least one ball (centre
+/// `centres[i]`, radius `radii[i]`): [n] bool.
+fn inside_any_ball(queries: &Tensor, centres: &Tensor, radii: &Tensor) -> Tensor {
     let n = queries.size()[0];
-    let mut inside = 0i64;
+    let mut hits = Vec::new();
     for start in (0..n).step_by(2048) {
         let len = (n - start).min(2048);
         let d = Tensor::cdist(&queries.narrow(0, start, len), centres, 2.0, None::<i64>);
-        let hit = d.le_tensor(&radii.unsqueeze(0)).any_dim(1, false);
-        inside += hit.sum(Kind::Int64).int64_value(&[]);
+        hits.push(d.le_tensor(&radii.unsqueeze(0)).any_dim(1, false));
     }
-    inside as f64 / n.max(1) as f64
+    if hits.is_empty() {
+        return Tensor::zeros([0], (Kind::Bool, queries.device()));
+    }
+    Tensor::cat(&hits, 0)
+}
+
+/// The share of true values of a bool tensor (0 when empty).
+pub fn share(flags: &Tensor) -> f64 {
+    flags.sum(Kind::Int64).int64_value(&[]) as f64 / flags.numel().max(1) as f64
+}
+
+/// The points behind precision and recall (k-NN balls, Kynkäänniemi et al.
+/// 2019): whether each fake point lies inside the real manifold, [M] bool, and
+/// whether each real point lies inside the fake manifold, [N] bool.
+/// real: [N, d], fake: [M, d]
+pub fn manifold_membership(real: &Tensor, fake: &Tensor, k: i64) -> (Tensor, Tensor) {
+    let real = real.to_kind(Kind::Float);
+    let fake = fake.to_kind(Kind::Float);
+    let real_r = kth_neighbour_radius(&real, k);
+    let fake_r = kth_neighbour_radius(&fake, k);
+    (inside_any_ball(&fake, &real, &real_r), inside_any_ball(&real, &fake, &fake_r))
 }
 
 /// Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls:
 /// precision = share of fake points inside the real manifold, recall = share
 /// of real points inside the fake manifold. real: [n, d], fake: [m, d]
 pub fn precision_recall(real: &Tensor, fake: &Tensor, k: i64) -> (f64, f64) {
-    let real = real.to_kind(Kind::Float);
-    let fake = fake.to_kind(Kind::Float);
-    let real_r = kth_neighbour_radius(&real, k);
-    let fake_r = kth_neighbour_radius(&fake, k);
-    (coverage(&fake, &real, &real_r), coverage(&real, &fake, &fake_r))
+    let (fake_in_real, real_in_fake) = manifold_membership(real, fake, k);
+    (share(&fake_in_real), share(&real_in_fake))
 }
 
 /// k of the k-NN balls of density and coverage (Naeem et al. 2020 use 5).
 pub const DENSITY_COVERAGE_K: i64 = 5;
 
-/// Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity
-/// Metrics for Generative Models"), on the real k-NN balls B(Xᵢ, NND_k(Xᵢ)) only:
-/// - density = 1/(k·M) Σⱼ Σᵢ 1[Yⱼ ∈ B(Xᵢ, NND_k(Xᵢ))]: how many real balls hold each fake point,
-///   over k (≈ 1 when fake and real come from one distribution; above 1 when fakes crowd
-///   dense real regions);
-/// - coverage = 1/N Σᵢ 1[∃ j: Yⱼ ∈ B(Xᵢ, NND_k(Xᵢ))]: the share of real balls holding a fake point.
-///
-/// X: `real` [N, d], Y: `fake` [M, d]. Inside a ball means closer than its radius
-/// (strictly, as the authors' `prdc` code). None when there are no more than k real points.
-pub fn density_coverage(real: &Tensor, fake: &Tensor, k: i64) -> Option<(f64, f64)> {
+/// The points behind density and coverage (Naeem et al. 2020), on the real
+/// k-NN balls B(Xᵢ, NND_k(Xᵢ)) only: for each fake point, how many real balls
+/// hold it ([M] i64), and for each real ball, whether a fake point lies in it
+/// ([N] bool). Inside a ball means closer than its radius (strictly, as the
+/// authors' `prdc` code). None when there are no more than k real points.
+/// X: `real` [N, d], Y: `fake` [M, d].
+pub fn density_coverage_points(real: &Tensor, fake: &Tensor, k: i64) -> Option<(Tensor, Tensor)> {
     let (n, m) = (real.size()[0], fake.size()[0]);
     if n <= k || m == 0 || k < 1 {
         return None;
@@ -151,16 +215,36 @@ pub fn density_coverage(real: &Tensor, fake: &Tensor, k: i64) -> Option<(f64, f6
     let real = real.to_kind(Kind::Float);
     let fake = fake.to_kind(Kind::Float);
     let radii = kth_neighbour_radius(&real, k);
-    let (mut in_balls, mut covered) = (0i64, 0i64);
+    let mut balls_per_fake = Tensor::zeros([m], (Kind::Int64, fake.device()));
+    let mut covered = Vec::new();
     for start in (0..n).step_by(2048) {
         let len = (n - start).min(2048);
         // [len, M]: fake j inside the ball of real i.
         let d = Tensor::cdist(&real.narrow(0, start, len), &fake, 2.0, None::<i64>);
         let inside = d.lt_tensor(&radii.narrow(0, start, len).unsqueeze(1));
-        in_balls += inside.sum(Kind::Int64).int64_value(&[]);
-        covered += inside.any_dim(1, false).sum(Kind::Int64).int64_value(&[]);
+        balls_per_fake += inside.sum_dim_intlist(0, false, Kind::Int64);
+        covered.push(inside.any_dim(1, false));
     }
-    Some((in_balls as f64 / (k * m) as f64, covered as f64 / n as f64))
+    Some((balls_per_fake, Tensor::cat(&covered, 0)))
+}
+
+/// Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity
+/// Metrics for Generative Models") from [`density_coverage_points`]:
+/// - density = 1/(k·M) Σⱼ Σᵢ 1[Yⱼ ∈ B(Xᵢ, NND_k(Xᵢ))]: how many real balls hold each fake point,
+///   over k (≈ 1 when fake and real come from one distribution; above 1 when fakes crowd
+///   dense real regions);
+/// - coverage = 1/N Σᵢ 1[∃ j: Yⱼ ∈ B(Xᵢ, NND_k(Xᵢ))]: the share of real balls holding a fake point.
+///
+/// X: `real` [N, d], Y: `fake` [M, d]. None when there are no more than k real points.
+pub fn density_coverage(real: &Tensor, fake: &Tensor, k: i64) -> Option<(f64, f64)> {
+    let (balls_per_fake, covered) = density_coverage_points(real, fake, k)?;
+    Some(density_coverage_of(&balls_per_fake, &covered, k))
+}
+
+/// (density, coverage) from their points ([`density_coverage_points`]) with balls of k neighbours.
+pub fn density_coverage_of(balls_per_fake: &Tensor, covered: &Tensor, k: i64) -> (f64, f64) {
+    let in_balls = balls_per_fake.sum(Kind::Int64).int64_value(&[]);
+    (in_balls as f64 / (k * balls_per_fake.numel().max(1) as i64) as f64, share(covered))
 }
 
 /// Subsets of a KID estimate (torch-fidelity's `kid_subsets`, clean-fid's `num_subsets`).
@@ -325,23 +409,58 @@ pub fn per_condition_kid<K: Ord + Copy>(
     Some((mean, values.iter().copied().fold(f64::NEG_INFINITY, f64::max)))
 }
 
+/// The pairwise feature distances within each class (at most the first 500 rows of a class).
+pub struct ClassDistances {
+    /// Per class with at least 2 rows: its rows and their distances [m, m] (double).
+    blocks: Vec<(Tensor, Tensor)>,
+}
+
+impl ClassDistances {
+    /// features: [n, d], labels: [n]
+    pub fn new(features: &Tensor, labels: &[i64]) -> ClassDistances {
+        let classes: std::collections::BTreeSet<i64> = labels.iter().copied().collect();
+        let blocks = classes
+            .into_iter()
+            .filter_map(|c| {
+                let idx: Vec<i64> =
+                    labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i as i64).take(500).collect();
+                if idx.len() < 2 {
+                    return None;
+                }
+                let idx = Tensor::from_slice(&idx).to_device(features.device());
+                let f = features.index_select(0, &idx);
+                Some((idx, Tensor::cdist(&f, &f, 2.0, None::<i64>).to_kind(Kind::Double)))
+            })
+            .collect();
+        ClassDistances { blocks }
+    }
+
+    /// The mean distance between two different samples of a class, averaged
+    /// over the classes, with row i counted `weights[i]` times ([n] double) or
+    /// once: per class wᵀDw / ((Σw)² − Σw²), pairs of a row with itself left out.
+    pub fn mean(&self, weights: Option<&Tensor>) -> f64 {
+        let means: Vec<f64> = self
+            .blocks
+            .iter()
+            .filter_map(|(idx, d)| {
+                let w = match weights {
+                    Some(w) => w.index_select(0, idx),
+                    None => Tensor::ones([idx.size()[0]], (Kind::Double, d.device())),
+                };
+                let total = w.sum(Kind::Double).double_value(&[]);
+                let pairs = total * total - w.square().sum(Kind::Double).double_value(&[]);
+                let sum = w.unsqueeze(0).matmul(d).matmul(&w.unsqueeze(1)).double_value(&[0, 0]);
+                (pairs > 0.0).then(|| sum / pairs)
+            })
+            .collect();
+        means.iter().sum::<f64>() / means.len().max(1) as f64
+    }
+}
+
 /// Mean pairwise feature distance within each class, averaged over the classes
 /// present. features: [n, d], labels: [n]
 pub fn within_class_diversity(features: &Tensor, labels: &[i64]) -> f64 {
-    let classes: std::collections::BTreeSet<i64> = labels.iter().copied().collect();
-    let mut means = Vec::new();
-    for c in classes {
-        let idx: Vec<i64> =
-            labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i as i64).take(500).collect();
-        if idx.len() < 2 {
-            continue;
-        }
-        let f = features.index_select(0, &Tensor::from_slice(&idx).to_device(features.device()));
-        let d = Tensor::cdist(&f, &f, 2.0, None::<i64>);
-        let m = idx.len() as f64;
-        means.push(d.sum(Kind::Double).double_value(&[]) / (m * (m - 1.0)));
-    }
-    means.iter().sum::<f64>() / means.len().max(1) as f64
+    ClassDistances::new(features, labels).mean(None)
 }
 
 /// Pixel-space nearest-neighbour distances (L2 over [0, 1] pixels) of each
@@ -360,31 +479,47 @@ fn nearest_distances(queries: &Tensor, reference: &Tensor, exclude_self: bool) -
     Ok(out)
 }
 
-/// Memorization check: the share of samples whose nearest image in `reference`
-/// (a subset of the real train split) is closer than the 1st percentile of the
-/// reference set's own nearest-neighbour distances. samples, reference: uint8 flat [n·784]
-pub fn memorization_share(samples: &[u8], reference: &[u8]) -> Result<(f64, f64)> {
+/// Memorization check per sample: whether its nearest image in `reference` (a
+/// subset of the real train split) is closer than the 1st percentile of the
+/// reference set's own nearest-neighbour distances, and that threshold.
+/// samples, reference: uint8 flat [n·784]
+pub fn memorized_points(samples: &[u8], reference: &[u8]) -> Result<(Vec<bool>, f64)> {
     let to_t = |v: &[u8]| crate::data::pixels_to_tensor(v, Device::Cpu).view([-1, PIXELS as i64]);
     let (s, r) = (to_t(samples), to_t(reference));
     let mut own = nearest_distances(&r, &r, true)?;
     own.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let threshold = own.get(own.len() / 100).copied().unwrap_or(0.0) as f64;
     let near = nearest_distances(&s, &r, false)?;
-    let share = near.iter().filter(|&&d| (d as f64) < threshold).count() as f64 / near.len().max(1) as f64;
-    Ok((share, threshold))
+    Ok((near.iter().map(|&d| (d as f64) < threshold).collect(), threshold))
 }
 
-/// Share of K49 samples whose measured style (foreground count above the
+/// The share of true flags (0 when there are none).
+pub fn share_of(flags: &[bool]) -> f64 {
+    flags.iter().filter(|&&f| f).count() as f64 / flags.len().max(1) as f64
+}
+
+/// Memorization check: the share of [`memorized_points`] and the threshold.
+/// samples, reference: uint8 flat [n·784]
+pub fn memorization_share(samples: &[u8], reference: &[u8]) -> Result<(f64, f64)> {
+    let (memorized, threshold) = memorized_points(samples, reference)?;
+    Ok((share_of(&memorized), threshold))
+}
+
+/// Whether each K49 sample's measured style (foreground count above the
 /// class's train median = thick) matches the requested one.
 /// images: flat [n·784], classes, styles: [n]
-pub fn style_accuracy(images: &[u8], classes: &[i64], styles: &[i64], medians: &[f64]) -> f64 {
-    let hits = images
+pub fn style_hits(images: &[u8], classes: &[i64], styles: &[i64], medians: &[f64]) -> Vec<bool> {
+    images
         .chunks_exact(PIXELS)
         .zip(classes.iter().zip(styles))
-        .filter(|(img, (&c, &s))| {
+        .map(|(img, (&c, &s))| {
             let count = img.iter().filter(|&&p| p >= k49::FOREGROUND_THRESHOLD).count() as f64;
             ((count > medians[c as usize]) as i64) == s
         })
-        .count();
-    hits as f64 / classes.len().max(1) as f64
+        .collect()
+}
+
+/// Share of K49 samples whose measured style matches the requested one ([`style_hits`]).
+pub fn style_accuracy(images: &[u8], classes: &[i64], styles: &[i64], medians: &[f64]) -> f64 {
+    share_of(&style_hits(images, classes, styles, medians))
 }

@@ -77,7 +77,7 @@ pub fn class_matched_subset(split: &Split, labels: &[i64], styles: Option<&[i64]
 
 /// The measures of samples against a like-with-like reference: KID pooled and
 /// per condition, density and coverage, and how far the reference fell short.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ReferenceMeasures {
     pub reference_shortfall: usize,
     pub kid: Option<metrics::Kid>,
@@ -85,6 +85,8 @@ pub struct ReferenceMeasures {
     pub per_condition_kid: Option<(f64, f64)>,
     /// (density, coverage) with k = [`metrics::DENSITY_COVERAGE_K`].
     pub density_coverage: Option<(f64, f64)>,
+    /// Their points ([`metrics::density_coverage_points`]): real balls per sample, and each real ball covered.
+    pub density_coverage_points: Option<(Tensor, Tensor)>,
 }
 
 impl ReferenceMeasures {
@@ -99,11 +101,16 @@ impl ReferenceMeasures {
             .iter()
             .map(|(key, &n)| n.saturating_sub(real_counts.get(key).copied().unwrap_or(0)))
             .sum();
+        let k = metrics::DENSITY_COVERAGE_K;
+        let density_coverage_points = metrics::density_coverage_points(real, fake, k);
+        let density_coverage =
+            density_coverage_points.as_ref().map(|(balls, covered)| metrics::density_coverage_of(balls, covered, k));
         ReferenceMeasures {
             reference_shortfall,
             kid: metrics::kernel_distance(real, fake, metrics::KID_SUBSETS, metrics::KID_SUBSET_SIZE, seed ^ 0x41D),
             per_condition_kid: metrics::per_condition_kid(real, &real_conditions, fake, &fake_conditions),
-            density_coverage: metrics::density_coverage(real, fake, metrics::DENSITY_COVERAGE_K),
+            density_coverage,
+            density_coverage_points,
         }
     }
 }

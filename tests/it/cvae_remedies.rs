@@ -556,12 +556,26 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     let (_, recon) = condgen::sample::reconstruct(&model.built, &model.spec, &data.test, 4).unwrap();
     assert_eq!(recon.shape(), &[4, 28, 28]);
     // The held-out NLL under a density: dequantised, in bits per pixel of the 8-bit images.
-    let nll = condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1).unwrap();
+    let nll =
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::StandardNormal)
+            .unwrap();
     let bits = nll.bits_per_dim.expect("a Gaussian likelihood gives bits per dimension");
     let pixels = 784.0;
     assert!((bits - (nll.nats + pixels * 256f64.ln()) / (pixels * 2f64.ln())).abs() < 1e-9, "{nll:?}");
     assert!(bits.is_finite() && bits > 0.0 && nll.standard_error.is_finite(), "{nll:?}");
-    assert_eq!(nll, condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1).unwrap());
+    assert_eq!(
+        nll,
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::StandardNormal)
+            .unwrap()
+    );
+    // Under the fitted prior: the same codes weighed by another density, so another (finite) bound.
+    let mut model = model;
+    model.ensure_latent_prior(&data).unwrap();
+    let fitted =
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::FittedPrior)
+            .unwrap();
+    assert_eq!(fitted.prior, LatentSource::FittedPrior);
+    assert!(fitted.nats.is_finite() && fitted.nats != nll.nats, "{fitted:?} vs {nll:?}");
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod eval;
 mod flops;
 mod fuzz_readers;
 mod interruptions;
+mod intervals;
 mod latent_prior;
 mod models;
 mod notebook;

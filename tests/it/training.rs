@@ -157,7 +157,9 @@ fn samples_follow_the_contract() {
     assert!(elbo.is_finite() && iwae.is_finite(), "{bounds:?}");
     assert!(iwae > elbo - 0.5, "IWAE_16 {iwae} vs ELBO {elbo}");
     // The Bernoulli likelihood is no density for grey pixels: nats only, the same bound as IWAE_16.
-    let nll = condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 20, 16, 3).unwrap();
+    let nll =
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 20, 16, 3, LatentSource::StandardNormal)
+            .unwrap();
     assert_eq!((nll.bits_per_dim, nll.k, nll.images), (None, 16, 20));
     assert!((nll.nats + iwae).abs() < 1e-6, "{nll:?} vs IWAE_16 {iwae}");
     // Reconstruction of test images by the CVAE.
