@@ -56,10 +56,7 @@ impl Measure {
         if let Some(spread) = self.spread.and_then(|spread| spread(metrics)) {
             return Some(format!("{value} ± {}", self.format(spread)));
         }
-        match self.interval_of(metrics) {
-            Some(i) => Some(format!("{value} [{}, {}]", self.format(i.low), self.format(i.high))),
-            None => Some(value),
-        }
+        Some(with_interval(&value, self.interval_of(metrics), |v| self.format(v)))
     }
 
     /// The bootstrap 95 % interval in the column's unit, when measured.
@@ -90,6 +87,15 @@ impl Measure {
         let values: Vec<Option<f64>> = rows.iter().map(|m| self.of(m)).collect();
         // A measure no row has (style accuracy outside K49, KID in metrics from before it) is left out.
         values.iter().any(Option::is_some).then(|| Column::new(self.name.into(), values))
+    }
+}
+
+/// A value shown with its 95 % interval, "value [low, high]", the ends written
+/// by `format`; the value alone without an interval.
+pub fn with_interval(value: &str, interval: Option<Interval>, format: impl Fn(f64) -> String) -> String {
+    match interval {
+        Some(i) => format!("{value} [{}, {}]", format(i.low), format(i.high)),
+        None => value.to_string(),
     }
 }
 
@@ -276,16 +282,22 @@ pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
 }
 
 /// Stability over seeds: per group of runs of one configuration (one per
-/// seed), each headline measure's mean ± standard deviation and the training time.
+/// seed), each headline measure's mean ± standard deviation (of one seed: the
+/// value and its bootstrap interval) and the training time; every run as its
+/// model draws ([`RunMetrics::as_trained`]).
 /// groups: `(name, [(metrics, train seconds)])`
 pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Table> {
     let spread = |runs: &[(RunMetrics, f64)], f: &dyn Fn(&(RunMetrics, f64)) -> f64, decimals: i32| {
         mean_spread(&runs.iter().map(f).collect::<Vec<f64>>(), decimals)
     };
+    // Each run as the model draws (a CVAE's z from N(0, I)); one seed shows its bootstrap interval.
     let measure = |m: &Measure| {
         let values = groups
             .iter()
-            .map(|(_, runs)| spread(runs, &|r| m.unrounded(&r.0.metrics).unwrap_or(f64::NAN), m.decimals))
+            .map(|(_, runs)| match runs.as_slice() {
+                [(one, _)] => m.shown(one.as_trained()).unwrap_or_else(|| "-".into()),
+                _ => spread(runs, &|r| m.unrounded(r.0.as_trained()).unwrap_or(f64::NAN), m.decimals),
+            })
             .collect::<Vec<String>>();
         Column::new(m.name.into(), values)
     };

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
+use super::intervals::{self, Interval};
 use super::judge::{Classifier, JudgeConfig};
 use super::metrics::ConditionalAccuracy;
 use crate::data::Split;
@@ -85,6 +86,13 @@ pub struct Cas {
     pub real_trained: f64,
     /// samples_trained / real_trained (1: the samples teach as much as real images).
     pub ratio: f64,
+    /// Bootstrap 95 % intervals over the real test images (both classifiers
+    /// scored on the same resample) of `samples_trained` and of `ratio`; None in
+    /// scores from before they were measured.
+    #[serde(default)]
+    pub samples_trained_interval: Option<Interval>,
+    #[serde(default)]
+    pub ratio_interval: Option<Interval>,
     /// The same two classifiers' balanced accuracy (mean of per-class
     /// accuracies): the test splits are imbalanced while the samples are not
     /// (sign-vowel's test is 76 % consonants, which a consonant-only
@@ -136,6 +144,8 @@ pub fn classification_accuracy_score(
 #[derive(Clone, Debug)]
 pub struct RealBaseline {
     pub accuracy: ConditionalAccuracy,
+    /// Per test image: the real-trained classifier's verdict is right.
+    correct: Vec<bool>,
     /// Real train images per class asked for (the samples' counts).
     pub class_counts: Vec<usize>,
     /// Real train images used (fewer than asked when a class has fewer).
@@ -159,9 +169,10 @@ pub fn real_baseline(data: &TaskData, class_counts: &[usize], cfg: &CasConfig, d
     }
     let test = test_split(data, cfg);
     let real = class_matched_subset(&data.train, class_counts, cfg.seed);
-    let accuracy = accuracy_trained_on(&real, data, &test, cfg, device)?;
+    let (accuracy, correct) = accuracy_trained_on(&real, data, &test, cfg, device)?;
     Ok(RealBaseline {
         accuracy,
+        correct,
         class_counts: class_counts.to_vec(),
         train_images: real.len(),
         config: cfg.clone(),
@@ -186,12 +197,26 @@ pub fn score_against(samples: &Samples, data: &TaskData, baseline: &RealBaseline
         )));
     }
     let cfg = &baseline.config;
-    let on_samples = accuracy_trained_on(&train, data, &baseline.test, cfg, device)?;
+    let (on_samples, correct) = accuracy_trained_on(&train, data, &baseline.test, cfg, device)?;
     let on_real = &baseline.accuracy;
+    let as_values = |flags: &[bool]| flags.iter().map(|&c| f64::from(u8::from(c))).collect::<Vec<f64>>();
+    let (samples_right, real_right) = (as_values(&correct), as_values(&baseline.correct));
+    let interval = |seed: u64, ratio: bool| {
+        intervals::bootstrap_statistic(correct.len(), intervals::RESAMPLES, cfg.seed ^ seed, |w| {
+            let accuracy = intervals::weighted_average(&samples_right, w);
+            if ratio {
+                accuracy / intervals::weighted_average(&real_right, w).max(1e-12)
+            } else {
+                accuracy
+            }
+        })
+    };
     Ok(Cas {
         samples_trained: on_samples.overall,
         real_trained: on_real.overall,
         ratio: on_samples.overall / on_real.overall.max(1e-12),
+        samples_trained_interval: Some(interval(0xB1, false)),
+        ratio_interval: Some(interval(0xB1, true)),
         samples_trained_balanced: on_samples.balanced,
         real_trained_balanced: on_real.balanced,
         train_images: train.len(),
@@ -205,21 +230,24 @@ pub fn score_against(samples: &Samples, data: &TaskData, baseline: &RealBaseline
 
 /// The CAS classifier trained on `train` (labels: the task's classes) and
 /// scored on `test` (see [`test_split`]): accuracy, balanced and per class
-/// (`mean_confidence`: the mean probability of the true class).
+/// (`mean_confidence`: the mean probability of the true class), and whether
+/// each test image was classified right.
 pub fn accuracy_trained_on(
     train: &Split,
     data: &TaskData,
     test: &Split,
     cfg: &CasConfig,
     device: Device,
-) -> Result<ConditionalAccuracy> {
+) -> Result<(ConditionalAccuracy, Vec<bool>)> {
     if test.is_empty() {
         return Err(Error::InvalidInput("no real test images to score a classifier on".into()));
     }
     let classifier = Classifier::train(train, data.spec.classes(), &cfg.classifier(), device)?;
     let probs = classifier.judge(test.images.view()).probs;
     let labels: Vec<i64> = test.labels.iter().map(|&l| i64::from(l)).collect();
-    super::metrics::conditional_accuracy(&probs, &labels)
+    let (correct, confidence) = super::metrics::judged_points(&probs, &labels)?;
+    let accuracy = ConditionalAccuracy::from_points(&correct, &confidence, &labels, probs.size()[1] as usize);
+    Ok((accuracy, correct))
 }
 
 /// The real test images CAS scores on: `cfg.test_images` of the test split,

@@ -159,6 +159,22 @@ pub fn bootstrap(points: &PointValues, resamples: usize, seed: u64) -> MetricInt
     }
 }
 
+/// The 95 % interval of `statistic` over `resamples` plain bootstrap resamples
+/// of n points (one group, drawn with replacement, seeded): `statistic` gets
+/// each resample's multiplicities [n] and computes from the points it keeps
+/// (several per-point values resampled together stay paired).
+pub fn bootstrap_statistic(n: usize, resamples: usize, seed: u64, statistic: impl Fn(&[f64]) -> f64) -> Interval {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let all = [(0..n).collect::<Vec<_>>()];
+    let values: Vec<f64> = (0..resamples).map(|_| statistic(&multiplicities(&all, n, &mut rng))).collect();
+    Interval::percentile_95(&values)
+}
+
+/// Σ wᵢ vᵢ / Σ wᵢ of per-point `values` and multiplicities `w` (NaN when Σ w = 0).
+pub fn weighted_average(values: &[f64], w: &[f64]) -> f64 {
+    values.iter().zip(w).map(|(v, w)| v * w).sum::<f64>() / w.iter().sum::<f64>()
+}
+
 /// Σ wᵢ vᵢ / Σ wᵢ of [n] values and weights (double).
 fn weighted_mean(values: &Tensor, weights: &Tensor) -> f64 {
     let total = weights.sum(Kind::Double).double_value(&[]).max(1.0);

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use super::intervals::{self, Interval};
 use super::judge::{Judge, JudgeKind};
 use crate::data::{rot90, PIXELS, SIDE};
 use crate::sample::Samples;
@@ -32,6 +33,10 @@ pub struct Recognisability {
     pub mean_entropy: f64,
     /// Share of images whose top-1 probability is at least [`RECOGNISABLE_TOP1`].
     pub recognisable_share: f64,
+    /// Bootstrap 95 % intervals over the images of the three means above (top-1,
+    /// entropy, share); None in measures from before they were taken.
+    #[serde(default)]
+    pub intervals: Option<[Interval; 3]>,
 }
 
 /// Sign-rotation samples (labels 0..3: asked for 0°, 90°, 180°, 270°
@@ -121,12 +126,18 @@ fn letter_recognisability(samples: &Samples, letter_judge: &Judge) -> Result<Rec
     let top1 = probs.max_dim(1, false).0;
     let entropy = -(&probs * probs.clamp_min(1e-30).log()).sum_dim_intlist(1, false, Kind::Double);
     let recognisable = top1.ge(RECOGNISABLE_TOP1).to_kind(Kind::Double);
-    let mean = |t: &Tensor| t.mean(Kind::Double).double_value(&[]);
+    let values = |t: &Tensor| Vec::<f64>::try_from(t.to_device(tch::Device::Cpu));
+    let (top1, entropy, recognisable) = (values(&top1)?, values(&entropy)?, values(&recognisable)?);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let interval = |v: &[f64], seed: u64| {
+        intervals::bootstrap_statistic(v.len(), intervals::RESAMPLES, seed, |w| intervals::weighted_average(v, w))
+    };
     Ok(Recognisability {
         images: samples.len(),
         mean_top1: mean(&top1),
         mean_entropy: mean(&entropy),
         recognisable_share: mean(&recognisable),
+        intervals: Some([interval(&top1, 1), interval(&entropy, 2), interval(&recognisable, 3)]),
     })
 }
 

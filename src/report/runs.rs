@@ -67,25 +67,29 @@ impl Runs {
     }
 }
 
-/// Trains (or reuses) and evaluates every planned run; the missing ones first,
-/// in parallel when the options ask for it.
-pub fn train_and_evaluate(ctx: &Context, planned: &[PlannedRun]) -> Result<Runs> {
+/// Trains every planned run that has not finished: in parallel processes,
+/// longest first, when the options ask for it, else one after another here.
+pub fn train_missing(ctx: &Context, planned: &[PlannedRun]) -> Result<()> {
     let opts = ctx.opts;
-    if let Some(parallel) = &opts.parallel {
-        let mut configs: Vec<&PlannedRun> = planned.iter().collect();
-        let cost = |p: &PlannedRun| estimated_cost(&p.config, exp_train_len(p.experiment, ctx.dataset(p.experiment)));
-        configs.sort_by(|a, b| cost(b).total_cmp(&cost(a)));
-        let configs: Vec<TrainConfig> = configs.into_iter().map(|p| p.config.clone()).collect();
-        parallel::train_all(&configs, parallel, &opts.runs_root, &opts.data, opts.progress)?;
-    }
-    let all = planned.iter().map(|p| train_and_evaluate_one(ctx, p)).collect::<Result<_>>()?;
-    Ok(Runs { all, first_seed: opts.seeds[0] })
+    let Some(parallel) = &opts.parallel else {
+        return planned.iter().try_for_each(|p| train_or_load(ctx, p).map(drop));
+    };
+    let mut configs: Vec<&PlannedRun> = planned.iter().collect();
+    let cost = |p: &PlannedRun| estimated_cost(&p.config, exp_train_len(p.experiment, ctx.dataset(p.experiment)));
+    configs.sort_by(|a, b| cost(b).total_cmp(&cost(a)));
+    let configs: Vec<TrainConfig> = configs.into_iter().map(|p| p.config.clone()).collect();
+    parallel::train_all(&configs, parallel, &opts.runs_root, &opts.data, opts.progress)
 }
 
-fn train_and_evaluate_one(ctx: &Context, p: &PlannedRun) -> Result<RunResult> {
+/// Evaluates every planned run (training any still missing first, here).
+pub fn evaluate(ctx: &Context, planned: &[PlannedRun]) -> Result<Runs> {
+    let all = planned.iter().map(|p| evaluate_one(ctx, p)).collect::<Result<_>>()?;
+    Ok(Runs { all, first_seed: ctx.opts.seeds[0] })
+}
+
+/// The run of `p`: loaded when finished, else trained (resuming a checkpoint).
+fn train_or_load(ctx: &Context, p: &PlannedRun) -> Result<train::TrainOutcome> {
     let opts = ctx.opts;
-    let (exp, model, seed) = (p.experiment, p.model, p.seed);
-    let data = ctx.task(exp);
     let train_opts = TrainOptions {
         runs_root: opts.runs_root.clone(),
         resume: true,
@@ -93,13 +97,19 @@ fn train_and_evaluate_one(ctx: &Context, p: &PlannedRun) -> Result<RunResult> {
         progress: opts.progress,
         ..TrainOptions::default()
     };
-    let outcome = train::train(&p.config, data, &train_opts)?;
+    train::train(&p.config, ctx.task(p.experiment), &train_opts)
+}
+
+fn evaluate_one(ctx: &Context, p: &PlannedRun) -> Result<RunResult> {
+    let opts = ctx.opts;
+    let (exp, model, seed) = (p.experiment, p.model, p.seed);
+    let data = ctx.task(exp);
+    let outcome = train_or_load(ctx, p)?;
     let metrics = eval::evaluate_run(&outcome.run.path, ctx.dataset(exp), &ctx.eval_opts, opts.device)?;
     let line = format!(
-        "report: {exp} {} seed {seed}: accuracy {:.1} %, FD {:.2}",
+        "report: {exp} {} seed {seed}, as drawn: {}",
         run_label(exp, model, p.recipe),
-        100.0 * metrics.metrics.accuracy.overall,
-        metrics.metrics.frechet_distance
+        crate::table::summary(metrics.as_trained())
     );
     crate::progress::notice(opts.progress, &line);
     Ok(RunResult {

@@ -132,7 +132,8 @@ fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) ->
         md,
         "\n### Classification Accuracy Score\n\nA classifier (the judges' network, {} epochs of {}-image batches) trained \
          only on a run's samples as drawn (a CVAE's z from N(0, I)), tested on {} real test images; beside it the same \
-         classifier trained on as many real train images per class (Ravuri & Vinyals 2019). Balanced: the mean of the \
+         classifier trained on as many real train images per class (Ravuri & Vinyals 2019). Intervals: bootstrap \
+         95 % over the test images, both classifiers scored on each resample. Balanced: the mean of the \
          per-class accuracies (the vowel test split is 77 % consonants).\n\n\
          | run | CAS, samples-trained | real-trained | ratio | balanced ratio |\n|---|---:|---:|---:|---:|",
         cfg.epochs,
@@ -152,12 +153,12 @@ fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) ->
         let score = cas::score_against(samples, data, baseline, ctx.opts.device)?;
         let _ = writeln!(
             md,
-            "| {} {} | {:.3} | {:.3} | {:.2} | {:.2} |",
+            "| {} {} | {} | {:.3} | {} | {:.2} |",
             r.experiment,
             r.label(),
-            score.samples_trained,
+            shown(score.samples_trained, score.samples_trained_interval, 3),
             score.real_trained,
-            score.ratio,
+            shown(score.ratio, score.ratio_interval, 2),
             score.balanced_ratio()
         );
     }
@@ -176,17 +177,18 @@ fn write_recognisability(
          only orientation and the vowel task pools 19 consonants, so a blob can pass them. Here the letter judge \
          reads rotation samples turned upright by the angle asked for, and vowel samples as they are: the mean \
          probability of its top letter, the entropy of its 24-letter distribution, and the share of samples whose top \
-         letter has probability ≥ 0.5; real test images measured the same way above each task's runs.\n\n\
+         letter has probability ≥ 0.5; real test images measured the same way above each task's runs. Intervals: bootstrap 95 % \
+         over the images.\n\n\
          | images | mean top-1 | entropy (nats) | recognisable share |\n|---|---:|---:|---:|\n",
     );
     let letter_judge = judges.of(Experiment::SignLetter);
     let row = |md: &mut String, name: &str, r: &Recognisability| {
         let _ = writeln!(
             md,
-            "| {name} | {:.3} | {:.2} | {:.1} % |",
-            r.mean_top1,
-            r.mean_entropy,
-            100.0 * r.recognisable_share
+            "| {name} | {} | {} | {} % |",
+            shown(r.mean_top1, r.intervals.map(|i| i[0]), 3),
+            shown(r.mean_entropy, r.intervals.map(|i| i[1]), 2),
+            shown(100.0 * r.recognisable_share, r.intervals.map(|i| i[2].scaled(100.0)), 1)
         );
     };
     for exp in [Experiment::SignVowel, Experiment::SignRotation] {
@@ -232,6 +234,12 @@ fn write_nearest_train(
         fig.add(&format!("{}-{}-nearest-train", r.experiment, slug(&r.label())), &caption, &gallery)?;
     }
     Ok(())
+}
+
+/// A value with `decimals` places and its 95 % interval when there is one.
+fn shown(value: f64, interval: Option<crate::eval::Interval>, decimals: usize) -> String {
+    let format = |v: f64| format!("{v:.decimals$}");
+    crate::table::with_interval(&format(value), interval, format)
 }
 
 /// A label as a file-name part: lower case, words joined by single dashes ("cgan (study model, WGAN-GP)" → "cgan-study-model-wgan-gp").
