@@ -108,6 +108,13 @@ enum Command {
         #[arg(long)]
         plan: bool,
     },
+    /// Check that the notebooks' outputs print every run REPORT.md prints with the same numbers
+    CheckDocs {
+        #[arg(long, default_value = "report/REPORT.md")]
+        report: PathBuf,
+        #[arg(long, default_value = "notebooks")]
+        notebooks: PathBuf,
+    },
     /// Reconstruct test images with a trained CVAE (originals and reconstructions as .npz)
     Reconstruct {
         #[arg(long)]
@@ -262,8 +269,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ropts.data = opts.clone();
             report_command(ropts, *jobs, *plan)
         }
+        Command::CheckDocs { report, notebooks } => check_docs(report, notebooks),
         Command::Reconstruct { run, n, out } => reconstruct_command(&opts, run, *n, out.as_deref()),
     }
+}
+
+/// `condgen check-docs`: fails listing every run a notebook prints with other numbers than the report.
+fn check_docs(report: &std::path::Path, notebooks: &std::path::Path) -> anyhow::Result<()> {
+    let (disagreements, shared) = condgen::report::consistency::check_files(report, notebooks)?;
+    if disagreements.is_empty() {
+        println!("{shared} run(s) printed by both {} and the notebooks: the same numbers", report.display());
+        return Ok(());
+    }
+    for d in &disagreements {
+        eprintln!("{d}");
+    }
+    anyhow::bail!("{} run(s) printed with other numbers than {}", disagreements.len(), report.display())
 }
 
 /// `condgen data summary`: what data is there, from which source.

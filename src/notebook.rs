@@ -134,8 +134,11 @@ impl Workspace {
 
     /// Judges a run's samples (writes its `metrics.json`, as `condgen eval`;
     /// reuses it when the run, judge and options are unchanged).
+    /// Prints the run's fingerprint, the line REPORT.md prints for the same run.
     pub fn evaluate(&self, trained: &Trained, dataset: &Dataset) -> Result<RunMetrics> {
-        eval::evaluate_run(&trained.model.run.path, dataset, &self.eval_options(), self.device)
+        let metrics = eval::evaluate_run(&trained.model.run.path, dataset, &self.eval_options(), self.device)?;
+        println!("{}", crate::report::consistency::fingerprint(&metrics));
+        Ok(metrics)
     }
 
     /// The profile's `experiment` × `model`: its data, configuration, run

@@ -9,6 +9,7 @@
 //! - [`targets`]: the bars a run is held to.
 //! - [`parallel`]: training several runs at once, a process each.
 
+pub mod consistency;
 pub mod context;
 pub mod parallel;
 pub mod plan;
@@ -108,6 +109,7 @@ pub fn run(opts: &ReportOptions) -> Result<PathBuf> {
     clock.lap("draw the figures and tables");
     trust::write(&mut fig, &ctx, &runs, &judges)?;
     clock.lap("measure beyond accuracy (likelihood, CAS, recognisability, galleries)");
+    tables::write_fingerprints(&mut md, &runs);
     write_footer(&mut md, &clock);
     let path = opts.out_dir.join("REPORT.md");
     crate::train::run::write_atomic(&path, md.as_bytes())?;

@@ -13,6 +13,11 @@ fn percentile_interval_takes_the_2_5th_and_97_5th_percentiles() {
     assert_eq!(Interval::percentile_95(&values), Interval { low: 25.0, high: 975.0 });
     let with_nan = [f64::NAN, 1.0, 1.0];
     assert_eq!(Interval::percentile_95(&with_nan), Interval { low: 1.0, high: 1.0 });
+    let empty_sums = [-0.0, -0.0];
+    assert!(Interval::percentile_95(&empty_sums).low.is_sign_positive(), "shown as 0.0, not -0.0");
+    // Centred: the bootstrap's spread placed around the estimate (median 500 → 100).
+    assert_eq!(Interval::centred_on(&values, 100.0), Interval { low: 0.0, high: 575.0 });
+    assert_eq!(Interval::centred_on(&values, 600.0), Interval { low: 125.0, high: 1075.0 });
 }
 
 #[test]
@@ -63,7 +68,7 @@ fn weighted_measures_equal_the_measures_of_the_resample_they_stand_for() {
 }
 
 /// Samples of 4 conditions, a `hit_rate` share of them right, drawn from the real distribution.
-fn intervals_of(n: i64, hit_rate: f64) -> (intervals::MetricIntervals, f64) {
+fn intervals_of(n: i64, hit_rate: f64) -> (intervals::MetricIntervals, f64, f64) {
     let real = Tensor::randn([n, 5], (Kind::Float, Device::Cpu));
     let fake = Tensor::randn([n, 5], (Kind::Float, Device::Cpu));
     let labels: Vec<i64> = (0..n).map(|i| i % 4).collect();
@@ -93,15 +98,15 @@ fn intervals_of(n: i64, hit_rate: f64) -> (intervals::MetricIntervals, f64) {
         real_covered: Some(&covered),
     };
     let accuracy = metrics::share_of(&correct);
-    (intervals::bootstrap(&points, 200, 7), accuracy)
+    (intervals::bootstrap(&points, 200, 7), accuracy, frechet.distance(&fake, None))
 }
 
 #[test]
 fn bootstrap_intervals_hold_the_estimate_and_narrow_with_more_samples() {
     let _serial = common::serial();
     tch::manual_seed(4);
-    let (small, accuracy) = intervals_of(400, 0.8);
-    let (large, _) = intervals_of(3200, 0.8);
+    let (small, accuracy, fd_small) = intervals_of(400, 0.8);
+    let (large, _, _) = intervals_of(3200, 0.8);
     let holds = |i: Interval, v: f64| i.low <= v && v <= i.high;
     assert!(holds(small.accuracy, accuracy), "{:?} {accuracy}", small.accuracy);
     let width = |i: Interval| i.high - i.low;
@@ -114,6 +119,7 @@ fn bootstrap_intervals_hold_the_estimate_and_narrow_with_more_samples() {
     );
     assert_eq!(small.memorization_share, Interval { low: 0.0, high: 0.0 }, "a constant has a zero-width interval");
     assert!(small.density.is_some() && small.coverage.is_some() && small.style_accuracy.is_none());
-    // Two samples of one distribution: FD's interval is near 0 and does not reach a shifted set's.
+    // Two samples of one distribution: FD's interval is near 0, and holds the estimate.
     assert!(small.frechet_distance.low >= 0.0 && small.frechet_distance.high < 1.0, "{:?}", small.frechet_distance);
+    assert!(holds(small.frechet_distance, fd_small), "{:?} {fd_small}", small.frechet_distance);
 }

@@ -12,6 +12,7 @@ mod build_profile;
 mod cas;
 mod cgan_recipe;
 mod concepts;
+mod consistency;
 mod copying;
 mod cvae_remedies;
 mod data_loaders;

@@ -120,8 +120,9 @@ pub fn write_references(md: &mut String, ctx: &Context, judges: &Judges) -> Resu
 fn write_reading_guide(md: &mut String, references: &References) {
     md.push_str(
         "\nThe bracketed ranges are bootstrap 95 % intervals (200 resamples, stratified by condition; recall and \
-         coverage resample the real reference, every other measure the samples); KID shows its standard deviation \
-         over subsets instead.\n\n\
+         coverage resample the real reference, every other measure the samples; the Fréchet distance's is the \
+         bootstrap's spread centred on the estimate, since a resample's repeated draws bias FD upwards); KID shows \
+         its standard deviation over subsets instead.\n\n\
          **Reading precision and recall.** k-NN precision counts a sample as realistic when it falls inside *any* real \
          image's ball (the distance to its 3rd-nearest real neighbour); outlying real images have large balls, so the \
          measure rewards samples in the dense middle of the real data. Blur moves images there — it removes what \

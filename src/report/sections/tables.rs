@@ -10,6 +10,7 @@ use crate::task::Experiment;
 use crate::train::recipes::Recipe;
 use crate::Result;
 
+use super::super::consistency;
 use super::super::context::Context;
 use super::super::plan::run_label;
 use super::super::runs::{RunResult, Runs};
@@ -128,4 +129,16 @@ fn write_stability(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     let named: Vec<(&str, Vec<(RunMetrics, f64)>)> = labels.iter().map(String::as_str).zip(runs).collect();
     md.push_str(&table::stability_table(&named)?.to_markdown());
     Ok(())
+}
+
+/// Every run's fingerprint ([`consistency::fingerprint`]): the lines the notebooks' outputs are checked against.
+pub fn write_fingerprints(md: &mut String, runs: &Runs) {
+    md.push_str(
+        "\n## Runs\n\nEvery run of this report with its headline measures as drawn, one line each; a notebook that \
+         judges one of these runs prints the same line (`condgen check-docs` compares them).\n\n```text\n",
+    );
+    for r in &runs.all {
+        let _ = writeln!(md, "{}", consistency::fingerprint(&r.metrics));
+    }
+    md.push_str("```\n");
 }
