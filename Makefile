@@ -41,7 +41,7 @@ LAB_STAMP     := $(VENV)/.jupyterlab-stamp
 NOTEBOOK_PROFILE ?= quick
 NOTEBOOKS     := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: help setup build test report data-summary bench clean kernel lab notebooks
+.PHONY: help setup build test report docs check-docs data-summary bench clean kernel lab notebooks
 
 help:
 	@echo "make report   - build, then regenerate report/ (data summary, training, figures; PROFILE=quick|default|paper)"
@@ -50,6 +50,8 @@ help:
 	@echo "make bench    - condgen vs PyTorch, same models, one run: report/benchmarks.md"
 	@echo "make lab      - install evcxr_jupyter + JupyterLab if missing, register the kernel, open notebooks/ (127.0.0.1)"
 	@echo "make notebooks - execute every notebook headless (NOTEBOOK_PROFILE=quick; INPLACE=1 writes outputs into them)"
+	@echo "make docs     - the report, then the notebooks' outputs on its runs, then check-docs (PROFILE=default)"
+	@echo "make check-docs - every run the notebooks print carries REPORT.md's numbers for it"
 	@echo "make clean    - remove target/ (keeps .venv and runs/)"
 
 setup: $(TORCH_STAMP)
@@ -78,6 +80,16 @@ data-summary: build
 PROFILE ?= default
 report: data-summary
 	$(CONDGEN) report --profile $(PROFILE)
+
+# The committed documents from one set of runs: the report, then every notebook
+# on its runs (outputs written in place), then the check that they agree.
+docs: report
+	$(MAKE) --no-print-directory notebooks NOTEBOOK_PROFILE=$(PROFILE) INPLACE=1
+	$(MAKE) --no-print-directory check-docs
+
+# Every run a notebook prints must carry REPORT.md's numbers for that run.
+check-docs: build
+	$(CONDGEN) check-docs --report report/REPORT.md --notebooks notebooks
 
 # condgen vs PyTorch on the same models, side by side; writes report/benchmarks.md.
 bench: build
