@@ -57,6 +57,16 @@ pub fn kl_per_dimension(mean: &Tensor, logvar: &Tensor) -> Tensor {
     ((logvar.exp() + mean.square() - logvar - 1.0) * 0.5).mean_dim(0, false, tch::Kind::Float)
 }
 
+/// KL(q(z|x,c) ‖ p(z|c)) of each latent dimension for a Gaussian prior
+/// N(μ_p, σ_p²) (a learned conditional prior), averaged over the batch:
+/// KL_j = mean over images of ½ (log σ_p² − log σ² + (σ² + (μ − μ_p)²) / σ_p² − 1).
+/// With μ_p = 0, σ_p = 1 it is [`kl_per_dimension`].
+/// mean, logvar, prior_mean, prior_logvar: [b, latent] → [latent]
+pub fn kl_per_dimension_to(mean: &Tensor, logvar: &Tensor, prior_mean: &Tensor, prior_logvar: &Tensor) -> Tensor {
+    let ratio = (logvar.exp() + (mean - prior_mean).square()) * (-prior_logvar).exp();
+    ((prior_logvar - logvar + ratio - 1.0) * 0.5).mean_dim(0, false, tch::Kind::Float)
+}
+
 /// The KL term with free bits (Kingma et al. 2016): Σ_j max(λ, KL_j), KL_j the
 /// batch-mean KL of dimension j ([`kl_per_dimension`]). A dimension below λ nats
 /// costs a constant and gets no gradient from the KL, so nothing pushes it to

@@ -136,6 +136,12 @@ impl TrainedModel {
         self.select_latent_prior(data, &data.validation).map(drop)
     }
 
+    /// Whether the CVAE was trained with a learned prior p(z | c) (its samples
+    /// "as trained" come from it, not from N(0, I)).
+    pub fn has_learned_prior(&self) -> bool {
+        self.config.architecture.learned_prior()
+    }
+
     /// Whether [`TrainedModel::ensure_latent_prior`] has nothing to do: a CGAN,
     /// or a CVAE whose prior chosen on held-out codes is loaded.
     pub fn has_latent_prior(&self) -> bool {
@@ -257,7 +263,8 @@ pub enum LatentSource {
     /// they name N(0, I).
     #[default]
     FittedPrior,
-    /// N(0, I): the prior the CVAE was trained towards, and what the studies sample from.
+    /// The prior the CVAE was trained with: N(0, I), what the studies sample from,
+    /// or the learned p(z | c) of a CVAE trained with one ([`crate::model::prior_net`]).
     StandardNormal,
 }
 
@@ -320,6 +327,9 @@ impl Sampler<'_> {
         };
         match (&self.model.built.net, self.source) {
             (Net::Gan { .. }, _) => GAN_NOISE.to_string(),
+            (Net::Cvae(_), LatentSource::StandardNormal) if self.model.has_learned_prior() => {
+                LATENT_LEARNED.to_string()
+            }
             (Net::Cvae(_), LatentSource::StandardNormal) => LATENT_STANDARD.to_string(),
             (Net::Cvae(_), LatentSource::FittedPrior) if !self.model.spec.is_conditional() => {
                 fitted(LATENT_FITTED_POOLED)
@@ -370,13 +380,16 @@ pub const LATENT_FITTED: &str = "z from the fitted per-condition prior";
 pub const LATENT_FITTED_POOLED: &str = "z from the fitted prior";
 /// Caption of CVAE samples drawn from the training prior N(0, I).
 pub const LATENT_STANDARD: &str = "z from N(0, I)";
+/// Caption of a CVAE's samples with z from the learned prior p(z | c) it was trained with.
+pub const LATENT_LEARNED: &str = "z from the learned prior p(z | c)";
 /// Caption of a CGAN's samples.
 pub const GAN_NOISE: &str = "noise N(0, I)";
 
 /// One image per (class, style) pair, from noise seeded by `seed`: a CVAE
 /// draws standard normal noise, scales it by `temperature` (below 1: samples
 /// nearer each condition's mode, more precise and less diverse; above 1: the
-/// reverse) and moves it by `prior` when one is given (else z ~ N(0, I));
+/// reverse) and moves it by `prior` when one is given (else by the prior the
+/// model was trained with: z ~ N(0, I), or its learned p(z | c));
 /// a CGAN's noise is N(0, I), unscaled. Runs in eval mode (batch norm uses
 /// its running statistics). [`Sampler`] is the usual way in.
 pub fn draw(
@@ -404,7 +417,7 @@ pub fn draw(
                     let eps = Tensor::randn([b, cvae.latent()], (Kind::Float, device)) * temperature;
                     let z = match prior {
                         Some(p) => p.transform(spec, cls, sty, &eps),
-                        None => eps,
+                        None => cvae.prior_sample(&eps, &cond),
                     };
                     built.likelihood.mean(&cvae.decode(&z, &cond, false))
                 }

@@ -5,8 +5,8 @@
 //! IWAE_K = E[log (1/K) Σ_k p(x | z_k, c) p(z_k) / q(z_k | x, c)].
 //! IWAE_1 is the ELBO, the bound grows with K, and it tends to log p(x | c):
 //! the gap between the ELBO and the limit is KL(q(z | x, c) ‖ p(z | x, c)),
-//! how far the encoder is from the true posterior. p(z) is N(0, I), the
-//! prior the CVAE was trained with, or the fitted prior that draws its
+//! how far the encoder is from the true posterior. p(z) is the prior the CVAE
+//! was trained with (N(0, I), or its learned p(z | c)), or the fitted prior that draws its
 //! post-hoc samples ([`LatentSource`]): the same bound with the same codes,
 //! each weighed by that density instead (the encoder stays the proposal, so
 //! the bound holds for any prior; only its tightness depends on the fit).
@@ -140,7 +140,10 @@ fn bounds_per_image(
                 let c = cond.narrow(0, i, 1).expand([k as i64, -1], false);
                 let log_px = -likelihood.nll_each(&cvae.decode(&z, &c, false), &x);
                 let log_pz = match fitted {
-                    None => gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like()),
+                    None => match cvae.prior(&c) {
+                        Some((prior_mean, prior_logvar)) => gaussian_log_density(&z, &prior_mean, &prior_logvar),
+                        None => gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like()),
+                    },
                     Some(p) => {
                         let (class, style) = (vec![split.labels[i as usize]; k], vec![styles[i as usize]; k]);
                         p.log_density(&z, &model.spec, &class, &style)?.to_kind(Kind::Float)

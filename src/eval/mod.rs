@@ -165,9 +165,14 @@ pub struct RunMetrics {
     /// How the measured samples were drawn (see [`crate::sample::LATENT_FITTED`]).
     #[serde(default)]
     pub latent_source: Option<String>,
-    /// CVAE only: the same measurement with z from N(0, I), the prior of training.
+    /// CVAE only: the same measurement with z from the prior of training (N(0, I),
+    /// or the learned p(z | c) of a CVAE trained with one).
     #[serde(default)]
     pub standard_prior_metrics: Option<SampleMetrics>,
+    /// How `standard_prior_metrics`' samples were drawn (None in metrics from
+    /// before learned priors: N(0, I)).
+    #[serde(default)]
+    pub trained_prior_source: Option<String>,
     pub seconds: f64,
     /// The options these metrics were computed with (a later evaluation with
     /// the same options, epoch and judge reuses them).
@@ -188,7 +193,7 @@ impl RunMetrics {
         let own = self.latent_source.as_deref().unwrap_or(crate::sample::GAN_NOISE);
         let mut sets = vec![(&self.metrics, own)];
         if let Some(standard) = &self.standard_prior_metrics {
-            sets.push((standard, crate::sample::LATENT_STANDARD));
+            sets.push((standard, self.trained_prior_source.as_deref().unwrap_or(crate::sample::LATENT_STANDARD)));
         }
         sets
     }
@@ -267,8 +272,9 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let per_condition = opts.per_condition(&data.spec);
     let samples = sampler.sample_all_conditions(per_condition, opts.seed)?;
     let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
+    let trained_prior = model.sampler(LatentSource::StandardNormal)?;
     let standard_prior_metrics = if is_cvae {
-        let samples = model.sampler(LatentSource::StandardNormal)?.sample_all_conditions(per_condition, opts.seed)?;
+        let samples = trained_prior.sample_all_conditions(per_condition, opts.seed)?;
         Some(evaluate_samples(&samples, &data, &judge, opts)?)
     } else {
         None
@@ -287,6 +293,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
         metrics,
         latent_source: Some(sampler.caption().to_string()),
         standard_prior_metrics,
+        trained_prior_source: is_cvae.then(|| trained_prior.caption()),
         seconds: start.elapsed().as_secs_f64(),
         options: Some(opts.clone()),
     };

@@ -19,6 +19,7 @@ use tch::Tensor;
 
 use super::layers::Upsample;
 pub use super::layers::Upsampling as DecoderUpsampling;
+use super::prior_net::PriorNet;
 use super::Cvae;
 use crate::data::{PIXELS_I64, SIDE_I64};
 
@@ -46,6 +47,10 @@ pub struct ConvCvaeConfig {
     /// `condition_embedding`), tiled over the feature map and concatenated as extra
     /// channels, before each of its two upsampling stages, not only at its dense input.
     pub condition_every_stage: bool,
+    /// Train a learned conditional prior p(z | c) with the model and sample from
+    /// it ([`super::prior_net::PriorNet`], under `prior`); off (the study): N(0, I).
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
+    pub learned_prior: bool,
 }
 
 impl Default for ConvCvaeConfig {
@@ -58,6 +63,7 @@ impl Default for ConvCvaeConfig {
             decoder_upsampling: DecoderUpsampling::Transposed3,
             condition_embedding: 0,
             condition_every_stage: false,
+            learned_prior: false,
         }
     }
 }
@@ -142,6 +148,7 @@ pub struct ConvCvae {
     latent: i64,
     dense_channels: i64,
     condition_every_stage: bool,
+    prior: Option<PriorNet>,
 }
 
 impl ConvCvae {
@@ -183,6 +190,7 @@ impl ConvCvae {
             latent: cfg.latent,
             dense_channels: cfg.dense_channels,
             condition_every_stage: cfg.condition_every_stage,
+            prior: cfg.learned_prior.then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent)),
         }
     }
 }
@@ -233,5 +241,9 @@ impl Cvae for ConvCvae {
 
     fn latent(&self) -> i64 {
         self.latent
+    }
+
+    fn prior(&self, cond: &Tensor) -> Option<(Tensor, Tensor)> {
+        self.prior.as_ref().map(|p| p.forward(cond))
     }
 }

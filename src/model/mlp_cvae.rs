@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
+use super::prior_net::PriorNet;
 use super::Cvae;
 use crate::data::{PIXELS_I64, SIDE_I64};
 
@@ -17,11 +18,15 @@ pub struct MlpCvaeConfig {
     pub hidden: i64,
     /// Latent dimensions.
     pub latent: i64,
+    /// Train a learned conditional prior p(z | c) with the model and sample from
+    /// it ([`super::prior_net::PriorNet`], under `prior`); off (the study): N(0, I).
+    #[serde(skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
+    pub learned_prior: bool,
 }
 
 impl Default for MlpCvaeConfig {
     fn default() -> Self {
-        MlpCvaeConfig { hidden: 144, latent: 20 }
+        MlpCvaeConfig { hidden: 144, latent: 20, learned_prior: false }
     }
 }
 
@@ -33,6 +38,7 @@ pub struct MlpCvae {
     dec_hidden: nn::Linear,
     dec_out: nn::Linear,
     latent: i64,
+    prior: Option<PriorNet>,
 }
 
 impl MlpCvae {
@@ -46,6 +52,7 @@ impl MlpCvae {
             dec_hidden: nn::linear(&dec / "hidden", cfg.latent + cond_dim, cfg.hidden, c),
             dec_out: nn::linear(&dec / "out", cfg.hidden, PIXELS_I64, c),
             latent: cfg.latent,
+            prior: cfg.learned_prior.then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent)),
         }
     }
 }
@@ -64,5 +71,9 @@ impl Cvae for MlpCvae {
 
     fn latent(&self) -> i64 {
         self.latent
+    }
+
+    fn prior(&self, cond: &Tensor) -> Option<(Tensor, Tensor)> {
+        self.prior.as_ref().map(|p| p.forward(cond))
     }
 }

@@ -5,6 +5,7 @@
 //! - [`mlp_cgan`]: the Kuzushiji-49 study's MLP CGAN.
 //! - [`conv_cgan`]: a DCGAN-style CGAN for the sign tasks.
 //! - [`latent_prior`]: per-condition Gaussians fitted to a trained CVAE's codes, for sampling.
+//! - [`prior_net`]: a learned conditional prior p(z | c), trained with the CVAE (an option).
 //! - [`layers`]: spectral normalisation and conditional batch norm, for the improved CGAN.
 //! - [`augment`]: DiffAugment's translation and cutout of the CGAN discriminator's inputs (an option).
 //! - [`likelihood`]: what a CVAE decoder's outputs mean (Bernoulli, continuous Bernoulli, Gaussian).
@@ -18,6 +19,7 @@ pub mod layers;
 pub mod likelihood;
 pub mod mlp_cgan;
 pub mod mlp_cvae;
+pub mod prior_net;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
@@ -42,6 +44,22 @@ pub trait Cvae: std::fmt::Debug {
     /// Pixel logits. z: [b, latent], cond: [b, c] → [b, 1, 28, 28]
     fn decode(&self, z: &Tensor, cond: &Tensor, train: bool) -> Tensor;
     fn latent(&self) -> i64;
+
+    /// The learned prior p(z | c) the model was trained with, when it has one
+    /// ([`prior_net::PriorNet`]); None: N(0, I). cond: [b, c] → (mean, logvar): [b, latent]
+    fn prior(&self, _cond: &Tensor) -> Option<(Tensor, Tensor)> {
+        None
+    }
+
+    /// z from the prior the model was trained with, from standard normal noise:
+    /// ε itself under N(0, I), μ(c) + σ(c) ⊙ ε under a learned prior.
+    /// eps: [b, latent], cond: [b, c] → [b, latent]
+    fn prior_sample(&self, eps: &Tensor, cond: &Tensor) -> Tensor {
+        match self.prior(cond) {
+            Some((mean, logvar)) => mean + (logvar * 0.5).exp() * eps,
+            None => eps.shallow_clone(),
+        }
+    }
 
     /// Encode, sample z by the reparameterization trick, decode: (logits, mean, logvar).
     fn forward(&self, xs: &Tensor, cond: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
@@ -115,6 +133,15 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// A CVAE trained with a learned prior p(z | c) ([`prior_net`]).
+    pub fn learned_prior(&self) -> bool {
+        match self {
+            Architecture::ConvCvae(c) => c.learned_prior,
+            Architecture::MlpCvae(c) => c.learned_prior,
+            Architecture::MlpCgan(_) | Architecture::ConvCgan(_) => false,
+        }
+    }
+
     pub fn kind(&self) -> ModelKind {
         match self {
             Architecture::ConvCvae(_) | Architecture::MlpCvae(_) => ModelKind::Cvae,

@@ -134,7 +134,8 @@ pub fn cvae_test_loss(
             let (logits, mean, logvar) = cvae.forward(&batch.images, &batch.conditions, false);
             let b = batch.images.size()[0] as f64;
             r += likelihood.nll_per_image(&logits, &batch.images).double_value(&[]) * b;
-            kl_sum += loss::kl_per_dimension(&mean, &logvar).to_kind(Kind::Double) * b;
+            let prior = cvae.prior(&batch.conditions);
+            kl_sum += super::steps::kl_to_prior(&mean, &logvar, prior.as_ref()).to_kind(Kind::Double) * b;
             means.push(mean);
             n += b as usize;
         }

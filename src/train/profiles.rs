@@ -68,7 +68,9 @@ pub(super) fn first_middle_last(epochs: usize) -> Vec<usize> {
 /// The networks and their widths.
 fn architecture(k49: bool, model: ModelKind, profile: Profile) -> Architecture {
     match (k49, model, profile) {
-        (true, ModelKind::Cvae, Profile::Quick) => Architecture::MlpCvae(MlpCvaeConfig { hidden: 64, latent: 8 }),
+        (true, ModelKind::Cvae, Profile::Quick) => {
+            Architecture::MlpCvae(MlpCvaeConfig { hidden: 64, latent: 8, ..Default::default() })
+        }
         (true, ModelKind::Cvae, _) => Architecture::MlpCvae(MlpCvaeConfig::default()),
         (true, ModelKind::Cgan, Profile::Quick) => Architecture::MlpCgan(MlpCganConfig {
             noise: 16,

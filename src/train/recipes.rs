@@ -181,6 +181,13 @@ impl TrainConfig {
                 "the default profile's choice with the conditional MMD to N(0, I), λ = 1000",
                 TrainConfig { mmd_weight: 1000.0, ..base.clone().with_cvae_remedies() },
             ),
+            ("the default profile's choice with a learned conditional prior p(z | c) (Sohn et al. 2015)", {
+                let mut cfg = base.clone().with_cvae_remedies();
+                if let Architecture::ConvCvae(c) = &mut cfg.architecture {
+                    c.learned_prior = true;
+                }
+                cfg
+            }),
         ]
     }
 

@@ -42,18 +42,19 @@ impl<'a> CvaeObjective<'a> {
         CvaeObjective { likelihood, kl_weight, free_bits: 0.0, mmd_weight: 0.0 }
     }
 
-    /// (objective, reconstruction NLL, plain KL), each per image (batch means).
+    /// (objective, reconstruction NLL, plain KL), each per image (batch means), the KL
+    /// to `prior` (a learned prior's (mean, logvar) for each row) or to N(0, I).
     /// logits, images: [b, 1, 28, 28]; conditions: [b, c]; mean, logvar: [b, latent]
     pub fn terms(
         &self,
         logits: &Tensor,
         images: &Tensor,
         conditions: &Tensor,
-        mean: &Tensor,
-        logvar: &Tensor,
+        (mean, logvar): (&Tensor, &Tensor),
+        prior: Option<&(Tensor, Tensor)>,
     ) -> (Tensor, Tensor, Tensor) {
         let nll = self.likelihood.nll_per_image(logits, images);
-        let kl_dims = loss::kl_per_dimension(mean, logvar);
+        let kl_dims = kl_to_prior(mean, logvar, prior);
         let kl = kl_dims.sum(Kind::Float);
         let kl_term =
             if self.free_bits > 0.0 { loss::free_bits_kl(&kl_dims, self.free_bits) } else { kl.shallow_clone() };
@@ -61,9 +62,22 @@ impl<'a> CvaeObjective<'a> {
         if self.mmd_weight > 0.0 && mean.size()[0] > 1 {
             // A fresh draw from q(z|x, c): the decoder's own draw stays inside the model.
             let z = mean + (logvar * 0.5).exp() * mean.randn_like();
-            total += loss::conditional_mmd(&z, &mean.randn_like(), conditions) * self.mmd_weight;
+            let prior_draws = match prior {
+                Some((m, lv)) => m + (lv * 0.5).exp() * mean.randn_like(),
+                None => mean.randn_like(),
+            };
+            total += loss::conditional_mmd(&z, &prior_draws, conditions) * self.mmd_weight;
         }
         (total, nll, kl)
+    }
+}
+
+/// KL(q(z|x,c) ‖ p(z|c)) per latent dimension (batch mean) to a learned prior's
+/// (mean, logvar), or to N(0, I) without one. [b, latent] each → [latent]
+pub fn kl_to_prior(mean: &Tensor, logvar: &Tensor, prior: Option<&(Tensor, Tensor)>) -> Tensor {
+    match prior {
+        Some((prior_mean, prior_logvar)) => loss::kl_per_dimension_to(mean, logvar, prior_mean, prior_logvar),
+        None => loss::kl_per_dimension(mean, logvar),
     }
 }
 
@@ -79,7 +93,8 @@ pub fn cvae_step(
     objective: &CvaeObjective,
 ) -> (f64, f64, f64) {
     let (logits, mean, logvar) = cvae.forward(images, conditions, true);
-    let (total, nll, kl) = objective.terms(&logits, images, conditions, &mean, &logvar);
+    let prior = cvae.prior(conditions);
+    let (total, nll, kl) = objective.terms(&logits, images, conditions, (&mean, &logvar), prior.as_ref());
     opt.backward_step(&total);
     (total.double_value(&[]), nll.double_value(&[]), kl.double_value(&[]))
 }

@@ -160,13 +160,13 @@ fn free_bits_clamp_each_dimension_and_stop_its_gradient() {
     let logits = Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let images = Tensor::full([2, 1, 28, 28], 0.5, (Kind::Float, Device::Cpu));
     let conditions = Tensor::eye(2, (Kind::Float, Device::Cpu));
-    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &conditions, &mean, &logvar);
+    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &conditions, (&mean, &logvar), None);
     let free = CvaeObjective { likelihood: &lik, kl_weight: 1.0, free_bits: 0.5, mmd_weight: 0.0 }.terms(
         &logits,
         &images,
         &conditions,
-        &mean,
-        &logvar,
+        (&mean, &logvar),
+        None,
     );
     let expected_kl: f64 = Vec::<f64>::try_from(&dims.to_kind(Kind::Double)).unwrap().iter().map(|k| k.max(0.5)).sum();
     assert!((scalar(&free.0) - scalar(&free.1) - expected_kl).abs() < 1e-4);
@@ -219,13 +219,13 @@ fn conditional_mmd_matches_a_hand_computation_and_sees_condition_dependence() {
         Tensor::full([n, 1, 28, 28], 0.5, (Kind::Float, Device::Cpu)),
     );
     let (mean, logvar) = (dependent.shallow_clone(), Tensor::full([n, 4], -30.0, (Kind::Float, Device::Cpu)));
-    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &conditions, &mean, &logvar);
+    let plain = CvaeObjective::elbo(&lik, 1.0).terms(&logits, &images, &conditions, (&mean, &logvar), None);
     let with_mmd = CvaeObjective { mmd_weight: 100.0, ..CvaeObjective::elbo(&lik, 1.0) }.terms(
         &logits,
         &images,
         &conditions,
-        &mean,
-        &logvar,
+        (&mean, &logvar),
+        None,
     );
     let added = scalar(&with_mmd.0) - scalar(&plain.0);
     assert!(added > 100.0 * leaked * 0.5 && added < 100.0 * leaked * 1.5, "added {added}, 100 × {leaked}");
@@ -260,7 +260,8 @@ fn active_units_count_only_latents_whose_mean_follows_the_input() {
     // A CVAE whose encoder ignores its input in every latent but the first.
     tch::manual_seed(0);
     let spec = ConditionSpec::OneHot { classes: 3, style_bit: false };
-    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4 }).build(spec.dim(), Device::Cpu);
+    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4, ..Default::default() })
+        .build(spec.dim(), Device::Cpu);
     let vars = built.vs.variables();
     tch::no_grad(|| {
         let mut w = vars["enc.mean.weight"].shallow_clone();
@@ -292,6 +293,7 @@ fn conv_config(upsampling: DecoderUpsampling, embedding: i64, every_stage: bool)
         decoder_upsampling: upsampling,
         condition_embedding: embedding,
         condition_every_stage: every_stage,
+        learned_prior: false,
     }
 }
 
@@ -386,7 +388,7 @@ fn one_training_step_of_each_likelihood_is_finite() {
     let conditions = spec.encode(&[0, 1, 2, 0, 1, 2, 0, 1], None, Device::Cpu);
     for kind in [Likelihood::Bernoulli, Likelihood::ContinuousBernoulli, Likelihood::Gaussian] {
         for arch in [
-            Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4 }),
+            Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4, ..Default::default() }),
             Architecture::ConvCvae(conv_config(DecoderUpsampling::ResizeConv, 4, true)),
         ] {
             tch::manual_seed(2);
@@ -597,4 +599,57 @@ fn k49_improved_cvae_is_the_sign_conv_cvae_with_its_remedies() {
         TrainConfig::improved_cvae(Experiment::SignVowel, Profile::Default),
         TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Default)
     );
+}
+
+#[test]
+fn kl_to_a_gaussian_prior_matches_the_closed_form_and_is_the_standard_kl_at_n01() {
+    let mean = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
+    let logvar = Tensor::from_slice(&[0.0f32, 0.5]).view([1, 2]);
+    let zeros = Tensor::zeros([1, 2], (Kind::Float, Device::Cpu));
+    let standard = loss::kl_per_dimension(&mean, &logvar);
+    let to_n01 = loss::kl_per_dimension_to(&mean, &logvar, &zeros, &zeros);
+    assert!(scalar(&(&standard - &to_n01).abs().max()) < 1e-6);
+    // q = N(1, 1), p = N(0.5, 4): ½ (ln 4 − 0 + (1 + 0.25) / 4 − 1).
+    let prior_mean = Tensor::from_slice(&[0.5f32, 0.0]).view([1, 2]);
+    let prior_logvar = Tensor::from_slice(&[4f32.ln(), 0.5]).view([1, 2]);
+    let kl = loss::kl_per_dimension_to(&mean, &logvar, &prior_mean, &prior_logvar);
+    let by_hand = 0.5 * (4f64.ln() + 1.25 / 4.0 - 1.0);
+    assert!((scalar(&kl.get(0)) - by_hand).abs() < 1e-6, "{kl:?}");
+    assert!(scalar(&kl.get(1)).abs() < 1e-7, "q equal to p: no KL");
+}
+
+/// A CVAE trained with a learned prior p(z | c) trains it, samples from it as
+/// trained, and reloads it; the option leaves default configurations' files unchanged.
+#[test]
+fn a_learned_conditional_prior_trains_samples_and_reloads() {
+    let _serial = common::serial();
+    let default = TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Quick);
+    assert!(!serde_json::to_string(&default).unwrap().contains("learned_prior"), "old run ids stay");
+    let dataset = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
+    let data = Experiment::SignVowel.prepare(&dataset);
+    let cfg = default
+        .set(
+            &["epochs=2", "max_train_images=256", "max_test_images=64", "architecture.learned_prior=true"]
+                .map(String::from),
+        )
+        .unwrap();
+    assert!(serde_json::to_string(&cfg).unwrap().contains("\"learned_prior\":true"));
+    let root = tempfile::tempdir().unwrap();
+    let outcome = train::train(&cfg, &data, &common::cpu_train_options(root.path())).unwrap();
+    let model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    assert!(model.has_learned_prior());
+    let Net::Cvae(cvae) = &model.built.net else { unreachable!() };
+    let cond = model.spec.encode(&[0, 1], None, Device::Cpu);
+    let (mean, logvar) = cvae.prior(&cond).expect("a learned prior");
+    let moved = scalar(&mean.abs().sum(Kind::Float)) + scalar(&logvar.abs().sum(Kind::Float));
+    assert!(moved > 0.0, "the prior starts at N(0, I) and training moves it");
+    assert!(scalar(&(mean.get(0) - mean.get(1)).abs().sum(Kind::Float)) > 0.0, "one Gaussian per condition");
+    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    assert_eq!(sampler.caption(), condgen::sample::LATENT_LEARNED);
+    let samples = sampler.sample_all_conditions(2, 0).unwrap();
+    assert_eq!(samples.images.shape(), &[4, 28, 28]);
+    let nll =
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 4, 8, 1, LatentSource::StandardNormal)
+            .unwrap();
+    assert!(nll.nats.is_finite(), "{nll:?}");
 }

@@ -26,7 +26,8 @@ fn fits_each_condition_to_its_own_codes() {
     let _serial = common::serial();
     tch::manual_seed(0);
     let spec = ConditionSpec::OneHot { classes: 3, style_bit: false };
-    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4 }).build(spec.dim(), Device::Cpu);
+    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4, ..Default::default() })
+        .build(spec.dim(), Device::Cpu);
     let Net::Cvae(cvae) = &built.net else { panic!("a CVAE") };
     // Class 2 has no images: it keeps N(0, I).
     let data = split(300, 2);
@@ -74,7 +75,8 @@ fn saves_and_loads_and_rejects_a_mismatched_model() {
     let _serial = common::serial();
     tch::manual_seed(1);
     let spec = ConditionSpec::OneHot { classes: 3, style_bit: false };
-    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4 }).build(spec.dim(), Device::Cpu);
+    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 16, latent: 4, ..Default::default() })
+        .build(spec.dim(), Device::Cpu);
     let Net::Cvae(cvae) = &built.net else { panic!("a CVAE") };
     let prior = LatentPrior::fit(cvae.as_ref(), &spec, &split(90, 3), 3, 1, Device::Cpu);
     let dir = tempfile::tempdir().unwrap();

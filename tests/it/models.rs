@@ -107,7 +107,8 @@ fn gradient_penalty_of_a_linear_critic() {
 fn cvae_learns_a_tiny_fixed_batch() {
     let _serial = common::serial();
     tch::manual_seed(1);
-    let built = Architecture::MlpCvae(MlpCvaeConfig { hidden: 64, latent: 4 }).build(3, Device::Cpu);
+    let built =
+        Architecture::MlpCvae(MlpCvaeConfig { hidden: 64, latent: 4, ..Default::default() }).build(3, Device::Cpu);
     let Net::Cvae(cvae) = &built.net else { unreachable!() };
     let xs = (Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu)) + 0.5).floor(); // binary images
     let c = Tensor::eye(3, (Kind::Float, Device::Cpu)).repeat([6, 1]).narrow(0, 0, 16);
