@@ -32,6 +32,19 @@ pub(crate) fn with_every_field<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// A short stable digest (8 hex digits) of a value's JSON: what names a run
+/// folder or a cached judge after its configuration.
+pub(crate) fn json_digest<T: serde::Serialize>(value: &T) -> String {
+    let json = serde_json::to_string(value).expect("configs serialize");
+    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in json.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", h >> 32)
+}
+
 /// Merges `src` into `dst`, refusing keys `dst` does not have.
 pub(crate) fn merge_checked(dst: &mut Value, src: &Value, path: &str) -> Result<()> {
     let Some(src_obj) = src.as_object() else {

@@ -128,11 +128,14 @@ impl JudgeConfig {
     }
 
     /// Cache sub-folder name: full and quick judges never overwrite each other.
-    fn cache_name(&self, kind: JudgeKind) -> &'static str {
+    /// The cache folder's name: "full" for the kind's full judge, else named by
+    /// the configuration's digest, so two judges of different settings never
+    /// share (and overwrite) one folder.
+    fn cache_name(&self, kind: JudgeKind) -> String {
         if *self == JudgeConfig::for_kind(kind) {
-            "full"
+            "full".to_string()
         } else {
-            "custom"
+            format!("custom-{}", crate::serde_helpers::json_digest(self))
         }
     }
 }

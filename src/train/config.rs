@@ -389,13 +389,6 @@ impl TrainConfig {
 
     /// A short stable digest of the config (hex), naming its run folder.
     pub fn digest(&self) -> String {
-        let json = serde_json::to_string(self).expect("config serializes");
-        // FNV-1a: stable across Rust versions, unlike DefaultHasher.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in json.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{:08x}", h >> 32)
+        crate::serde_helpers::json_digest(self)
     }
 }
