@@ -296,6 +296,13 @@ impl Sampler<'_> {
         draw(&model.built, &model.spec, self.prior(), temperature, classes, styles, seed)
     }
 
+    /// One image per pair: z from the latent source for condition `latent[i]`,
+    /// decoded under condition `decoded[i]` ([`draw_swapped`]); (classes, styles) each.
+    pub fn generate_swapped(&self, latent: (&[u8], &[u8]), decoded: (&[u8], &[u8]), seed: u64) -> Result<Samples> {
+        let model = self.model;
+        draw_swapped(&model.built, &model.spec, self.prior(), 1.0, latent, decoded, seed)
+    }
+
     /// `per_condition` samples of every condition (every class, and both styles for K49), grouped by condition.
     pub fn sample_all_conditions(&self, per_condition: usize, seed: u64) -> Result<Samples> {
         self.sample_all_conditions_at(per_condition, seed, 1.0)
@@ -401,7 +408,32 @@ pub fn draw(
     styles: &[u8],
     seed: u64,
 ) -> Result<Samples> {
+    draw_swapped(built, spec, prior, temperature, (classes, styles), (classes, styles), seed)
+}
+
+/// As [`draw`], with a CVAE's z drawn for the conditions of `latent` (the prior
+/// of each image's first condition) and decoded under those of `decoded`; the
+/// samples are labelled with the decoded conditions. A CGAN (whose noise has no
+/// condition) and a CVAE with z ~ N(0, I) draw as [`draw`] does for `decoded`.
+pub fn draw_swapped(
+    built: &Built,
+    spec: &ConditionSpec,
+    prior: Option<&LatentPrior>,
+    temperature: f64,
+    latent: (&[u8], &[u8]),
+    decoded: (&[u8], &[u8]),
+    seed: u64,
+) -> Result<Samples> {
+    let (classes, styles) = decoded;
     check_conditions(spec, classes, styles)?;
+    check_conditions(spec, latent.0, latent.1)?;
+    if latent.0.len() != classes.len() {
+        return Err(Error::InvalidInput(format!(
+            "{} latent conditions for {} decoded ones: one of each per image",
+            latent.0.len(),
+            classes.len()
+        )));
+    }
     Footprint::images(classes.len() as u128, capacity::SAMPLE_BYTES).check()?;
     let device = built.vs.device();
     tch::manual_seed(seed as i64);
@@ -409,15 +441,17 @@ pub fn draw(
     // floats, and the same bytes as converting all images at the end.
     let mut pixels = Vec::with_capacity(classes.len() * PIXELS);
     tch::no_grad(|| {
-        for (cls, sty) in classes.chunks(1024).zip(styles.chunks(1024)) {
+        let chunks =
+            classes.chunks(1024).zip(styles.chunks(1024)).zip(latent.0.chunks(1024).zip(latent.1.chunks(1024)));
+        for ((cls, sty), (z_cls, z_sty)) in chunks {
             let cond = spec.encode(cls, Some(sty), device);
             let b = cls.len() as i64;
             let xs = match &built.net {
                 Net::Cvae(cvae) => {
                     let eps = Tensor::randn([b, cvae.latent()], (Kind::Float, device)) * temperature;
                     let z = match prior {
-                        Some(p) => p.transform(spec, cls, sty, &eps),
-                        None => cvae.prior_sample(&eps, &cond),
+                        Some(p) => p.transform(spec, z_cls, z_sty, &eps),
+                        None => cvae.prior_sample(&eps, &spec.encode(z_cls, Some(z_sty), device)),
                     };
                     built.likelihood.mean(&cvae.decode(&z, &cond, false))
                 }

@@ -26,6 +26,7 @@ pub mod reference;
 pub mod reference_rows;
 pub mod samples;
 pub mod snapshots;
+pub mod swap;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

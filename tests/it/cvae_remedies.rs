@@ -555,6 +555,13 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     assert!(scale != 1.0 && scale.is_finite(), "the trained scale came back from the checkpoint: {scale}");
     let samples = model.sampler(LatentSource::StandardNormal).unwrap().sample_all_conditions(3, 5).unwrap();
     assert_eq!(samples.images.shape(), &[6, 28, 28]);
+    // Under N(0, I), z does not depend on the condition it is drawn for: a swap changes nothing.
+    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    let (zeros, ones) = ([0u8, 0, 0], [1u8, 1, 1]);
+    let plain = sampler.generate(&ones, &zeros, 9).unwrap();
+    let swapped = sampler.generate_swapped((&zeros, &zeros), (&ones, &zeros), 9).unwrap();
+    assert_eq!(plain.images, swapped.images);
+    assert_eq!(swapped.labels, vec![1, 1, 1], "labelled with the decoded condition");
     let (_, recon) = condgen::sample::reconstruct(&model.built, &model.spec, &data.test, 4).unwrap();
     assert_eq!(recon.shape(), &[4, 28, 28]);
     // The held-out NLL under a density: dequantised, in bits per pixel of the 8-bit images.
@@ -648,6 +655,12 @@ fn a_learned_conditional_prior_trains_samples_and_reloads() {
     assert_eq!(sampler.caption(), condgen::sample::LATENT_LEARNED);
     let samples = sampler.sample_all_conditions(2, 0).unwrap();
     assert_eq!(samples.images.shape(), &[4, 28, 28]);
+    // Under a learned prior, z depends on its condition: the swap test's z from class 0 differs from class 1's.
+    let (zeros, ones) = ([0u8; 4], [1u8; 4]);
+    let plain = sampler.generate(&ones, &zeros, 9).unwrap();
+    assert_eq!(sampler.generate_swapped((&ones, &zeros), (&ones, &zeros), 9).unwrap().images, plain.images);
+    assert_ne!(sampler.generate_swapped((&zeros, &zeros), (&ones, &zeros), 9).unwrap().images, plain.images);
+    assert!(sampler.generate_swapped((&zeros[..3], &zeros[..3]), (&ones, &zeros), 9).is_err());
     let nll =
         condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 4, 8, 1, LatentSource::StandardNormal)
             .unwrap();

@@ -29,6 +29,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
     fig.md.push_str("\n## Beyond accuracy: the prior's choice, likelihood, CAS, recognisable letters, copies\n");
     write_prior_choice(fig.md, ctx, runs)?;
     write_likelihood(fig.md, ctx, runs)?;
+    write_swap_test(fig.md, ctx, runs, judges)?;
     // Each main run's samples, drawn once for the three measures below.
     let drawn: Vec<(&RunResult, Samples)> =
         runs.main_first_seed().map(|r| Ok((r, as_trained_samples(ctx, r)?))).collect::<Result<_>>()?;
@@ -116,6 +117,38 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
                 nll.nats,
                 nll.nats - half,
                 nll.nats + half
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The swap test of every main CVAE: z from one condition's prior, decoded under another.
+fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
+    let n = ctx.opts.eval_samples;
+    let _ = writeln!(
+        md,
+        "\n### Does the condition steer? The swap test\n\nAbout {n} images per row over every ordered pair of \
+         different classes: z drawn from the prior of class a, decoded under class b, judged. A decoder that follows \
+         its condition draws b (\"judged as decoded\"); one whose z carries the class draws a (\"judged as z's \
+         class\"). Under N(0, I) every class has the same prior, so the test is plain accuracy there; it speaks for \
+         a prior that differs per class (the fitted one, or a learned p(z | c)).\n\n\
+         | run | z from | judged as decoded | judged as z's class |\n|---|---|---:|---:|"
+    );
+    for r in cvaes(runs) {
+        let m = ctx.model_with_prior(&r.run, r.experiment)?;
+        let (data, judge) = (ctx.task(r.experiment), judges.of(r.experiment));
+        for source in [LatentSource::StandardNormal, LatentSource::FittedPrior] {
+            let sampler = m.sampler(source)?;
+            let swap = eval::swap::swap_test(&sampler, data, judge, n, ctx.eval_opts.seed)?;
+            let _ = writeln!(
+                md,
+                "| {} {} | {} | {:.1} % | {:.1} % |",
+                r.experiment,
+                r.label(),
+                sampler.caption(),
+                100.0 * swap.judged_as_decoded,
+                100.0 * swap.judged_as_latent
             );
         }
     }
