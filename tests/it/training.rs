@@ -238,7 +238,10 @@ fn config_overrides_are_checked() {
         ("learning_rate=-1", "learning_rate must be a positive number"),
         ("learning_rate=null", "invalid value"),
         ("epochz=3", "unknown key `epochz`; valid keys here: adam_betas, architecture,"),
-        ("architecture.latnt=3", "unknown key `architecture.latnt`; valid keys here: hidden, latent, learned_prior, type"),
+        (
+            "architecture.latnt=3",
+            "unknown key `architecture.latnt`; valid keys here: hidden, latent, learned_prior, type",
+        ),
     ] {
         let err = cfg.set(&[bad.to_string()]).unwrap_err().to_string();
         assert!(err.contains(needle), "{bad}: {err}");
