@@ -25,6 +25,16 @@ export PATH               := $(VENV)/bin:$(PATH)
 export LIBTORCH           := $(VENV)/lib/python$(PYVER)/site-packages/torch
 export LIBTORCH_CXX11_ABI := 1
 
+# A relative data path is relative to the project root, here and in the
+# notebooks' kernel (which runs in notebooks/); CONDGEN_K49 may also be a bare
+# sub-folder name of the data directory, left as it is.
+ifdef CONDGEN_DATA
+export CONDGEN_DATA := $(abspath $(CONDGEN_DATA))
+endif
+ifneq ($(findstring /,$(CONDGEN_K49)),)
+export CONDGEN_K49 := $(abspath $(CONDGEN_K49))
+endif
+
 # Notebooks: the evcxr Jupyter kernel, registered project-locally in the venv
 # as "condgen (Rust)". Its crate lives in EVCXR_TMPDIR, pinned to our
 # Cargo.lock, and builds into our own build folder: same profile, target and
