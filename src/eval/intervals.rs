@@ -110,9 +110,11 @@ pub struct PointValues<'a> {
     pub balls_per_fake: Option<(&'a Tensor, i64)>,
     pub memorized: &'a [bool],
     pub style_hits: Option<&'a [bool]>,
-    /// The samples' judge features [M, d], the real reference's Gaussian, and the samples' class distances.
+    /// The samples' judge features [M, d], the real reference's Gaussian, the samples'
+    /// Fréchet distance to it (the estimate its interval is centred on), and their class distances.
     pub fake_features: &'a Tensor,
     pub frechet: &'a FrechetReference,
+    pub frechet_distance: f64,
     pub diversity: &'a ClassDistances,
     /// Each real reference image's condition; inside the samples' manifold (recall's
     /// points); its ball holds a sample (coverage's points).
@@ -141,7 +143,7 @@ pub fn bootstrap(points: &PointValues, resamples: usize, seed: u64) -> MetricInt
         let per_class = metrics::per_class_accuracy(points.correct, points.labels, points.classes, Some(&w));
         push("accuracy", mean_of(points.correct));
         push("worst", per_class.iter().copied().filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min));
-        push("confidence", points.confidence.iter().zip(&w).map(|(c, w)| c * w).sum::<f64>() / n);
+        push("confidence", weighted_average(points.confidence, &w));
         push("fd", points.frechet.distance(points.fake_features, Some(&w_tensor)));
         push("precision", weighted_mean(&fake_in_real, &w_tensor));
         push("diversity", points.diversity.mean(Some(&w_tensor)));
@@ -161,13 +163,12 @@ pub fn bootstrap(points: &PointValues, resamples: usize, seed: u64) -> MetricInt
     }
     let interval = |name: &str| draws.get(name).map(|v| Interval::percentile_95(v));
     let nan = Interval { low: f64::NAN, high: f64::NAN };
-    let fd = points.frechet.distance(points.fake_features, None);
     MetricIntervals {
         resamples,
         accuracy: interval("accuracy").unwrap_or(nan),
         worst_condition: interval("worst").unwrap_or(nan),
         confidence: interval("confidence").unwrap_or(nan),
-        frechet_distance: draws.get("fd").map_or(nan, |v| Interval::centred_on(v, fd)),
+        frechet_distance: draws.get("fd").map_or(nan, |v| Interval::centred_on(v, points.frechet_distance)),
         precision: interval("precision").unwrap_or(nan),
         recall: interval("recall").unwrap_or(nan),
         diversity_samples: interval("diversity").unwrap_or(nan),

@@ -129,9 +129,7 @@ pub fn evaluate_samples(
     judge: &Judge,
     opts: &EvalOptions,
 ) -> Result<SampleMetrics> {
-    if samples.is_empty() {
-        return Err(Error::InvalidInput("no samples to evaluate".into()));
-    }
+    // An empty set is refused by evaluate_samples_against (check_sizes), before anything is measured.
     let reference =
         class_matched_subset(data.held_out(opts.split), &samples.labels, samples.styles.as_deref(), opts.seed);
     evaluate_samples_against(samples, &reference, data, judge, opts)
@@ -156,6 +154,7 @@ pub fn evaluate_samples_against(
     let (correct, confidence) = metrics::judged_points(&probs, &samples.labels)?;
     let accuracy = ConditionalAccuracy::from_points(&correct, &confidence, &samples.labels, classes);
     let frechet = FrechetReference::new(&real.features);
+    let frechet_distance = frechet.distance(&fake.features, None);
     let (fake_in_real, real_in_fake) =
         metrics::manifold_membership(&real.features, &fake.features, opts.precision_recall_k);
     let real_labels: Vec<i64> = reference.labels.iter().map(|&l| l as i64).collect();
@@ -193,6 +192,7 @@ pub fn evaluate_samples_against(
         style_hits: style_hits.as_deref(),
         fake_features: &fake.features,
         frechet: &frechet,
+        frechet_distance,
         diversity: &diversity,
         real_conditions: &real_conditions,
         real_in_fake: &real_in_fake,
@@ -207,7 +207,7 @@ pub fn evaluate_samples_against(
         judge: judge.meta.kind,
         judge_test_accuracy: judge.meta.test_accuracy,
         accuracy,
-        frechet_distance: frechet.distance(&fake.features, None),
+        frechet_distance,
         real_reference_images: reference.len(),
         precision: metrics::share(&fake_in_real),
         recall: metrics::share(&real_in_fake),

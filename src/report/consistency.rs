@@ -82,29 +82,38 @@ impl std::fmt::Display for Disagreement {
 /// The disagreements between the report's text and notebooks given as
 /// (name, .ipynb JSON); none when every run both print has one set of numbers.
 pub fn check(report_md: &str, notebooks: &[(String, String)]) -> Result<Vec<Disagreement>> {
-    let report = fingerprints(report_md);
+    Ok(compare(&fingerprints(report_md), &notebook_fingerprints(notebooks)?))
+}
+
+/// Each notebook's name with the fingerprints its outputs print.
+fn notebook_fingerprints(notebooks: &[(String, String)]) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+    notebooks.iter().map(|(name, ipynb)| Ok((name.clone(), fingerprints(&notebook_outputs(ipynb)?)))).collect()
+}
+
+/// Every run a notebook prints with other measures than the report does.
+fn compare(report: &BTreeMap<String, String>, notebooks: &[(String, BTreeMap<String, String>)]) -> Vec<Disagreement> {
     let mut found = Vec::new();
-    for (name, ipynb) in notebooks {
-        for (run, measures) in fingerprints(&notebook_outputs(ipynb)?) {
-            match report.get(&run) {
-                Some(in_report) if *in_report != measures => found.push(Disagreement {
-                    run,
+    for (name, printed) in notebooks {
+        for (run, measures) in printed {
+            match report.get(run) {
+                Some(in_report) if in_report != measures => found.push(Disagreement {
+                    run: run.clone(),
                     notebook: name.clone(),
-                    in_notebook: measures,
+                    in_notebook: measures.clone(),
                     in_report: in_report.clone(),
                 }),
                 _ => {}
             }
         }
     }
-    Ok(found)
+    found
 }
 
 /// [`check`] of `report_md` (a REPORT.md) against every `.ipynb` in `notebooks_dir`.
 /// Also returns how many runs the two print in common.
 pub fn check_files(report_md: &Path, notebooks_dir: &Path) -> Result<(Vec<Disagreement>, usize)> {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p, e));
-    let report = read(report_md)?;
+    let report = fingerprints(&read(report_md)?);
     let mut paths: Vec<_> = std::fs::read_dir(notebooks_dir)
         .map_err(|e| Error::io(notebooks_dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -115,10 +124,8 @@ pub fn check_files(report_md: &Path, notebooks_dir: &Path) -> Result<(Vec<Disagr
         .iter()
         .map(|p| Ok((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), read(p)?)))
         .collect::<Result<_>>()?;
-    let in_report = fingerprints(&report);
-    let mut shared = std::collections::BTreeSet::new();
-    for (_, ipynb) in &notebooks {
-        shared.extend(fingerprints(&notebook_outputs(ipynb)?).into_keys().filter(|id| in_report.contains_key(id)));
-    }
-    Ok((check(&report, &notebooks)?, shared.len()))
+    let printed = notebook_fingerprints(&notebooks)?;
+    let shared: std::collections::BTreeSet<&String> =
+        printed.iter().flat_map(|(_, runs)| runs.keys()).filter(|id| report.contains_key(*id)).collect();
+    Ok((compare(&report, &printed), shared.len()))
 }

@@ -63,7 +63,7 @@ impl<'a> CvaeObjective<'a> {
             // A fresh draw from q(z|x, c): the decoder's own draw stays inside the model.
             let z = mean + (logvar * 0.5).exp() * mean.randn_like();
             let prior_draws = match prior {
-                Some((m, lv)) => m + (lv * 0.5).exp() * mean.randn_like(),
+                Some((prior_mean, prior_logvar)) => crate::model::reparameterize(prior_mean, prior_logvar),
                 None => mean.randn_like(),
             };
             total += loss::conditional_mmd(&z, &prior_draws, conditions) * self.mmd_weight;

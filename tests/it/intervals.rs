@@ -79,6 +79,7 @@ fn intervals_of(n: i64, hit_rate: f64) -> (intervals::MetricIntervals, f64, f64)
     let (balls, covered) = metrics::density_coverage_points(&real, &fake, 5).unwrap();
     let memorized = vec![false; n as usize];
     let frechet = FrechetReference::new(&real);
+    let frechet_distance = frechet.distance(&fake, None);
     let diversity = ClassDistances::new(&fake, &labels);
     let points = PointValues {
         fake_conditions: &conditions,
@@ -92,13 +93,14 @@ fn intervals_of(n: i64, hit_rate: f64) -> (intervals::MetricIntervals, f64, f64)
         style_hits: None,
         fake_features: &fake,
         frechet: &frechet,
+        frechet_distance,
         diversity: &diversity,
         real_conditions: &conditions,
         real_in_fake: &real_in_fake,
         real_covered: Some(&covered),
     };
     let accuracy = metrics::share_of(&correct);
-    (intervals::bootstrap(&points, 200, 7), accuracy, frechet.distance(&fake, None))
+    (intervals::bootstrap(&points, 200, 7), accuracy, frechet_distance)
 }
 
 #[test]
