@@ -80,7 +80,8 @@ pub struct TrainedModel {
     pub built: Built,
     pub spec: ConditionSpec,
     pub run: RunDir,
-    /// The last complete epoch the weights come from.
+    /// The epoch the weights come from: the last complete one, or the best validation
+    /// epoch under early stopping ([`TrainConfig::model_epoch`]).
     pub epoch: usize,
     /// CVAE only: per-condition Gaussians fitted to the codes of the training
     /// images, used instead of N(0, I) when sampling (see [`LatentPrior`]).
@@ -98,16 +99,18 @@ impl TrainedModel {
         })?;
         let spec = config.condition_spec();
         let mut built = config.build(spec.dim(), device);
-        train::load_weights(&mut built, &run.checkpoint_dir(pointer.epoch).join(train::run::MODEL_FILE))?;
+        // The model's epoch: the last, or the best validation epoch under early stopping.
+        let epoch = config.model_epoch(&run.read_state(pointer.epoch)?.history);
+        train::load_weights(&mut built, &run.checkpoint_dir(epoch).join(train::run::MODEL_FILE))?;
         // A prior fitted to another epoch's encoder is stale: ignore it.
         let latent_prior = match &built.net {
             Net::Cvae(cvae) if run.file(LATENT_PRIOR_FILE).exists() => {
                 let prior = LatentPrior::load(&run.file(LATENT_PRIOR_FILE), &spec, cvae.latent())?;
-                (prior.epoch == pointer.epoch).then_some(prior)
+                (prior.epoch == epoch).then_some(prior)
             }
             _ => None,
         };
-        Ok(TrainedModel { config, built, spec, run, epoch: pointer.epoch, latent_prior })
+        Ok(TrainedModel { config, built, spec, run, epoch, latent_prior })
     }
 
     /// Loads a run and, for a CVAE, makes sure its fitted latent prior exists:

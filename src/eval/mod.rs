@@ -150,14 +150,14 @@ pub struct RunMetrics {
     pub architecture: String,
     pub epoch: usize,
     pub data_source: String,
-    /// CVAE only: negative ELBO per held-out image after the last epoch (history.csv's
+    /// CVAE only: negative ELBO per held-out image at the model's epoch (history.csv's
     /// `test_loss`: the validation split's, or the test split's in runs from before it).
     pub cvae_test_loss: Option<f64>,
-    /// CVAE only: active units on the held-out split after the last epoch (history.csv's
+    /// CVAE only: active units on the held-out split at the model's epoch (history.csv's
     /// `test_active_units`; None for a history from before it was recorded).
     #[serde(default)]
     pub cvae_active_units: Option<usize>,
-    /// CVAE only: KL per latent dimension on the held-out split after the last epoch,
+    /// CVAE only: KL per latent dimension on the held-out split at the model's epoch,
     /// nats per image (history.csv's `test_kl_per_dim`).
     #[serde(default)]
     pub cvae_kl_per_dim: Option<Vec<f64>>,
@@ -246,7 +246,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let is_cvae = matches!(model.built.net, crate::model::Net::Cvae(_));
     // Read from the history every time: cheap, and right for metrics cached before it was recorded.
     let (cvae_active_units, cvae_kl_per_dim) =
-        history::last_collapse_diagnostics(&run.join(crate::train::run::HISTORY_FILE)).unzip();
+        history::collapse_diagnostics(&run.join(crate::train::run::HISTORY_FILE), model.epoch).unzip();
     let judge = judge_for(exp, dataset, opts, device)?;
     let metrics_path = run.join(metrics_file(opts.split));
     let data = exp.prepare(dataset);
@@ -280,7 +280,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     } else {
         None
     };
-    let cvae_test_loss = last_value(&run.join(crate::train::run::HISTORY_FILE), "test_loss");
+    let cvae_test_loss = epoch_value(&run.join(crate::train::run::HISTORY_FILE), "test_loss", model.epoch);
     let meta = model.run.read_meta().ok();
     let out = RunMetrics {
         run: run.to_path_buf(),
@@ -349,8 +349,9 @@ pub fn temperature_sweep(
 }
 
 /// The last value of a column of a history.csv, if it has one.
-fn last_value(history_csv: &Path, column: &str) -> Option<f64> {
+/// `column` of a history.csv at `epoch` (1-based).
+fn epoch_value(history_csv: &Path, column: &str, epoch: usize) -> Option<f64> {
     let df = history::read_csv(history_csv).ok()?;
     let col = df.column(column).ok()?.f64().ok()?.clone();
-    col.get(col.len().checked_sub(1)?)
+    col.get(epoch.checked_sub(1)?)
 }

@@ -43,9 +43,9 @@ impl ParallelTraining {
     }
 }
 
-/// Whether the run of `cfg` under `runs_root` has finished all its epochs.
+/// Whether the run of `cfg` under `runs_root` has finished training ([`RunDir::is_finished`]).
 pub fn is_finished(runs_root: &Path, cfg: &TrainConfig) -> Result<bool> {
-    Ok(RunDir::for_config(runs_root, cfg).pointer()?.is_some_and(|p| p.epoch >= cfg.epochs))
+    RunDir::for_config(runs_root, cfg).is_finished(cfg)
 }
 
 /// Trains every unfinished config of `configs`, `parallel.jobs` at a time, in

@@ -82,15 +82,21 @@ pub fn plan_table(opts: &ReportOptions) -> Result<String> {
     let mut out = String::new();
     for p in plan(opts)? {
         let run = crate::train::run::RunDir::for_config(&opts.runs_root, &p.config);
-        let done = run.pointer()?.map_or(0, |ptr| ptr.epoch);
+        let history = run.history()?;
         let label = run_label(p.experiment, p.model, p.recipe);
+        let stopped = match p.config.stop_reason(&history) {
+            Some(crate::train::StopReason::NoImprovement { best, .. }) => {
+                format!("  (stopped early; model: epoch {best})")
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{:<14} {:<34} seed {}  {:>3}/{:<3} epochs  {}",
+            "{:<14} {:<34} seed {}  {:>3}/{:<3} epochs  {}{stopped}",
             p.experiment.name(),
             label,
             p.seed,
-            done,
+            history.len(),
             p.config.epochs,
             run.path.display()
         );

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::history::EpochRecord;
 use crate::model::{Architecture, ModelKind};
 use crate::model::{Built, Likelihood};
 use crate::serde_helpers::{merge_checked, omitted_at_default, with_every_field};
@@ -119,6 +120,13 @@ pub struct TrainConfig {
     /// for samples drawn with z ~ N(0, I). 0 (the studies'): off.
     #[serde(default, skip_serializing_if = "omitted_at_default")]
     pub mmd_weight: f64,
+    /// CVAE only: early stopping on the validation split. With `Some(p)`, training stops
+    /// once the validation loss (negative ELBO, [`super::cvae_test_loss`]) has not improved
+    /// for `p` epochs, and the run's model is the epoch with the lowest validation loss
+    /// ([`TrainConfig::model_epoch`]); `epochs` stays the most it trains. None (the
+    /// studies'): every epoch, and the model is the last.
+    #[serde(default, skip_serializing_if = "omitted_at_default")]
+    pub early_stopping: Option<usize>,
     /// CVAE only: what the decoder's outputs parameterise (see [`Likelihood`]); the
     /// studies' `bernoulli` by default. history.csv's `bce` columns hold the
     /// reconstruction negative log-likelihood under this likelihood.
@@ -164,6 +172,28 @@ pub struct TrainConfig {
     pub snapshot_per_condition: usize,
     /// The networks and their sizes.
     pub architecture: Architecture,
+}
+
+/// Why a run's training ended ([`TrainConfig::stop_reason`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every configured epoch is done.
+    AllEpochs,
+    /// Early stopping: the validation loss was lowest at epoch `best` and did not
+    /// improve in the `patience` epochs after it.
+    NoImprovement { best: usize, patience: usize },
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::AllEpochs => write!(f, "every epoch trained"),
+            StopReason::NoImprovement { best, patience } => write!(
+                f,
+                "stopped early: the validation loss was lowest at epoch {best} and did not improve in the {patience} epochs after it"
+            ),
+        }
+    }
 }
 
 impl TrainConfig {
@@ -302,9 +332,15 @@ impl TrainConfig {
         let cvae_options = self.kl_warmup_epochs > 0
             || self.free_bits > 0.0
             || self.mmd_weight > 0.0
+            || self.early_stopping.is_some()
             || self.likelihood != Likelihood::Bernoulli;
         if cvae_options && self.model() != ModelKind::Cvae {
-            return bad("kl_warmup_epochs, free_bits, mmd_weight and likelihood apply to a CVAE only".into());
+            return bad("kl_warmup_epochs, free_bits, mmd_weight, early_stopping and likelihood apply to a CVAE only \
+                 (early stopping watches the CVAE's validation loss; a CGAN has none)"
+                .into());
+        }
+        if self.early_stopping == Some(0) {
+            return bad("early_stopping is a patience in epochs: at least 1 (or omit it to train every epoch)".into());
         }
         if self.adam_betas.iter().any(|b| !(0.0..1.0).contains(b)) {
             return bad(format!("adam_betas must lie in [0, 1), got {:?}", self.adam_betas));
@@ -385,6 +421,25 @@ impl TrainConfig {
     /// architecture, and for a CVAE its likelihood's parameters (see [`Built::with_likelihood`]).
     pub fn build(&self, cond_dim: usize, device: tch::Device) -> Built {
         self.architecture.build(cond_dim, device).with_likelihood(self.likelihood)
+    }
+
+    /// The epoch (1-based) whose weights are the run's model after the epochs of
+    /// `history`: the one with the lowest validation loss under early stopping,
+    /// else the last.
+    pub fn model_epoch(&self, history: &[EpochRecord]) -> usize {
+        self.early_stopping.and_then(|_| super::history::best_validation_epoch(history)).unwrap_or(history.len())
+    }
+
+    /// Why training ends after the epochs of `history`, or None while it goes on.
+    pub fn stop_reason(&self, history: &[EpochRecord]) -> Option<StopReason> {
+        let done = history.len();
+        if let Some(patience) = self.early_stopping {
+            let best = self.model_epoch(history);
+            if done < self.epochs && done >= best + patience {
+                return Some(StopReason::NoImprovement { best, patience });
+            }
+        }
+        (done >= self.epochs).then_some(StopReason::AllEpochs)
     }
 
     /// A short stable digest of the config (hex), naming its run folder.

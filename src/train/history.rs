@@ -140,16 +140,26 @@ pub fn parse_kl_per_dim(cell: &str) -> Option<Vec<f64>> {
     cell.split(';').map(|v| v.trim().parse().ok()).collect()
 }
 
-/// The posterior-collapse diagnostics of a CVAE's last epoch in a `history.csv`:
-/// (active units, KL per latent dimension); None for a CGAN, or a history from
-/// before they were recorded.
-pub fn last_collapse_diagnostics(path: &std::path::Path) -> Option<(usize, Vec<f64>)> {
+/// The posterior-collapse diagnostics of a CVAE's `epoch` (1-based) in a `history.csv`:
+/// (active units, KL per latent dimension); None for a CGAN, a history from before
+/// they were recorded, or an epoch the file does not hold.
+pub fn collapse_diagnostics(path: &std::path::Path, epoch: usize) -> Option<(usize, Vec<f64>)> {
     let df = read_csv(path).ok()?;
-    let n = df.height().checked_sub(1)?;
+    let n = epoch.checked_sub(1).filter(|&n| n < df.height())?;
     let active = df.column("test_active_units").ok()?.cast(&DataType::Int64).ok()?.i64().ok()?.get(n)?;
     let dims = df.column("test_kl_per_dim").ok()?.cast(&DataType::String).ok()?;
     let cell = dims.str().ok()?.get(n)?.to_string();
     Some((active as usize, parse_kl_per_dim(&cell)?))
+}
+
+/// The epoch (1-based) with the lowest held-out loss, the first of equals; None for a
+/// CGAN's history or an empty one.
+pub fn best_validation_epoch(history: &[EpochRecord]) -> Option<usize> {
+    history
+        .iter()
+        .filter_map(|r| r.test_loss.filter(|l| l.is_finite()).map(|l| (r.epoch, l)))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+        .map(|(epoch, _)| epoch)
 }
 
 /// CSV text of the history.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tch::Device;
 
-pub use config::{GanLoss, LrSchedule, Profile, TrainConfig};
+pub use config::{GanLoss, LrSchedule, Profile, StopReason, TrainConfig};
 pub use epochs::{cvae_test_loss, CvaeTestStats};
 pub use history::EpochRecord;
 pub use recipes::Recipe;
@@ -79,6 +79,9 @@ pub struct TrainOutcome {
 pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<TrainOutcome> {
     cfg.validate()?;
     let run = RunDir::for_config(&opts.runs_root, cfg);
+    // Held until this function returns: one process trains a run at a time; another
+    // (a notebook beside `condgen report`) waits, then resumes or reuses it.
+    let _lock = run.lock(opts.progress)?;
     let data = cfg.training_data(data);
     // Each epoch ends with a snapshot of `snapshot_per_condition` samples per condition.
     crate::sample::footprint(&data.spec, cfg.snapshot_per_condition, None).check()?;
@@ -90,20 +93,21 @@ pub fn train(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions) -> Result<
     // Start fresh, or pick up the last complete epoch.
     let (history, recorded) = start_or_resume(&run, cfg, &data, opts, &mut built, &mut optimizers)?;
     let average = weight_average(&built, cfg, history.is_empty());
-    run.remove_checkpoints_except(history.len());
+    run.remove_checkpoints_except(&[history.len(), cfg.model_epoch(&history)]);
     if !history.is_empty() {
         // A kill between the checkpoint and its top-level copies may have left them one epoch behind.
-        run.refresh_copies(history.len(), &history)?;
+        run.refresh_copies(cfg.model_epoch(&history), &history)?;
     }
 
     // Loading a finished run trains nothing: its meta.json keeps the revision and
     // thread count its training ran with, not this process's (and no `git` is run).
-    if recorded.is_some_and(|m| m.finished && m.epochs_completed == history.len() && history.len() >= cfg.epochs) {
+    let done = cfg.stop_reason(&history).is_some();
+    if done && recorded.is_some_and(|m| m.finished && m.epochs_completed == history.len()) {
         return Ok(TrainOutcome { run, history, finished: true });
     }
     let meta = new_meta(cfg, &data, opts, &built, &history);
     write_meta(&run, &meta)?;
-    if history.len() >= cfg.epochs {
+    if done {
         return Ok(TrainOutcome { run, history, finished: true });
     }
     announce(cfg, &data, opts, &built, history.len());
@@ -157,8 +161,9 @@ fn start_or_resume(
                 });
             }
             let path = crate::data::display_path(&run.path);
-            if p.epoch >= cfg.epochs {
-                notice(opts.progress, &format!("reusing the finished run {path} ({} epochs)", p.epoch));
+            if let Some(reason) = cfg.stop_reason(&history) {
+                let line = format!("reusing the finished run {path} ({} epochs; {reason})", p.epoch);
+                notice(opts.progress, &line);
             } else {
                 let line = format!("resuming {path} from epoch {} of {}", p.epoch, cfg.epochs);
                 notice(opts.progress, &line);
@@ -221,7 +226,7 @@ fn new_meta(
         parameters: built.parameter_count(""),
         epochs_completed: history.len(),
         train_seconds: history.iter().map(|r| r.seconds).sum(),
-        finished: history.len() >= cfg.epochs,
+        finished: cfg.stop_reason(history).is_some(),
         stopped_reason: None,
     }
 }
@@ -243,8 +248,9 @@ fn announce(cfg: &TrainConfig, data: &TaskData, opts: &TrainOptions, built: &Bui
     notice(
         opts.progress,
         &format!(
-            "{} epoch(s) to train here, each line below gives the time left; a finished run of this configuration \
+            "{}{} epoch(s) to train here, each line below gives the time left; a finished run of this configuration \
              (from `condgen report`, the CLI or a notebook) is loaded instead, in seconds",
+            if cfg.early_stopping.is_some() { "at most " } else { "" },
             cfg.epochs - done
         ),
     );
@@ -291,7 +297,7 @@ fn train_remaining_epochs(
             save_snapshot(built, cfg, &data.spec, &run.snapshot_path(epoch))?;
         }
         let checkpoint = run::CheckpointState { epoch, history: history.clone() };
-        run.write_checkpoint(&checkpoint, |dir| {
+        run.write_checkpoint(&checkpoint, cfg.model_epoch(history), |dir| {
             built
                 .vs
                 .save(dir.join(run::MODEL_FILE))
@@ -300,8 +306,16 @@ fn train_remaining_epochs(
         })?;
         meta.epochs_completed = epoch;
         meta.train_seconds = history.iter().map(|r| r.seconds).sum();
-        meta.finished = epoch == cfg.epochs;
+        let stop = cfg.stop_reason(history);
+        meta.finished = stop.is_some();
+        if let Some(reason @ config::StopReason::NoImprovement { .. }) = stop {
+            meta.stopped_reason = Some(reason.to_string());
+            notice(opts.progress, &format!("{label}: {reason}"));
+        }
         write_meta(run, meta)?;
+        if stop.is_some() {
+            break;
+        }
     }
     Ok(())
 }

@@ -36,6 +36,7 @@ impl TrainConfig {
             kl_warmup_epochs: 0,
             free_bits: 0.0,
             mmd_weight: 0.0,
+            early_stopping: None,
             likelihood: Likelihood::Bernoulli,
             unconditional: false,
             held_out_classes: Vec::new(),
@@ -52,11 +53,19 @@ impl TrainConfig {
         };
         match (k49, model, profile) {
             (false, ModelKind::Cgan, Profile::Quick | Profile::Default) => cfg.into_improved_cgan(),
-            (false, ModelKind::Cvae, Profile::Quick | Profile::Default) => cfg.with_cvae_remedies(),
+            (false, ModelKind::Cvae, Profile::Quick) => cfg.with_cvae_remedies(),
+            // The sign CVAEs overfit within the budget (their validation loss turns up while
+            // the train loss falls): the model is the best validation epoch.
+            (false, ModelKind::Cvae, Profile::Default) => {
+                TrainConfig { early_stopping: Some(EARLY_STOPPING_PATIENCE), ..cfg.with_cvae_remedies() }
+            }
             _ => cfg,
         }
     }
 }
+
+/// Epochs without a better validation loss after which the default profile's sign CVAEs stop.
+pub const EARLY_STOPPING_PATIENCE: usize = 3;
 
 /// Snapshot epochs 1, the middle one and the last, each once: [1, 25, 50]; [1, 2] for 2 epochs.
 pub(super) fn first_middle_last(epochs: usize) -> Vec<usize> {

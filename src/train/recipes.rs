@@ -144,7 +144,9 @@ impl TrainConfig {
         // The quick profile: its own 2 epochs, room for the 2-epoch KL warm-up.
         let epochs = if profile == Profile::Quick { 2 } else { CVAE_ABLATION_EPOCHS };
         let base = TrainConfig::new(experiment, ModelKind::Cvae, profile);
-        let base = TrainConfig { epochs, snapshot_epochs: vec![epochs], ..base.without_cvae_remedies() };
+        // Every row trains its whole budget (no early stopping): like with like.
+        let base =
+            TrainConfig { epochs, snapshot_epochs: vec![epochs], early_stopping: None, ..base.without_cvae_remedies() };
         let with_arch = |f: &dyn Fn(&mut ConvCvaeConfig)| {
             let mut cfg = base.clone();
             if let Architecture::ConvCvae(c) = &mut cfg.architecture {

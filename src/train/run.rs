@@ -3,11 +3,14 @@
 //! ```text
 //! config.json          every hyper-parameter, with the profile name
 //! meta.json            data source, seed, git revision, device, durations
-//! model.safetensors    weights after the last complete epoch
+//! model.safetensors    the run's model: weights after the last complete epoch, or after
+//!                      the best validation epoch under early stopping
 //! history.csv          one row per completed epoch
 //! snapshots/epoch-NNN.npz   fixed-noise samples (images, labels[, styles])
 //! checkpoint.json      {"epoch": N}: the last complete checkpoint
-//! checkpoints/epoch-NNNN/   weights, optimizer state, history of epoch N
+//! ../<run-id>.lock     held by the process training the run ([`RunDir::lock`])
+//! checkpoints/epoch-NNNN/   weights, optimizer state, history of epoch N (the last
+//!                      one, and the model's epoch when that is another)
 //! ```
 //!
 //! A checkpoint is written into a temporary folder, synced, renamed into
@@ -23,6 +26,7 @@ use super::config::TrainConfig;
 use super::history::{self, EpochRecord};
 use crate::data::DataSource;
 use crate::model::ModelKind;
+use crate::progress::{notice, ProgressMode};
 use crate::task::Experiment;
 use crate::{Error, Result};
 
@@ -116,6 +120,37 @@ impl RunDir {
         serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path, message: format!("unreadable: {e}") })
     }
 
+    /// The lock file beside the run folder (`<run-id>.lock`; outside it, since a run
+    /// killed before its first checkpoint has its folder removed and made again).
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("lock")
+    }
+
+    /// Takes the run's lock, waiting (and saying so) while another process holds it;
+    /// released when the returned file is dropped, or when the process ends however it ends.
+    pub fn lock(&self, progress: ProgressMode) -> Result<std::fs::File> {
+        let path = self.lock_path();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let shown = crate::data::display_path(&self.path);
+                notice(progress, &format!("another process is training {shown}; waiting for it to finish or stop"));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        file.lock().map_err(|e| Error::io(&path, e))?;
+        Ok(file)
+    }
+
     /// The last complete epoch, if any checkpoint was completed.
     pub fn pointer(&self) -> Result<Option<Pointer>> {
         let path = self.file(POINTER_FILE);
@@ -128,6 +163,19 @@ impl RunDir {
         }
     }
 
+    /// The history of the last complete epoch's checkpoint; empty before the first.
+    pub fn history(&self) -> Result<Vec<EpochRecord>> {
+        match self.pointer()? {
+            Some(p) => Ok(self.read_state(p.epoch)?.history),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether `cfg`'s training is over in this folder: every epoch done, or stopped early.
+    pub fn is_finished(&self, cfg: &TrainConfig) -> Result<bool> {
+        Ok(cfg.stop_reason(&self.history()?).is_some())
+    }
+
     /// The state saved with the last complete epoch.
     pub fn read_state(&self, epoch: usize) -> Result<CheckpointState> {
         let path = self.checkpoint_dir(epoch).join("state.json");
@@ -137,9 +185,12 @@ impl RunDir {
 
     /// Writes one complete checkpoint atomically; `write_tensors` fills the
     /// temporary folder with weights and optimizer state.
+    /// `model_epoch` is the epoch whose weights are the run's model (this one, or an
+    /// earlier one still kept).
     pub fn write_checkpoint(
         &self,
         state: &CheckpointState,
+        model_epoch: usize,
         write_tensors: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
         let final_dir = self.checkpoint_dir(state.epoch);
@@ -158,27 +209,28 @@ impl RunDir {
         std::fs::rename(&tmp_dir, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
         sync_dir(parent);
         write_atomic(&self.file(POINTER_FILE), &serde_json::to_vec(&Pointer { epoch: state.epoch }).expect("json"))?;
-        self.refresh_copies(state.epoch, &state.history)?;
+        self.refresh_copies(model_epoch, &state.history)?;
         // Older checkpoints are no longer needed.
-        self.remove_checkpoints_except(state.epoch);
+        self.remove_checkpoints_except(&[state.epoch, model_epoch]);
         Ok(())
     }
 
-    /// Rewrites the convenience copies at the top of the run folder
-    /// (`model.safetensors`, `history.csv`) from checkpoint `epoch`.
-    pub fn refresh_copies(&self, epoch: usize, history: &[EpochRecord]) -> Result<()> {
-        let src = self.checkpoint_dir(epoch).join(MODEL_FILE);
+    /// Rewrites the convenience copies at the top of the run folder:
+    /// `model.safetensors` from checkpoint `model_epoch`, and `history.csv`.
+    pub fn refresh_copies(&self, model_epoch: usize, history: &[EpochRecord]) -> Result<()> {
+        let src = self.checkpoint_dir(model_epoch).join(MODEL_FILE);
         let model = std::fs::read(&src).map_err(|e| Error::io(&src, e))?;
         write_atomic(&self.file(MODEL_FILE), &model)?;
         write_atomic(&self.file(HISTORY_FILE), &history::to_csv(history)?)
     }
 
-    /// Removes checkpoint folders other than `keep` (and stale temporary ones).
-    pub fn remove_checkpoints_except(&self, keep: usize) {
+    /// Removes checkpoint folders other than those of the `keep` epochs (and stale temporary ones).
+    pub fn remove_checkpoints_except(&self, keep: &[usize]) {
         let Ok(entries) = std::fs::read_dir(self.path.join(CHECKPOINTS_DIR)) else { return };
-        let keep_name = self.checkpoint_dir(keep).file_name().map(|n| n.to_os_string());
+        let keep_names: Vec<_> =
+            keep.iter().filter_map(|&e| self.checkpoint_dir(e).file_name().map(|n| n.to_os_string())).collect();
         for entry in entries.flatten() {
-            if Some(entry.file_name()) != keep_name {
+            if !keep_names.contains(&entry.file_name()) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

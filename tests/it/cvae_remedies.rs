@@ -506,7 +506,8 @@ fn history_csv_carries_the_collapse_diagnostics() {
         names.contains(&"test_active_units".to_string()) && names.contains(&"test_kl_per_dim".to_string()),
         "{names:?}"
     );
-    assert_eq!(history::last_collapse_diagnostics(&path), Some((3, vec![0.0001, 3.25, 1.75, 0.0])));
+    assert_eq!(history::collapse_diagnostics(&path, 2), Some((3, vec![0.0001, 3.25, 1.75, 0.0])));
+    assert_eq!(history::collapse_diagnostics(&path, 3), None, "an epoch the file does not hold");
     assert_eq!(history::parse_kl_per_dim("0.5;x"), None);
     assert!(records[1].summary(2).contains("active units 3/4"), "{}", records[1].summary(2));
 }
@@ -545,7 +546,7 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     };
     assert_eq!(last.test_kl_per_dim.as_ref().map(Vec::len), Some(latent));
     assert!(last.test_active_units.unwrap() <= latent);
-    let (active, dims) = history::last_collapse_diagnostics(&outcome.run.file("history.csv")).unwrap();
+    let (active, dims) = history::collapse_diagnostics(&outcome.run.file("history.csv"), 2).unwrap();
     assert_eq!(active, last.test_active_units.unwrap());
     assert_eq!(dims.len(), latent);
 

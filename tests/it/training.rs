@@ -306,3 +306,66 @@ fn a_wider_discriminator_is_an_option_that_leaves_default_digests_alone() {
     let err = cfg.set(&["architecture.discriminator_channels=0".to_string()]).unwrap_err().to_string();
     assert!(err.contains("discriminator_channels"), "{err}");
 }
+
+/// Early stopping ends a CVAE's training once the validation loss has not improved
+/// for `patience` epochs, and the run's model is its best validation epoch: in the
+/// top-level copy, in what `TrainedModel` loads, and after a resume.
+#[test]
+fn early_stopping_keeps_the_best_validation_epoch() {
+    let _serial = common::serial();
+    let data = task(Experiment::K49);
+    // A learning rate of 1e-12 leaves the weights where they start, so the validation loss
+    // moves only with its z draws: it stops improving within a few epochs.
+    let overrides = ["epochs=8", "early_stopping=1", "learning_rate=1e-12"].map(String::from);
+    let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Quick).set(&overrides).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let outcome = train::train(&cfg, &data, &options(root.path())).unwrap();
+    let history = &outcome.history;
+    let best = train::history::best_validation_epoch(history).unwrap();
+    assert!(history.len() < cfg.epochs, "stopped before its last epoch ({} of {})", history.len(), cfg.epochs);
+    assert_eq!(history.len(), best + 1, "one epoch of patience after the best");
+    assert_eq!(cfg.model_epoch(history), best);
+    assert_eq!(cfg.stop_reason(history), Some(train::StopReason::NoImprovement { best, patience: 1 }));
+
+    let run = &outcome.run;
+    let meta = run.read_meta().unwrap();
+    assert!(meta.finished && meta.stopped_reason.as_deref().is_some_and(|r| r.contains("stopped early")), "{meta:?}");
+    let model = std::fs::read(run.file(train::run::MODEL_FILE)).unwrap();
+    let best_weights = std::fs::read(run.checkpoint_dir(best).join(train::run::MODEL_FILE)).unwrap();
+    assert!(model == best_weights, "model.safetensors holds the best epoch's weights");
+    assert!(run.checkpoint_dir(history.len()).is_dir(), "the last checkpoint stays for a resume");
+    assert_eq!(TrainedModel::load(&run.path, Device::Cpu).unwrap().epoch, best);
+
+    // Resuming a stopped run trains nothing more.
+    let again = train::train(&cfg, &data, &TrainOptions { resume: true, ..options(root.path()) }).unwrap();
+    assert_eq!(again.history.len(), history.len());
+
+    // A CGAN has no validation loss to watch.
+    let cgan = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
+    let refused = cgan.set(&["early_stopping=2".into()]).and_then(|c| c.validate());
+    assert!(matches!(refused, Err(condgen::Error::Config(ref m)) if m.contains("early_stopping")), "{refused:?}");
+    // Without early stopping the model is the last epoch.
+    let plain = TrainConfig { early_stopping: None, ..cfg.clone() };
+    assert_eq!(plain.model_epoch(history), history.len());
+}
+
+/// A run held by another process's lock is not trained beside it: training waits for
+/// the lock, then trains (or reuses) the run.
+#[test]
+fn a_locked_run_waits_for_its_lock() {
+    let _serial = common::serial();
+    let data = task(Experiment::K49);
+    let cfg = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
+    let root = tempfile::tempdir().unwrap();
+    let run = train::RunDir::for_config(root.path(), &cfg);
+    let held = run.lock(ProgressMode::Lines).unwrap();
+    let trainer = {
+        let (cfg, opts) = (cfg.clone(), TrainOptions { resume: true, ..options(root.path()) });
+        std::thread::spawn(move || train::train(&cfg, &data, &opts).map(|o| o.history.len()))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(run.pointer().unwrap().is_none() && !trainer.is_finished(), "nothing trains while the lock is held");
+    drop(held);
+    assert_eq!(trainer.join().unwrap().unwrap(), cfg.epochs);
+    assert!(run.lock_path().is_file() && run.pointer().unwrap().is_some());
+}

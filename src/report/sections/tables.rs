@@ -22,15 +22,15 @@ pub fn write(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     write_stability(md, ctx, runs)
 }
 
-/// Architectures, training time and final losses of the first seed's main runs.
+/// Architectures, training time and losses (at the model's epoch) of the first seed's main runs.
 fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     let opts = ctx.opts;
-    md.push_str("\n## Architectures, training time and final losses (seed ");
+    md.push_str("\n## Architectures, training time and losses (seed ");
     let _ = writeln!(md, "{})\n", opts.seeds[0]);
     md.push_str(
         "A CVAE's fitted prior is a second model on its decoder: its parameters and fitting time (the choice among \
          every candidate shape on validation codes) are the last two columns, on top of the network's.\n\n\
-         | experiment | model | parameters | epochs | train time (s) | images/s | final loss | fitted prior: parameters | fitted prior: seconds |\n\
+         | experiment | model | parameters | epochs | train time (s) | images/s | loss at the model's epoch | fitted prior: parameters | fitted prior: seconds |\n\
          |---|---|---|---:|---:|---:|---|---:|---:|\n",
     );
     for r in runs.main_first_seed() {
@@ -43,8 +43,13 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()
             (s.chosen().parameters.to_string(), format!("{:.1}", s.seconds))
         });
         let rate = r.history.iter().map(|h| h.images_per_second).sum::<f64>() / r.history.len().max(1) as f64;
-        let last = r.history.last();
-        let loss = match (r.model, last) {
+        // The model's epoch: the last, or the best validation epoch of an early-stopped CVAE.
+        let model_epoch = r.metrics.epoch;
+        let epochs = match r.history.len() {
+            n if n == model_epoch => n.to_string(),
+            n => format!("{n} (model: epoch {model_epoch}, best validation loss)"),
+        };
+        let loss = match (r.model, model_epoch.checked_sub(1).and_then(|i| r.history.get(i))) {
             (ModelKind::Cvae, Some(h)) => {
                 format!("train {:.2}, validation {:.2}", h.loss.unwrap_or(f64::NAN), h.test_loss.unwrap_or(f64::NAN))
             }
@@ -60,7 +65,7 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()
             r.label(),
             r.metrics.architecture,
             r.parameters,
-            r.history.len(),
+            epochs,
             secs,
             rate,
             loss
