@@ -33,10 +33,9 @@ impl RunResult {
         run_label(self.experiment, self.model, self.recipe)
     }
 
-    /// One of the K49 study's own MLP models (the CVAE, or the CGAN with either loss), reproduced
-    /// faithfully and reported without bars ([`super::targets::targets`]).
+    /// One of the K49 study's own models ([`Recipe::is_study_model`]).
     pub fn is_study_model(&self) -> bool {
-        self.experiment == Experiment::K49 && matches!(self.recipe, Recipe::Profile | Recipe::WganGp)
+        self.recipe.is_study_model(self.experiment)
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod config;
 mod epochs;
+pub mod estimate;
 pub mod history;
 mod profiles;
 pub mod recipes;

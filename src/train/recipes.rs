@@ -46,6 +46,12 @@ impl Recipe {
         }
     }
 
+    /// One of the K49 study's own MLP models (the CVAE, or the CGAN with either loss), reproduced
+    /// faithfully and reported without bars ([`crate::report::targets`]).
+    pub fn is_study_model(self, experiment: Experiment) -> bool {
+        experiment == Experiment::K49 && matches!(self, Recipe::Profile | Recipe::WganGp)
+    }
+
     /// A row of the report's main tables (the VAEs and the ablation have their own sections).
     pub fn is_main(self) -> bool {
         matches!(self, Recipe::Profile | Recipe::Improved | Recipe::WganGp)

@@ -369,3 +369,19 @@ fn a_locked_run_waits_for_its_lock() {
     assert_eq!(trainer.join().unwrap().unwrap(), cfg.epochs);
     assert!(run.lock_path().is_file() && run.pointer().unwrap().is_some());
 }
+
+/// A run's training time is timed over real steps and extrapolated to its epochs.
+#[test]
+fn training_time_is_timed_over_steps_and_extrapolated() {
+    let _serial = common::serial();
+    for model in [ModelKind::Cvae, ModelKind::Cgan] {
+        let cfg = TrainConfig::new(Experiment::K49, model, Profile::Quick);
+        let data = task(Experiment::K49);
+        let estimate = train::estimate::training_time(&cfg, &data, Device::Cpu, 3).unwrap();
+        let images = cfg.training_data(&data).train.len();
+        assert_eq!(estimate.timed_steps, 3);
+        assert!(estimate.steps_per_epoch * cfg.batch_size >= images, "{estimate:?}");
+        assert!(estimate.seconds_per_step > 0.0 && estimate.seconds() > estimate.seconds_per_step, "{estimate:?}");
+        assert_eq!(estimate.epochs, cfg.epochs);
+    }
+}
