@@ -259,6 +259,45 @@ pub fn interpolation_grid(
     plot::image_grid(images.view(), &spec)
 }
 
+/// The swap test as a picture: row r holds one z drawn from the prior of condition
+/// `from[r]` (the sampler's source: its fitted prior, or the prior it was trained with)
+/// and style 0, decoded under each condition of `to` across the columns. A decoder that
+/// follows its condition changes the class along a row and keeps the rest (what z
+/// carries); one whose z carries the class draws `from[r]` in every column.
+/// With z ~ N(0, I) the prior is the same for every row's condition.
+pub fn swap_grid(sampler: &Sampler, data: &TaskData, from: &[u8], to: &[u8], seed: u64) -> Result<Figure> {
+    let model = sampler.model;
+    let crate::model::Net::Cvae(cvae) = &model.built.net else {
+        return Err(crate::Error::Unsupported("the swap grid needs a CVAE: a CGAN's noise has no condition".into()));
+    };
+    let classes = model.spec.classes();
+    if let Some(&c) = from.iter().chain(to).find(|&&c| c as usize >= classes) {
+        return Err(crate::Error::InvalidInput(format!("condition {c} does not exist ({classes} classes)")));
+    }
+    let (rows, cols) = (from.len(), to.len());
+    let latent_classes: Vec<u8> = from.iter().flat_map(|&a| std::iter::repeat_n(a, cols)).collect();
+    let decoded_classes: Vec<u8> = from.iter().flat_map(|_| to.iter().copied()).collect();
+    let styles = vec![0u8; rows * cols];
+    let device = model.built.vs.device();
+    tch::manual_seed(seed as i64);
+    let images =
+        tch::no_grad(|| {
+            // One noise draw per row, repeated across it: the row keeps its z.
+            let eps = Tensor::randn([rows as i64, cvae.latent()], (tch::Kind::Float, device))
+                .repeat_interleave_self_int(cols as i64, 0, None);
+            let z =
+                sample::latent_from_noise(cvae.as_ref(), &model.spec, sampler.prior(), &latent_classes, &styles, &eps);
+            let cond = model.spec.encode(&decoded_classes, Some(&styles), device);
+            sample::images_of_codes(&model.built, &z, &cond)
+        });
+    let images = sample::to_u8_images(&images);
+    let col_labels: Vec<String> = to.iter().map(|&c| condition_label(data, c as usize)).collect();
+    let row_labels: Vec<String> = from.iter().map(|&c| format!("z of {}", condition_label(data, c as usize))).collect();
+    let title = format!("CVAE: z drawn for the row's condition ({}), decoded under each column's", sampler.caption());
+    let spec = GridSpec { col_labels: &col_labels, row_labels: &row_labels, ..GridSpec::new(&title, rows, cols) };
+    plot::image_grid(images.view(), &spec)
+}
+
 /// Real test images (first row) above fixed-noise snapshots of the given
 /// epochs, the first `classes` conditions, one image each.
 pub fn real_vs_fake_grid(model: &TrainedModel, data: &TaskData, epochs: &[usize], classes: usize) -> Result<Figure> {

@@ -563,6 +563,10 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     let swapped = sampler.generate_swapped((&zeros, &zeros), (&ones, &zeros), 9).unwrap();
     assert_eq!(plain.images, swapped.images);
     assert_eq!(swapped.labels, vec![1, 1, 1], "labelled with the decoded condition");
+    // The swap grid: a 2 × 2 labelled picture; a CGAN or an unknown condition is refused.
+    let grid = condgen::figures::swap_grid(&sampler, &data, &[0, 1], &[0, 1], 3).unwrap();
+    assert!(grid.width > 2 * 28 && grid.height > 2 * 28, "{} × {}", grid.width, grid.height);
+    assert!(condgen::figures::swap_grid(&sampler, &data, &[0], &[2], 3).is_err(), "vowel has conditions 0 and 1");
     let (_, recon) = condgen::sample::reconstruct(&model.built, &model.spec, &data.test, 4).unwrap();
     assert_eq!(recon.shape(), &[4, 28, 28]);
     // The held-out NLL under a density: dequantised, in bits per pixel of the 8-bit images.
