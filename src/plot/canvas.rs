@@ -175,6 +175,23 @@ pub(crate) fn truncate_to_width(text: &str, size: f64, max_width: u32) -> Result
 }
 
 /// A number for a tick or a caption: short, without trailing zeros.
+/// A value captioned on a chart (a bar's height): about three significant digits,
+/// e.g. 93.8, 1.40, 0.512.
+pub(crate) fn fmt_caption(v: f64) -> String {
+    let a = v.abs();
+    if !v.is_finite() || !(1e-3..1e5).contains(&a) {
+        return fmt_number(v);
+    }
+    let digits = if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{v:.digits$}")
+}
+
 pub(crate) fn fmt_number(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return if v.is_finite() { "0".to_string() } else { v.to_string() };
@@ -190,5 +207,19 @@ pub(crate) fn fmt_number(v: f64) -> String {
         "0".to_string()
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_caption;
+
+    #[test]
+    fn captions_keep_about_three_significant_digits() {
+        assert_eq!(fmt_caption(93.833_333), "93.8");
+        assert_eq!(fmt_caption(99.166_7), "99.2");
+        assert_eq!(fmt_caption(1.401_1), "1.40");
+        assert_eq!(fmt_caption(0.512_34), "0.512");
+        assert_eq!(fmt_caption(-12.25), "-12.2");
     }
 }

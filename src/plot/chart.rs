@@ -4,8 +4,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::canvas::{
-    draw_text, draw_text_vcenter, fmt_number, font, line_height, max_text_width, text_width, truncate_to_width, Area,
-    Canvas,
+    draw_text, draw_text_vcenter, fmt_caption, fmt_number, font, line_height, max_text_width, text_width,
+    truncate_to_width, Area, Canvas,
 };
 use super::{image_error, Figure};
 use crate::{Error, Result};
@@ -99,6 +99,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         return Err(image_error(format!("line chart `{title}`: values too large to draw")));
     }
 
+    let integer_x = finite().all(|(x, _)| x.fract() == 0.0);
     let mut canvas = Canvas::new(CHART_WIDTH, CHART_HEIGHT)?;
     canvas.draw(|root| {
         let body = titled(root, title)?;
@@ -111,13 +112,15 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             .y_label_area_size(Y_AREA)
             .build_cartesian_2d(x0..x1, y0..y1)?;
         let fmt = |v: &f64| fmt_number(*v);
+        // Whole-number x (epochs, counts) gets no fractional tick labels.
+        let fmt_x = |v: &f64| if integer_x && v.fract() != 0.0 { String::new() } else { fmt_number(*v) };
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
             .axis_desc_style(font(DESC_SIZE))
             .label_style(font(TICK_SIZE))
-            .x_label_formatter(&fmt)
+            .x_label_formatter(&fmt_x)
             .y_label_formatter(&fmt)
             .bold_line_style(BLACK.mix(0.12))
             .light_line_style(TRANSPARENT)
@@ -225,13 +228,15 @@ pub fn bar_chart(
     let y_hi = if hi > 0.0 || lo == hi { hi + 0.1 * span } else { hi };
     let y_lo = if lo < 0.0 { lo - 0.1 * span } else { lo };
 
-    let show_values = n <= 20;
     let ref_label = reference.map(|(_, l)| l).unwrap_or("");
     let right_margin = (text_width(ref_label, TICK_SIZE)? + 14).max(24);
     let plot_width = CHART_WIDTH.saturating_sub(10 + Y_AREA + right_margin).max(1);
     let pitch = plot_width as f64 / n as f64;
     let max_label = max_text_width(labels, TICK_SIZE)?;
     let upright = max_label as f64 + 6.0 <= pitch;
+    // Each bar's value above it, when every caption fits its bar's width.
+    let captions: Vec<String> = values.iter().map(|&v| fmt_caption(v)).collect();
+    let show_values = n <= 20 && max_text_width(&captions, TICK_SIZE - 1.0)? as f64 + 4.0 <= pitch;
     const MAX_ROTATED: u32 = 140;
     let x_area = if upright { line_height(TICK_SIZE) + 14 } else { max_label.min(MAX_ROTATED) + 16 };
     // Side-turned labels are one line tall; skip some when bars are thinner.
@@ -297,10 +302,10 @@ pub fn bar_chart(
         }
         if show_values {
             let size = TICK_SIZE - 1.0;
-            for (i, &v) in values.iter().enumerate() {
+            for (i, (&v, caption)) in values.iter().zip(&captions).enumerate() {
                 let (px, py) = chart.backend_coord(&(i as f64, v));
                 let y_top = if v >= 0.0 { py - 3 - line_height(size) as i32 } else { py + 3 };
-                draw_text(root, &fmt_number(v), size, RGBColor(40, 40, 40), (px, y_top), HPos::Center)?;
+                draw_text(root, caption, size, RGBColor(40, 40, 40), (px, y_top), HPos::Center)?;
             }
         }
         Ok(())
