@@ -559,7 +559,7 @@ pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8],
         });
         series.push(Series::new(format!("N(0, I): radius {radius}"), circle.collect()));
     }
-    plot::line_chart("Posterior means of test images (z1, z2) against N(0, I)", "z1", "z2", &series)
+    plot::line_chart_equal_axes("Posterior means of test images (z1, z2) against N(0, I)", "z1", "z2", &series)
 }
 
 /// A CVAE's KL per latent dimension (nats, on the validation split), one bar each,

@@ -20,6 +20,8 @@ const TICK_SIZE: f64 = 13.0;
 const LEGEND_SIZE: f64 = 14.0;
 /// Room left of the plot for tick labels and the rotated y description.
 const Y_AREA: u32 = 86;
+/// Height of a line chart's x-axis label area, pixels.
+const X_AREA: u32 = 50;
 
 /// matplotlib's tab10: distinct, and familiar from the studies' figures.
 const PALETTE: [RGBColor; 10] = [
@@ -87,6 +89,35 @@ fn titled<'a>(root: &Area<'a>, title: &str) -> std::result::Result<Area<'a>, Box
 /// An error when there is nothing finite to draw. Series with an empty name
 /// stay out of the legend. 800×480 pixels.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Figure> {
+    line_chart_scaled(title, x_label, y_label, series, false)
+}
+
+/// As [`line_chart`], with one unit as long on both axes (a circle is drawn round):
+/// the smaller range is widened about its centre.
+pub fn line_chart_equal_axes(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Figure> {
+    line_chart_scaled(title, x_label, y_label, series, true)
+}
+
+/// The plot area of a line chart in pixels (width, height): the canvas less the
+/// title, the margins and the label areas set in [`line_chart_scaled`].
+fn line_plot_area() -> (f64, f64) {
+    let width = CHART_WIDTH.saturating_sub(10 + 24 + Y_AREA);
+    let height = CHART_HEIGHT.saturating_sub(10 + line_height(TITLE_SIZE) + 8 + 4 + 8 + X_AREA);
+    (width.max(1) as f64, height.max(1) as f64)
+}
+
+/// Ranges widened about their centres so that a unit spans as many pixels on both axes.
+fn equal_scale(x: (f64, f64), y: (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let (width, height) = line_plot_area();
+    let per_pixel = ((x.1 - x.0) / width).max((y.1 - y.0) / height);
+    let around = |(lo, hi): (f64, f64), pixels: f64| {
+        let (mid, half) = (0.5 * (lo + hi), 0.5 * per_pixel * pixels);
+        (mid - half, mid + half)
+    };
+    (around(x, width), around(y, height))
+}
+
+fn line_chart_scaled(title: &str, x_label: &str, y_label: &str, series: &[Series], equal: bool) -> Result<Figure> {
     let finite =
         || series.iter().flat_map(|s| s.points.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
     if finite().next().is_none() {
@@ -98,6 +129,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     if !(x1 - x0).is_finite() || !(y1 - y0).is_finite() {
         return Err(image_error(format!("line chart `{title}`: values too large to draw")));
     }
+    let ((x0, x1), (y0, y1)) = if equal { equal_scale((x0, x1), (y0, y1)) } else { ((x0, x1), (y0, y1)) };
 
     let integer_x = finite().all(|(x, _)| x.fract() == 0.0);
     let mut canvas = Canvas::new(CHART_WIDTH, CHART_HEIGHT)?;
@@ -108,7 +140,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             .margin_right(24)
             .margin_top(4)
             .margin_bottom(8)
-            .x_label_area_size(50)
+            .x_label_area_size(X_AREA)
             .y_label_area_size(Y_AREA)
             .build_cartesian_2d(x0..x1, y0..y1)?;
         let fmt = |v: &f64| fmt_number(*v);

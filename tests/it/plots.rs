@@ -5,8 +5,8 @@
 
 use condgen::ndarray::Array3;
 use condgen::plot::{
-    bar_chart, image_grid, line_chart, side_by_side, Figure, GridLayout, GridSpec, Mark, Series, CHART_HEIGHT,
-    CHART_WIDTH,
+    bar_chart, image_grid, line_chart, line_chart_equal_axes, side_by_side, Figure, GridLayout, GridSpec, Mark, Series,
+    CHART_HEIGHT, CHART_WIDTH,
 };
 use condgen::Error;
 
@@ -186,6 +186,26 @@ fn line_chart_is_800_by_480() {
     // Something was drawn: plenty of non-white pixels.
     let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
     assert!(ink > 2_000, "{ink}");
+}
+
+/// With equal axes a unit circle is as wide as it is tall on the canvas, though the
+/// data span eight units across and two up.
+#[test]
+fn equal_axes_draw_a_circle_round() {
+    let circle: Vec<(f64, f64)> =
+        (0..=120).map(|i| i as f64 / 120.0 * std::f64::consts::TAU).map(|a| (a.cos(), a.sin())).collect();
+    let ends = Series::markers("", vec![(-4.0, 0.0), (4.0, 0.0)]);
+    let fig = line_chart_equal_axes("circle", "x", "y", &[Series::new("", circle), ends]).unwrap();
+    let img = decode(&fig);
+    keep(&fig, "equal-axes.png");
+    // The circle is the first series: tab10 blue.
+    let blue: Vec<(u32, u32)> =
+        img.enumerate_pixels().filter(|(_, _, p)| p.0 == [31, 119, 180]).map(|(x, y, _)| (x, y)).collect();
+    let extent = |pick: fn(&(u32, u32)) -> u32| {
+        blue.iter().map(pick).max().unwrap() as i64 - blue.iter().map(pick).min().unwrap() as i64
+    };
+    let (width, height) = (extent(|p| p.0), extent(|p| p.1));
+    assert!(width > 40 && (width - height).abs() <= 3, "the circle is {width} × {height} px");
 }
 
 #[test]
