@@ -25,7 +25,7 @@ use base64::Engine as _;
 
 use crate::{Error, Result};
 
-pub use chart::{bar_chart, line_chart, Series, CHART_HEIGHT, CHART_WIDTH};
+pub use chart::{bar_chart, line_chart, line_chart_equal_axes, Series, CHART_HEIGHT, CHART_WIDTH};
 pub use compose::side_by_side;
 pub use grid::{image_grid, GridLayout, GridSpec, Mark};
 
