@@ -127,6 +127,11 @@ pub struct TrainConfig {
     /// studies'): every epoch, and the model is the last.
     #[serde(default, skip_serializing_if = "omitted_at_default")]
     pub early_stopping: Option<usize>,
+    /// CVAE only: every training batch shifted at random by up to 1/8 of the image
+    /// (DiffAugment's translation, [`crate::model::augment::diff_augment`]), the
+    /// reconstruction target alike, as a regulariser against overfitting. false (the studies'): off.
+    #[serde(default, skip_serializing_if = "omitted_at_default")]
+    pub translate_train_images: bool,
     /// CVAE only: what the decoder's outputs parameterise (see [`Likelihood`]); the
     /// studies' `bernoulli` by default. history.csv's `bce` columns hold the
     /// reconstruction negative log-likelihood under this likelihood.
@@ -333,6 +338,7 @@ impl TrainConfig {
             || self.free_bits > 0.0
             || self.mmd_weight > 0.0
             || self.early_stopping.is_some()
+            || self.translate_train_images
             || self.likelihood != Likelihood::Bernoulli;
         if cvae_options && self.model() != ModelKind::Cvae {
             return bad("kl_warmup_epochs, free_bits, mmd_weight, early_stopping and likelihood apply to a CVAE only \

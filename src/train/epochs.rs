@@ -9,6 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::{Batcher, Split};
 use crate::loss;
+use crate::model::augment::{diff_augment, DiscriminatorAugment};
 use crate::model::{Built, Cvae, Discriminator, Generator, PixelLikelihood, WeightAverage};
 use crate::progress::{warning, Progress};
 use crate::sample;
@@ -66,7 +67,11 @@ pub(super) fn cvae_epoch(
         let beta = loss::kl_warmup_weight(cfg.kl_weight, (epoch - 1) * steps_per_epoch + step, warmup_steps);
         let objective =
             CvaeObjective { likelihood, kl_weight: beta, free_bits: cfg.free_bits, mmd_weight: cfg.mmd_weight };
-        let (loss_value, bce, kl) = cvae_step(cvae, &mut opt.main, &batch.images, &batch.conditions, &objective);
+        let images = match cfg.translate_train_images {
+            true => diff_augment(&batch.images, DiscriminatorAugment::Translation),
+            false => batch.images.shallow_clone(),
+        };
+        let (loss_value, bce, kl) = cvae_step(cvae, &mut opt.main, &images, &batch.conditions, &objective);
         let b = batch.images.size()[0] as usize;
         check_finite(loss_value, "the CVAE loss", epoch, step)?;
         sum_loss += loss_value * b as f64;

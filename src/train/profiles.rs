@@ -37,6 +37,7 @@ impl TrainConfig {
             free_bits: 0.0,
             mmd_weight: 0.0,
             early_stopping: None,
+            translate_train_images: false,
             likelihood: Likelihood::Bernoulli,
             unconditional: false,
             held_out_classes: Vec::new(),

@@ -532,6 +532,7 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
                 "architecture.decoder_upsampling=transposed4",
                 "architecture.condition_embedding=4",
                 "architecture.condition_every_stage=true",
+                "translate_train_images=true",
             ]
             .map(String::from),
         )

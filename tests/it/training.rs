@@ -340,10 +340,12 @@ fn early_stopping_keeps_the_best_validation_epoch() {
     let again = train::train(&cfg, &data, &TrainOptions { resume: true, ..options(root.path()) }).unwrap();
     assert_eq!(again.history.len(), history.len());
 
-    // A CGAN has no validation loss to watch.
+    // A CGAN has no validation loss to watch, and its discriminator has its own augmentation.
     let cgan = TrainConfig::new(Experiment::K49, ModelKind::Cgan, Profile::Quick);
-    let refused = cgan.set(&["early_stopping=2".into()]).and_then(|c| c.validate());
-    assert!(matches!(refused, Err(condgen::Error::Config(ref m)) if m.contains("early_stopping")), "{refused:?}");
+    for option in ["early_stopping=2", "translate_train_images=true"] {
+        let refused = cgan.set(&[option.into()]).and_then(|c| c.validate());
+        assert!(matches!(refused, Err(condgen::Error::Config(ref m)) if m.contains("CVAE only")), "{refused:?}");
+    }
     // Without early stopping the model is the last epoch.
     let plain = TrainConfig { early_stopping: None, ..cfg.clone() };
     assert_eq!(plain.model_epoch(history), history.len());
