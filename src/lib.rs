@@ -14,6 +14,7 @@
 //! - [`plot`]: labelled image grids and charts (PNG), shown inline in notebooks.
 //! - [`eval`]: judge classifiers and the metrics of generated images.
 //! - [`figures`]: the figures of both studies, drawn from runs (notebooks, CLI and report).
+//! - [`explorer`]: an interactive latent explorer for notebooks (sliders over precomputed decodes).
 //! - [`report`]: `condgen report`: plans, trains and evaluates the runs, writes REPORT.md.
 //! - [`stats`]: small statistics (mean and spread).
 //! - [`table`]: result tables, rendered as HTML, Markdown or terminal text.
@@ -29,6 +30,7 @@ pub mod concepts;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod explorer;
 pub mod figures;
 pub mod files;
 pub mod loss;

@@ -280,8 +280,8 @@ pub struct Sampler<'a> {
 }
 
 impl Sampler<'_> {
-    /// The prior a CVAE's noise is moved by (none: N(0, I)).
-    fn prior(&self) -> Option<&LatentPrior> {
+    /// The prior a CVAE's noise is moved by (none: the prior it was trained with).
+    pub(crate) fn prior(&self) -> Option<&LatentPrior> {
         match self.source {
             LatentSource::FittedPrior => self.model.latent_prior.as_ref(),
             LatentSource::StandardNormal => None,
@@ -449,22 +449,12 @@ pub fn draw_swapped(
         for ((cls, sty), (z_cls, z_sty)) in chunks {
             let cond = spec.encode(cls, Some(sty), device);
             let b = cls.len() as i64;
-            let xs = match &built.net {
-                Net::Cvae(cvae) => {
-                    let eps = Tensor::randn([b, cvae.latent()], (Kind::Float, device)) * temperature;
-                    let z = match prior {
-                        Some(p) => p.transform(spec, z_cls, z_sty, &eps),
-                        None => cvae.prior_sample(&eps, &spec.encode(z_cls, Some(z_sty), device)),
-                    };
-                    built.likelihood.mean(&cvae.decode(&z, &cond, false))
-                }
-                Net::Gan { .. } => {
-                    let generator = built.net.sampling_generator().expect("a CGAN has a generator");
-                    let noise = Tensor::randn([b, generator.noise_dim()], (Kind::Float, device));
-                    (generator.generate(&noise, &cond, false) + 1.0) / 2.0
-                }
+            let noise = Tensor::randn([b, code_dim(built)], (Kind::Float, device));
+            let codes = match &built.net {
+                Net::Cvae(cvae) => latent_from_noise(cvae.as_ref(), spec, prior, z_cls, z_sty, &(noise * temperature)),
+                Net::Gan { .. } => noise,
             };
-            push_u8_pixels(&xs, &mut pixels);
+            push_u8_pixels(&images_of_codes(built, &codes, &cond), &mut pixels);
         }
     });
     let images = Array3::from_shape_vec((classes.len(), SIDE, SIDE), pixels).expect("784 bytes per class asked for");
@@ -473,6 +463,46 @@ pub fn draw_swapped(
         labels: classes.iter().map(|&c| c as i64).collect(),
         styles: spec.has_style().then(|| styles.iter().map(|&s| s as i64).collect()),
     })
+}
+
+/// Length of the code a model turns into an image: a CVAE's latent, a CGAN's noise.
+pub(crate) fn code_dim(built: &Built) -> i64 {
+    match &built.net {
+        Net::Cvae(cvae) => cvae.latent(),
+        Net::Gan { .. } => built.net.sampling_generator().expect("a CGAN has a generator").noise_dim(),
+    }
+}
+
+/// A CVAE's z from standard normal noise for (class, style) pairs: moved by
+/// `prior` when one is given, else by the prior the model was trained with
+/// (z = ε under N(0, I), μ(c) + σ(c) ⊙ ε under a learned p(z | c)).
+/// eps: [b, latent], b pairs → z: [b, latent]
+pub(crate) fn latent_from_noise(
+    cvae: &dyn crate::model::Cvae,
+    spec: &ConditionSpec,
+    prior: Option<&LatentPrior>,
+    classes: &[u8],
+    styles: &[u8],
+    eps: &Tensor,
+) -> Tensor {
+    match prior {
+        Some(p) => p.transform(spec, classes, styles, eps),
+        None => cvae.prior_sample(eps, &spec.encode(classes, Some(styles), eps.device())),
+    }
+}
+
+/// The images a model makes of its codes, in eval mode: a CVAE decodes z to
+/// its likelihood's mean, a CGAN's generator (its weight average when there is
+/// one) maps noise to [-1, 1], rescaled here. codes: [b, code_dim], cond: [b, c]
+/// → [b, 1, 28, 28] in [0, 1]
+pub(crate) fn images_of_codes(built: &Built, codes: &Tensor, cond: &Tensor) -> Tensor {
+    match &built.net {
+        Net::Cvae(cvae) => built.likelihood.mean(&cvae.decode(codes, cond, false)),
+        Net::Gan { .. } => {
+            let generator = built.net.sampling_generator().expect("a CGAN has a generator");
+            (generator.generate(codes, cond, false) + 1.0) / 2.0
+        }
+    }
 }
 
 /// One (class, style) pair per image, each a condition of `spec`.

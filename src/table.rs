@@ -432,7 +432,8 @@ fn float_decimals(col: &Column) -> usize {
     values.iter().flatten().filter(|v| v.is_finite()).map(needed).max().unwrap_or(0) as usize
 }
 
-fn escape_html(s: &str) -> String {
+/// Text made safe as the content of an HTML element (not of an attribute: quotes stay).
+pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

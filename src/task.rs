@@ -51,6 +51,20 @@ impl Experiment {
         }
     }
 
+    /// The names of the task's classes, in class order, known without the data
+    /// files: consonant and vowel, the letters, the four rotations, the K49
+    /// characters (what the class map names). [`TaskData::condition_names`] holds
+    /// the loaded dataset's names.
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            Experiment::SignVowel => &["consonant", "vowel"],
+            Experiment::SignLetter => &crate::data::sign::LETTERS,
+            Experiment::SignRotation => &["0°", "90°", "180°", "270°"],
+            Experiment::K49 => &crate::data::k49::CHARACTERS,
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
     /// Loads the dataset and derives this task's conditions.
     pub fn load(self, opts: &DataOptions) -> Result<TaskData> {
         Ok(self.prepare(&opts.load(self.dataset())?))
@@ -66,9 +80,9 @@ impl Experiment {
             Experiment::SignRotation => rotations,
         };
         let condition_names = match self {
-            Experiment::SignVowel => vec!["consonant".to_string(), "vowel".to_string()],
+            Experiment::SignVowel | Experiment::SignRotation => self.class_names(),
+            // The dataset's own names (a K49 class map read from disk).
             Experiment::SignLetter | Experiment::K49 => ds.class_names.clone(),
-            Experiment::SignRotation => ["0°", "90°", "180°", "270°"].iter().map(|s| s.to_string()).collect(),
         };
         TaskData {
             experiment: self,

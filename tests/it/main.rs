@@ -17,6 +17,7 @@ mod copying;
 mod cvae_remedies;
 mod data_loaders;
 mod eval;
+mod explorer;
 mod flops;
 mod fuzz_readers;
 mod interruptions;
