@@ -212,6 +212,9 @@ impl Workspace {
     }
 }
 
+/// Rows of [`Trained::history_table`] at most.
+pub const HISTORY_ROWS: usize = 12;
+
 /// Optimisation steps timed for [`Workspace::training_notice`].
 const ESTIMATE_STEPS: usize = 8;
 
@@ -223,9 +226,18 @@ pub struct Trained {
 }
 
 impl Trained {
-    /// The per-epoch history as a table.
+    /// The per-epoch history as a table of at most [`HISTORY_ROWS`] rows (evenly spaced
+    /// epochs, the last always), without the KL-per-dimension column (a chart shows it).
     pub fn history_table(&self) -> Result<Table> {
-        Ok(Table(train::history::to_frame(&self.history)?))
+        let rows: Vec<EpochRecord> = train::history::thinned(&self.history, HISTORY_ROWS)
+            .into_iter()
+            .map(|r| EpochRecord { test_kl_per_dim: None, ..r.clone() })
+            .collect();
+        let mut frame = train::history::to_frame(&rows)?;
+        if frame.column("test_kl_per_dim").is_ok() {
+            frame = frame.drop("test_kl_per_dim")?;
+        }
+        Ok(Table(frame))
     }
 
     /// Total training time in seconds.

@@ -78,6 +78,16 @@ pub enum GanLoss {
     Hinge,
 }
 
+impl std::fmt::Display for GanLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GanLoss::Bce => "BCE (non-saturating generator)",
+            GanLoss::WganGp => "WGAN-GP",
+            GanLoss::Hinge => "hinge",
+        })
+    }
+}
+
 /// Everything a training run needs; saved as `config.json` in the run folder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

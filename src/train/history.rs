@@ -152,6 +152,14 @@ pub fn collapse_diagnostics(path: &std::path::Path, epoch: usize) -> Option<(usi
     Some((active as usize, parse_kl_per_dim(&cell)?))
 }
 
+/// At most `max_rows` epochs of `history`, evenly spaced and counted back from the
+/// last, which is always kept (for tables that must stay short).
+pub fn thinned(history: &[EpochRecord], max_rows: usize) -> Vec<&EpochRecord> {
+    let n = history.len();
+    let every = n.div_ceil(max_rows.max(1)).max(1);
+    history.iter().enumerate().filter(|(i, _)| (n - 1 - i) % every == 0).map(|(_, r)| r).collect()
+}
+
 /// The epoch (1-based) with the lowest held-out loss, the first of equals; None for a
 /// CGAN's history or an empty one.
 pub fn best_validation_epoch(history: &[EpochRecord]) -> Option<usize> {

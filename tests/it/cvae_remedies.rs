@@ -509,6 +509,12 @@ fn history_csv_carries_the_collapse_diagnostics() {
     assert_eq!(history::collapse_diagnostics(&path, 2), Some((3, vec![0.0001, 3.25, 1.75, 0.0])));
     assert_eq!(history::collapse_diagnostics(&path, 3), None, "an epoch the file does not hold");
     assert_eq!(history::parse_kl_per_dim("0.5;x"), None);
+    // A long history thinned for a table: evenly spaced, the last epoch kept.
+    let long: Vec<EpochRecord> = (1..=40).map(|epoch| EpochRecord { epoch, ..Default::default() }).collect();
+    let epochs = |max| history::thinned(&long, max).iter().map(|r| r.epoch).collect::<Vec<_>>();
+    assert_eq!(epochs(12), vec![4, 8, 12, 16, 20, 24, 28, 32, 36, 40]);
+    assert_eq!(epochs(100).len(), 40);
+    assert!(history::thinned(&[], 12).is_empty());
     assert!(records[1].summary(2).contains("active units 3/4"), "{}", records[1].summary(2));
 }
 
