@@ -16,6 +16,10 @@ pub struct Adam {
     pub eps: f64,
     /// Adam's step count t (bias correction).
     pub step: i64,
+    /// Decoupled weight decay λ (AdamW, Loshchilov & Hutter 2019): each step first
+    /// shrinks every weight matrix and kernel (tensors of 2 or more dimensions; not
+    /// biases, norm scales or a likelihood's scale) by a factor 1 − lr·λ. 0: plain Adam.
+    pub weight_decay: f64,
     /// Update CPU parameters in one fused pass (see [`fused_cpu_step`]);
     /// false forces the libtorch-op path everywhere (for tests and benchmarks).
     pub fused_cpu: bool,
@@ -42,6 +46,7 @@ impl Adam {
             beta2: betas.1,
             eps: 1e-8,
             step: 0,
+            weight_decay: 0.0,
             fused_cpu: true,
             params,
             exp_avg,
@@ -96,6 +101,9 @@ impl Adam {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
+                }
+                if self.weight_decay > 0.0 && p.dim() >= 2 {
+                    let _ = p.g_mul_scalar_(1.0 - self.learning_rate * self.weight_decay);
                 }
                 if self.fused_cpu && fused_cpu_step(p, &g, m, v, &coefficients) {
                     continue;

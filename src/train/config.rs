@@ -137,6 +137,10 @@ pub struct TrainConfig {
     /// studies'): every epoch, and the model is the last.
     #[serde(default, skip_serializing_if = "omitted_at_default")]
     pub early_stopping: Option<usize>,
+    /// Decoupled weight decay λ of every optimizer ([`crate::optim::Adam::weight_decay`]);
+    /// 0 (the studies'): off.
+    #[serde(default, skip_serializing_if = "omitted_at_default")]
+    pub weight_decay: f64,
     /// CVAE only: every training batch shifted at random by up to 1/8 of the image
     /// (DiffAugment's translation, [`crate::model::augment::diff_augment`]), the
     /// reconstruction target alike, as a regulariser against overfitting. false (the studies'): off.
@@ -354,6 +358,12 @@ impl TrainConfig {
             return bad("kl_warmup_epochs, free_bits, mmd_weight, early_stopping and likelihood apply to a CVAE only \
                  (early stopping watches the CVAE's validation loss; a CGAN has none)"
                 .into());
+        }
+        if !self.weight_decay.is_finite() || self.weight_decay < 0.0 || self.weight_decay * self.learning_rate >= 1.0 {
+            return bad(format!(
+                "weight_decay must be a non-negative number with weight_decay × learning_rate below 1, got {}",
+                self.weight_decay
+            ));
         }
         if self.early_stopping == Some(0) {
             return bad("early_stopping is a patience in epochs: at least 1 (or omit it to train every epoch)".into());

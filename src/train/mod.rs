@@ -355,6 +355,16 @@ impl Optimizers {
 
     fn new(built: &Built, cfg: &TrainConfig) -> Self {
         let betas = (cfg.adam_betas[0], cfg.adam_betas[1]);
+        let mut optimizers = Self::plain(built, cfg, betas);
+        optimizers.main.weight_decay = cfg.weight_decay;
+        if let Some(d) = &mut optimizers.discriminator {
+            d.weight_decay = cfg.weight_decay;
+        }
+        optimizers
+    }
+
+    /// Adam with the config's rates and betas, no weight decay.
+    fn plain(built: &Built, cfg: &TrainConfig, betas: (f64, f64)) -> Self {
         match built.net {
             Net::Cvae(_) => {
                 Optimizers { main: Adam::for_prefix(&built.vs, "", cfg.learning_rate, betas), discriminator: None }

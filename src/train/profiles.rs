@@ -38,6 +38,7 @@ impl TrainConfig {
             mmd_weight: 0.0,
             early_stopping: None,
             translate_train_images: false,
+            weight_decay: 0.0,
             likelihood: Likelihood::Bernoulli,
             unconditional: false,
             held_out_classes: Vec::new(),

@@ -200,6 +200,23 @@ fn adam_first_step_moves_each_weight_by_the_learning_rate() {
     }
 }
 
+/// Decoupled weight decay shrinks weight matrices by 1 − lr·λ before Adam's move and
+/// leaves vectors (biases, scales) alone: with a zero gradient Adam does not move.
+#[test]
+fn adamw_decays_matrices_only() {
+    let _serial = common::serial();
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let matrix = vs.root().var_copy("matrix", &Tensor::from_slice(&[1f32, -2., 3., 4.]).view([2, 2]));
+    let bias = vs.root().var_copy("bias", &Tensor::from_slice(&[1f32, -2.]));
+    let mut opt = Adam::for_prefix(&vs, "", 0.1, (0.9, 0.999));
+    opt.weight_decay = 0.5;
+    let loss = (&matrix * 0.0).sum(Kind::Float) + (&bias * 0.0).sum(Kind::Float);
+    opt.backward_step(&loss);
+    let got = Vec::<f32>::try_from(matrix.detach().flatten(0, -1)).unwrap();
+    assert_eq!(got, vec![0.95, -1.9, 2.85, 3.8], "shrunk by 1 − 0.1 × 0.5");
+    assert_eq!(Vec::<f32>::try_from(bias.detach()).unwrap(), vec![1.0, -2.0], "a vector is not decayed");
+}
+
 /// The fused single-pass CPU update and the libtorch-op path give the same
 /// parameters over several steps, on a weight large enough to be split across
 /// threads and a small one updated inline.
