@@ -157,7 +157,7 @@ pub fn collapse_diagnostics(path: &std::path::Path, epoch: usize) -> Option<(usi
 pub fn thinned(history: &[EpochRecord], max_rows: usize) -> Vec<&EpochRecord> {
     let n = history.len();
     let every = n.div_ceil(max_rows.max(1)).max(1);
-    history.iter().enumerate().filter(|(i, _)| (n - 1 - i) % every == 0).map(|(_, r)| r).collect()
+    history.iter().enumerate().filter(|(i, _)| (n - 1 - i).is_multiple_of(every)).map(|(_, r)| r).collect()
 }
 
 /// The epoch (1-based) with the lowest held-out loss, the first of equals; None for a
