@@ -360,17 +360,26 @@ pub fn history_chart(
 /// CVAE loss over epochs: train total, reconstruction (the negative
 /// log-likelihood under the run's likelihood: BCE for the Bernoulli) and KL, and validation total.
 pub fn cvae_loss_chart(history: &[EpochRecord], title: &str) -> Result<Figure> {
-    history_chart(
-        history,
-        title,
-        "loss per image",
-        &[
-            ("train total (reconstruction + KL)", |r| r.loss),
-            ("train reconstruction", |r| r.bce),
-            ("train KL", |r| r.kl),
-            ("validation total", |r| r.test_loss),
-        ],
-    )
+    plot::line_chart(title, "epoch", "loss per image", &cvae_loss_series(history))
+}
+
+/// As [`cvae_loss_chart`], with the run's model marked on the validation curve: the
+/// epoch its weights come from (the best validation epoch under early stopping).
+pub fn cvae_loss_chart_at(history: &[EpochRecord], model_epoch: usize, title: &str) -> Result<Figure> {
+    let mut series = cvae_loss_series(history);
+    let marked = history.iter().filter(|r| r.epoch == model_epoch).filter_map(|r| Some((r.epoch as f64, r.test_loss?)));
+    series.push(Series::markers(format!("the model (epoch {model_epoch})"), marked.collect()));
+    plot::line_chart(title, "epoch", "loss per image", &series)
+}
+
+fn cvae_loss_series(history: &[EpochRecord]) -> Vec<Series> {
+    let columns: [(&str, HistoryColumn); 4] = [
+        ("train total (reconstruction + KL)", |r| r.loss),
+        ("train reconstruction", |r| r.bce),
+        ("train KL", |r| r.kl),
+        ("validation total", |r| r.test_loss),
+    ];
+    columns.iter().map(|&(name, column)| history_series(history, name, column)).collect()
 }
 
 /// CGAN losses over epochs: discriminator and generator, and D(x), D(G(z)).

@@ -509,6 +509,11 @@ fn history_csv_carries_the_collapse_diagnostics() {
     assert_eq!(history::collapse_diagnostics(&path, 2), Some((3, vec![0.0001, 3.25, 1.75, 0.0])));
     assert_eq!(history::collapse_diagnostics(&path, 3), None, "an epoch the file does not hold");
     assert_eq!(history::parse_kl_per_dim("0.5;x"), None);
+    // The loss chart marks the model's epoch on the validation curve.
+    let marked = condgen::figures::cvae_loss_chart_at(&records, 1, "loss").unwrap();
+    let plain = condgen::figures::cvae_loss_chart(&records, "loss").unwrap();
+    assert_eq!((marked.width, marked.height), (plain.width, plain.height));
+    assert_ne!(marked.png, plain.png, "the marker and its legend entry are drawn");
     // A long history thinned for a table: evenly spaced, the last epoch kept.
     let long: Vec<EpochRecord> = (1..=40).map(|epoch| EpochRecord { epoch, ..Default::default() }).collect();
     let epochs = |max| history::thinned(&long, max).iter().map(|r| r.epoch).collect::<Vec<_>>();
