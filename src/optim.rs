@@ -55,6 +55,12 @@ impl Adam {
         }
     }
 
+    /// The same optimiser with decoupled weight decay λ (see [`Adam::weight_decay`]).
+    pub fn with_weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
     /// Trainable variables of `vs` whose names start with `prefix`.
     pub fn for_prefix(vs: &tch::nn::VarStore, prefix: &str, learning_rate: f64, betas: (f64, f64)) -> Self {
         let params = vs.variables().into_iter().filter(|(name, _)| name.starts_with(prefix)).collect();

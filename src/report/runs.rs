@@ -33,6 +33,12 @@ impl RunResult {
         run_label(self.experiment, self.model, self.recipe)
     }
 
+    /// The history's record of the model's epoch (the last, or an early-stopped
+    /// CVAE's best validation epoch: the epoch its metrics were measured at).
+    pub fn model_record(&self) -> Option<&train::EpochRecord> {
+        self.metrics.epoch.checked_sub(1).and_then(|i| self.history.get(i))
+    }
+
     /// One of the K49 study's own models ([`Recipe::is_study_model`]).
     pub fn is_study_model(&self) -> bool {
         self.recipe.is_study_model(self.experiment)

@@ -216,6 +216,12 @@ impl std::fmt::Display for StopReason {
 }
 
 impl TrainConfig {
+    /// CGAN: whether the `n`-th discriminator step of an epoch (counted from 1) is
+    /// followed by a generator step (one every `discriminator_steps`).
+    pub fn is_generator_step(&self, n: usize) -> bool {
+        n % self.discriminator_steps.max(1) == 0
+    }
+
     /// How the condition reaches the model: the task's, or held at zero when `unconditional`.
     pub fn condition_spec(&self) -> ConditionSpec {
         let spec = self.experiment.condition_spec();

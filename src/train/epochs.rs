@@ -65,8 +65,7 @@ pub(super) fn cvae_epoch(
             return Ok(None);
         }
         let beta = loss::kl_warmup_weight(cfg.kl_weight, (epoch - 1) * steps_per_epoch + step, warmup_steps);
-        let objective =
-            CvaeObjective { likelihood, kl_weight: beta, free_bits: cfg.free_bits, mmd_weight: cfg.mmd_weight };
+        let objective = CvaeObjective::for_config(cfg, likelihood, beta);
         let images = match cfg.translate_train_images {
             true => diff_augment(&batch.images, DiscriminatorAugment::Translation),
             false => batch.images.shallow_clone(),
@@ -179,7 +178,7 @@ pub(super) fn gan_epoch(
         }
         let b = batch.images.size()[0];
         d_steps += 1;
-        let generator_step = d_steps % cfg.discriminator_steps == 0;
+        let generator_step = cfg.is_generator_step(d_steps);
         let stats = gan_step(
             generator,
             discriminator,

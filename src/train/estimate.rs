@@ -69,17 +69,12 @@ pub fn training_time(
         let start = Instant::now();
         match &built.net {
             Net::Cvae(cvae) => {
-                let objective = CvaeObjective {
-                    likelihood: &built.likelihood,
-                    kl_weight: cfg.kl_weight,
-                    free_bits: cfg.free_bits,
-                    mmd_weight: cfg.mmd_weight,
-                };
+                let objective = CvaeObjective::for_config(cfg, &built.likelihood, cfg.kl_weight);
                 cvae_step(cvae.as_ref(), &mut optimizers.main, &batch.images, &batch.conditions, &objective);
             }
             Net::Gan { generator, discriminator, .. } => {
                 let opt_d = optimizers.discriminator.as_mut().expect("a CGAN has a discriminator optimizer");
-                let generator_step = (step + 1) % cfg.discriminator_steps.max(1) == 0;
+                let generator_step = cfg.is_generator_step(step + 1);
                 let (images, conditions) = (&batch.images, &batch.conditions);
                 let objective = &gan_objective;
                 gan_step(

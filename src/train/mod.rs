@@ -353,29 +353,19 @@ impl Optimizers {
         }
     }
 
+    /// Adam (AdamW when the config sets a weight decay) with the config's rates and betas.
     fn new(built: &Built, cfg: &TrainConfig) -> Self {
         let betas = (cfg.adam_betas[0], cfg.adam_betas[1]);
-        let mut optimizers = Self::plain(built, cfg, betas);
-        optimizers.main.weight_decay = cfg.weight_decay;
-        if let Some(d) = &mut optimizers.discriminator {
-            d.weight_decay = cfg.weight_decay;
-        }
-        optimizers
-    }
-
-    /// Adam with the config's rates and betas, no weight decay.
-    fn plain(built: &Built, cfg: &TrainConfig, betas: (f64, f64)) -> Self {
+        let adam = |prefix: &str, learning_rate: f64| {
+            Adam::for_prefix(&built.vs, prefix, learning_rate, betas).with_weight_decay(cfg.weight_decay)
+        };
         match built.net {
-            Net::Cvae(_) => {
-                Optimizers { main: Adam::for_prefix(&built.vs, "", cfg.learning_rate, betas), discriminator: None }
-            }
+            Net::Cvae(_) => Optimizers { main: adam("", cfg.learning_rate), discriminator: None },
             Net::Gan { .. } => Optimizers {
-                main: Adam::for_prefix(&built.vs, &format!("{GEN}."), cfg.learning_rate, betas),
-                discriminator: Some(Adam::for_prefix(
-                    &built.vs,
+                main: adam(&format!("{GEN}."), cfg.learning_rate),
+                discriminator: Some(adam(
                     &format!("{DISC}."),
                     cfg.discriminator_learning_rate.unwrap_or(cfg.learning_rate),
-                    betas,
                 )),
             },
         }

@@ -42,6 +42,11 @@ impl<'a> CvaeObjective<'a> {
         CvaeObjective { likelihood, kl_weight, free_bits: 0.0, mmd_weight: 0.0 }
     }
 
+    /// The objective `cfg` trains with at KL weight `kl_weight` (β after warm-up).
+    pub fn for_config(cfg: &TrainConfig, likelihood: &'a PixelLikelihood, kl_weight: f64) -> Self {
+        CvaeObjective { likelihood, kl_weight, free_bits: cfg.free_bits, mmd_weight: cfg.mmd_weight }
+    }
+
     /// (objective, reconstruction NLL, plain KL), each per image (batch means), the KL
     /// to `prior` (a learned prior's (mean, logvar) for each row) or to N(0, I).
     /// logits, images: [b, 1, 28, 28]; conditions: [b, c]; mean, logvar: [b, latent]

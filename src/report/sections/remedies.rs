@@ -49,7 +49,7 @@ pub fn write(md: &mut String, runs: &Runs, profile: Profile) -> Result<()> {
         table::RECALL.name => measure(&table::RECALL),
         table::DIVERSITY.name => measure(&table::DIVERSITY),
         "active units" => rows.iter().map(|(_, r)| r.metrics.cvae_active_units.map(|a| a as u64)).collect::<Vec<_>>(),
-        "KL (nats)" => rows.iter().map(|(_, r)| r.history.last().and_then(|h| h.test_kl).map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
+        "KL (nats)" => rows.iter().map(|(_, r)| r.model_record().and_then(|h| h.test_kl).map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
         "validation loss" => rows.iter().map(|(_, r)| r.metrics.cvae_test_loss.map(|v| table::round_to(v, 1))).collect::<Vec<_>>(),
         "train time (s)" => rows.iter().map(|(_, r)| r.history.iter().map(|h| h.seconds).sum::<f64>().round()).collect::<Vec<_>>(),
     )?;

@@ -49,7 +49,7 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()
             n if n == model_epoch => n.to_string(),
             n => format!("{n} (model: epoch {model_epoch}, best validation loss)"),
         };
-        let loss = match (r.model, model_epoch.checked_sub(1).and_then(|i| r.history.get(i))) {
+        let loss = match (r.model, r.model_record()) {
             (ModelKind::Cvae, Some(h)) => {
                 format!("train {:.2}, validation {:.2}", h.loss.unwrap_or(f64::NAN), h.test_loss.unwrap_or(f64::NAN))
             }
