@@ -219,7 +219,7 @@ impl TrainConfig {
     /// CGAN: whether the `n`-th discriminator step of an epoch (counted from 1) is
     /// followed by a generator step (one every `discriminator_steps`).
     pub fn is_generator_step(&self, n: usize) -> bool {
-        n % self.discriminator_steps.max(1) == 0
+        n.is_multiple_of(self.discriminator_steps.max(1))
     }
 
     /// How the condition reaches the model: the task's, or held at zero when `unconditional`.
