@@ -338,7 +338,10 @@ impl Sampler<'_> {
         match (&self.model.built.net, self.source) {
             (Net::Gan { .. }, _) => GAN_NOISE.to_string(),
             (Net::Cvae(_), LatentSource::StandardNormal) if self.model.has_learned_prior() => {
-                LATENT_LEARNED.to_string()
+                match self.model.config.architecture.learned_prior_components() {
+                    Some(k) if k > 1 => format!("{LATENT_LEARNED} (a mixture of {k} diagonal Gaussians per condition)"),
+                    _ => LATENT_LEARNED.to_string(),
+                }
             }
             (Net::Cvae(_), LatentSource::StandardNormal) => LATENT_STANDARD.to_string(),
             (Net::Cvae(_), LatentSource::FittedPrior) if !self.model.spec.is_conditional() => {

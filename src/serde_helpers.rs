@@ -19,6 +19,16 @@ pub(crate) fn omitted_at_default<T: Default + PartialEq>(value: &T) -> bool {
     !EVERY_FIELD.with(std::cell::Cell::get) && *value == T::default()
 }
 
+/// [`omitted_at_default`] for a count whose default is 1.
+pub(crate) fn omitted_at_one(value: &i64) -> bool {
+    !EVERY_FIELD.with(std::cell::Cell::get) && *value == 1
+}
+
+/// The default of a count left out at 1 ([`omitted_at_one`]).
+pub(crate) fn one() -> i64 {
+    1
+}
+
 /// Runs `f` (a serialisation) with every field written, the omitted-at-default ones included.
 pub(crate) fn with_every_field<R>(f: impl FnOnce() -> R) -> R {
     struct Reset;

@@ -141,7 +141,7 @@ fn bounds_per_image(
                 let log_px = -likelihood.nll_each(&cvae.decode(&z, &c, false), &x);
                 let log_pz = match fitted {
                     None => match cvae.prior(&c) {
-                        Some((prior_mean, prior_logvar)) => gaussian_log_density(&z, &prior_mean, &prior_logvar),
+                        Some(prior) => prior.log_density(&z),
                         None => gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like()),
                     },
                     Some(p) => {

@@ -19,7 +19,7 @@ use tch::Tensor;
 
 use super::layers::Upsample;
 pub use super::layers::Upsampling as DecoderUpsampling;
-use super::prior_net::PriorNet;
+use super::prior_net::{ConditionalPrior, PriorNet};
 use super::Cvae;
 use crate::data::{PIXELS_I64, SIDE_I64};
 
@@ -51,6 +51,10 @@ pub struct ConvCvaeConfig {
     /// it ([`super::prior_net::PriorNet`], under `prior`); off (the study): N(0, I).
     #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub learned_prior: bool,
+    /// Gaussians per condition in the learned prior (1: one Gaussian; K > 1: a
+    /// mixture of K diagonal Gaussians, [`super::prior_net`]). Only with `learned_prior`.
+    #[serde(default = "crate::serde_helpers::one", skip_serializing_if = "crate::serde_helpers::omitted_at_one")]
+    pub prior_components: i64,
 }
 
 impl Default for ConvCvaeConfig {
@@ -64,6 +68,7 @@ impl Default for ConvCvaeConfig {
             condition_embedding: 0,
             condition_every_stage: false,
             learned_prior: false,
+            prior_components: 1,
         }
     }
 }
@@ -190,7 +195,9 @@ impl ConvCvae {
             latent: cfg.latent,
             dense_channels: cfg.dense_channels,
             condition_every_stage: cfg.condition_every_stage,
-            prior: cfg.learned_prior.then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent)),
+            prior: cfg
+                .learned_prior
+                .then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent, cfg.prior_components)),
         }
     }
 }
@@ -243,7 +250,7 @@ impl Cvae for ConvCvae {
         self.latent
     }
 
-    fn prior(&self, cond: &Tensor) -> Option<(Tensor, Tensor)> {
+    fn prior(&self, cond: &Tensor) -> Option<ConditionalPrior> {
         self.prior.as_ref().map(|p| p.forward(cond))
     }
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
-use super::prior_net::PriorNet;
+use super::prior_net::{ConditionalPrior, PriorNet};
 use super::Cvae;
 use crate::data::{PIXELS_I64, SIDE_I64};
 
@@ -22,11 +22,15 @@ pub struct MlpCvaeConfig {
     /// it ([`super::prior_net::PriorNet`], under `prior`); off (the study): N(0, I).
     #[serde(skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
     pub learned_prior: bool,
+    /// Gaussians per condition in the learned prior (1: one Gaussian; K > 1: a
+    /// mixture of K diagonal Gaussians, [`super::prior_net`]). Only with `learned_prior`.
+    #[serde(default = "crate::serde_helpers::one", skip_serializing_if = "crate::serde_helpers::omitted_at_one")]
+    pub prior_components: i64,
 }
 
 impl Default for MlpCvaeConfig {
     fn default() -> Self {
-        MlpCvaeConfig { hidden: 144, latent: 20, learned_prior: false }
+        MlpCvaeConfig { hidden: 144, latent: 20, learned_prior: false, prior_components: 1 }
     }
 }
 
@@ -52,7 +56,9 @@ impl MlpCvae {
             dec_hidden: nn::linear(&dec / "hidden", cfg.latent + cond_dim, cfg.hidden, c),
             dec_out: nn::linear(&dec / "out", cfg.hidden, PIXELS_I64, c),
             latent: cfg.latent,
-            prior: cfg.learned_prior.then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent)),
+            prior: cfg
+                .learned_prior
+                .then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent, cfg.prior_components)),
         }
     }
 }
@@ -73,7 +79,7 @@ impl Cvae for MlpCvae {
         self.latent
     }
 
-    fn prior(&self, cond: &Tensor) -> Option<(Tensor, Tensor)> {
+    fn prior(&self, cond: &Tensor) -> Option<ConditionalPrior> {
         self.prior.as_ref().map(|p| p.forward(cond))
     }
 }

@@ -46,17 +46,17 @@ pub trait Cvae: std::fmt::Debug {
     fn latent(&self) -> i64;
 
     /// The learned prior p(z | c) the model was trained with, when it has one
-    /// ([`prior_net::PriorNet`]); None: N(0, I). cond: [b, c] → (mean, logvar): [b, latent]
-    fn prior(&self, _cond: &Tensor) -> Option<(Tensor, Tensor)> {
+    /// ([`prior_net::PriorNet`]); None: N(0, I). cond: [b, c] → each row's prior
+    fn prior(&self, _cond: &Tensor) -> Option<prior_net::ConditionalPrior> {
         None
     }
 
     /// z from the prior the model was trained with, from standard normal noise:
-    /// ε itself under N(0, I), μ(c) + σ(c) ⊙ ε under a learned prior.
-    /// eps: [b, latent], cond: [b, c] → [b, latent]
+    /// ε itself under N(0, I), μ_k(c) + σ_k(c) ⊙ ε under a learned prior (k drawn
+    /// from a mixture's weights). eps: [b, latent], cond: [b, c] → [b, latent]
     fn prior_sample(&self, eps: &Tensor, cond: &Tensor) -> Tensor {
         match self.prior(cond) {
-            Some((mean, logvar)) => mean + (logvar * 0.5).exp() * eps,
+            Some(prior) => prior.sample(eps),
             None => eps.shallow_clone(),
         }
     }
@@ -135,10 +135,15 @@ pub enum Architecture {
 impl Architecture {
     /// A CVAE trained with a learned prior p(z | c) ([`prior_net`]).
     pub fn learned_prior(&self) -> bool {
+        self.learned_prior_components().is_some()
+    }
+
+    /// Gaussians per condition of a CVAE's learned prior; None without one.
+    pub fn learned_prior_components(&self) -> Option<i64> {
         match self {
-            Architecture::ConvCvae(c) => c.learned_prior,
-            Architecture::MlpCvae(c) => c.learned_prior,
-            Architecture::MlpCgan(_) | Architecture::ConvCgan(_) => false,
+            Architecture::ConvCvae(c) => c.learned_prior.then_some(c.prior_components),
+            Architecture::MlpCvae(c) => c.learned_prior.then_some(c.prior_components),
+            Architecture::MlpCgan(_) | Architecture::ConvCgan(_) => None,
         }
     }
 

@@ -400,6 +400,18 @@ impl TrainConfig {
     /// Rejects network sizes no model can have, and an architecture that does not fit the experiment.
     fn validate_architecture(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        let prior = match &self.architecture {
+            Architecture::ConvCvae(c) => Some((c.learned_prior, c.prior_components)),
+            Architecture::MlpCvae(c) => Some((c.learned_prior, c.prior_components)),
+            Architecture::MlpCgan(_) | Architecture::ConvCgan(_) => None,
+        };
+        match prior {
+            Some((_, k)) if k < 1 => return bad(format!("architecture.prior_components must be at least 1, got {k}")),
+            Some((false, k)) if k > 1 => {
+                return bad("architecture.prior_components > 1 needs architecture.learned_prior = true".into())
+            }
+            _ => {}
+        }
         let sizes: Vec<(&str, i64)> = match &self.architecture {
             Architecture::ConvCvae(c) => {
                 if c.condition_embedding < 0 {

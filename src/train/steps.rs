@@ -3,6 +3,7 @@
 use tch::{Kind, Tensor};
 
 use crate::loss;
+use crate::model::prior_net::ConditionalPrior;
 use crate::model::{Cvae, Discriminator, Generator, PixelLikelihood};
 use crate::optim::Adam;
 use crate::task::ConditionSpec;
@@ -56,7 +57,7 @@ impl<'a> CvaeObjective<'a> {
         images: &Tensor,
         conditions: &Tensor,
         (mean, logvar): (&Tensor, &Tensor),
-        prior: Option<&(Tensor, Tensor)>,
+        prior: Option<&ConditionalPrior>,
     ) -> (Tensor, Tensor, Tensor) {
         let nll = self.likelihood.nll_per_image(logits, images);
         let kl_dims = kl_to_prior(mean, logvar, prior);
@@ -68,7 +69,7 @@ impl<'a> CvaeObjective<'a> {
             // A fresh draw from q(z|x, c): the decoder's own draw stays inside the model.
             let z = mean + (logvar * 0.5).exp() * mean.randn_like();
             let prior_draws = match prior {
-                Some((prior_mean, prior_logvar)) => crate::model::reparameterize(prior_mean, prior_logvar),
+                Some(prior) => prior.sample(&mean.randn_like()),
                 None => mean.randn_like(),
             };
             total += loss::conditional_mmd(&z, &prior_draws, conditions) * self.mmd_weight;
@@ -77,11 +78,11 @@ impl<'a> CvaeObjective<'a> {
     }
 }
 
-/// KL(q(z|x,c) ‖ p(z|c)) per latent dimension (batch mean) to a learned prior's
-/// (mean, logvar), or to N(0, I) without one. [b, latent] each → [latent]
-pub fn kl_to_prior(mean: &Tensor, logvar: &Tensor, prior: Option<&(Tensor, Tensor)>) -> Tensor {
+/// KL(q(z|x,c) ‖ p(z|c)) per latent dimension (batch mean) to a learned prior
+/// ([`ConditionalPrior::kl_per_dimension`]), or to N(0, I) without one. [b, latent] each → [latent]
+pub fn kl_to_prior(mean: &Tensor, logvar: &Tensor, prior: Option<&ConditionalPrior>) -> Tensor {
     match prior {
-        Some((prior_mean, prior_logvar)) => loss::kl_per_dimension_to(mean, logvar, prior_mean, prior_logvar),
+        Some(prior) => prior.kl_per_dimension(mean, logvar),
         None => loss::kl_per_dimension(mean, logvar),
     }
 }
