@@ -294,6 +294,7 @@ fn conv_config(upsampling: DecoderUpsampling, embedding: i64, every_stage: bool)
         condition_embedding: embedding,
         condition_every_stage: every_stage,
         learned_prior: false,
+        prior_components: 1,
     }
 }
 
@@ -642,19 +643,27 @@ fn kl_to_a_gaussian_prior_matches_the_closed_form_and_is_the_standard_kl_at_n01(
     assert!(scalar(&kl.get(1)).abs() < 1e-7, "q equal to p: no KL");
 }
 
-/// A CVAE trained with a learned prior p(z | c) trains it, samples from it as
-/// trained, and reloads it; the option leaves default configurations' files unchanged.
+/// A CVAE trained with a learned prior p(z | c), a mixture of two Gaussians per
+/// condition, trains it, samples from it as trained, and reloads it; the options
+/// leave default configurations' files unchanged.
 #[test]
 fn a_learned_conditional_prior_trains_samples_and_reloads() {
     let _serial = common::serial();
     let default = TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Quick);
-    assert!(!serde_json::to_string(&default).unwrap().contains("learned_prior"), "old run ids stay");
+    let saved = serde_json::to_string(&default).unwrap();
+    assert!(!saved.contains("learned_prior") && !saved.contains("prior_components"), "old run ids stay");
     let dataset = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
     let data = Experiment::SignVowel.prepare(&dataset);
     let cfg = default
         .set(
-            &["epochs=2", "max_train_images=256", "max_test_images=64", "architecture.learned_prior=true"]
-                .map(String::from),
+            &[
+                "epochs=2",
+                "max_train_images=256",
+                "max_test_images=64",
+                "architecture.learned_prior=true",
+                "architecture.prior_components=2",
+            ]
+            .map(String::from),
         )
         .unwrap();
     assert!(serde_json::to_string(&cfg).unwrap().contains("\"learned_prior\":true"));
@@ -664,12 +673,16 @@ fn a_learned_conditional_prior_trains_samples_and_reloads() {
     assert!(model.has_learned_prior());
     let Net::Cvae(cvae) = &model.built.net else { unreachable!() };
     let cond = model.spec.encode(&[0, 1], None, Device::Cpu);
-    let (mean, logvar) = cvae.prior(&cond).expect("a learned prior");
-    let moved = scalar(&mean.abs().sum(Kind::Float)) + scalar(&logvar.abs().sum(Kind::Float));
-    assert!(moved > 0.0, "the prior starts at N(0, I) and training moves it");
-    assert!(scalar(&(mean.get(0) - mean.get(1)).abs().sum(Kind::Float)) > 0.0, "one Gaussian per condition");
+    let prior = cvae.prior(&cond).expect("a learned prior");
+    assert_eq!(prior.means.size()[..2], [2, 2], "two rows, two components each");
+    let moved =
+        scalar(&prior.logvars.abs().sum(Kind::Float)) + scalar(&(prior.log_weights.exp() - 0.5).abs().sum(Kind::Float));
+    assert!(moved > 0.0, "the variances start at 1, the weights equal, and training moves them");
+    let means = &prior.means;
+    assert!(scalar(&(means.get(0) - means.get(1)).abs().sum(Kind::Float)) > 0.0, "a mixture per condition");
     let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
-    assert_eq!(sampler.caption(), condgen::sample::LATENT_LEARNED);
+    assert!(sampler.caption().starts_with(condgen::sample::LATENT_LEARNED), "{}", sampler.caption());
+    assert!(sampler.caption().contains("mixture of 2"), "{}", sampler.caption());
     let samples = sampler.sample_all_conditions(2, 0).unwrap();
     assert_eq!(samples.images.shape(), &[4, 28, 28]);
     // Under a learned prior, z depends on its condition: the swap test's z from class 0 differs from class 1's.
