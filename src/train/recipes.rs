@@ -196,6 +196,19 @@ impl TrainConfig {
                 }
                 cfg
             }),
+            (
+                // Four diagonal components: the shape the fitted prior's selection on
+                // validation codes chose for the default sign-letter CVAE.
+                "the default profile's choice with a learned mixture of 4 Gaussians per condition p(z | c)",
+                {
+                    let mut cfg = base.clone().with_cvae_remedies();
+                    if let Architecture::ConvCvae(c) = &mut cfg.architecture {
+                        c.learned_prior = true;
+                        c.prior_components = 4;
+                    }
+                    cfg
+                },
+            ),
         ]
     }
 
