@@ -274,9 +274,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// `condgen check-docs`: fails listing every run a notebook prints with other numbers than the report.
+/// `condgen check-docs`: fails listing every run a notebook prints with other numbers than the report,
+/// or when no run is printed by both.
 fn check_docs(report: &std::path::Path, notebooks: &std::path::Path) -> anyhow::Result<()> {
     let (disagreements, shared) = condgen::report::consistency::check_files(report, notebooks)?;
+    if disagreements.is_empty() && shared == 0 {
+        // A check that compared nothing would pass whatever the documents say.
+        anyhow::bail!(
+            "no run is printed by both {} and the notebooks: nothing was compared (regenerate both: `make docs`)",
+            report.display()
+        );
+    }
     if disagreements.is_empty() {
         println!("{shared} run(s) printed by both {} and the notebooks: the same numbers", report.display());
         return Ok(());
