@@ -259,7 +259,7 @@ impl TrainedModel {
 }
 
 /// Where a CVAE's latent code comes from when it generates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum LatentSource {
     /// The per-condition Gaussians fitted to the training images' codes after
     /// training ([`LatentPrior`]); condgen's figures and metrics use it unless

@@ -47,7 +47,7 @@ pub fn importance_weighted_bounds(
 }
 
 /// A CVAE's negative log-likelihood of held-out images in standard units.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NegativeLogLikelihood {
     /// Importance samples per image.
     pub k: usize,

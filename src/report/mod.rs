@@ -11,6 +11,7 @@
 
 pub mod consistency;
 pub mod context;
+pub mod measures;
 pub mod parallel;
 pub mod plan;
 pub mod runs;

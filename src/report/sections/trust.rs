@@ -17,6 +17,7 @@ use crate::train::Profile;
 use crate::Result;
 
 use super::super::context::{Context, FigureWriter, Judges};
+use super::super::measures;
 use super::super::runs::{RunResult, Runs};
 
 /// Importance samples per image of the held-out likelihood (the quick profile: fewer).
@@ -106,7 +107,10 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
         let kind = m.built.likelihood.kind.name();
         for (prior, name) in [(LatentSource::StandardNormal, "N(0, I)"), (LatentSource::FittedPrior, "fitted")] {
             let test = &ctx.task(r.experiment).test;
-            let nll = likelihood::negative_log_likelihood(&m, test, n, k, ctx.eval_opts.seed, prior)?;
+            let key = (measure_key(r), n, k, ctx.eval_opts.seed, prior);
+            let nll = measures::cached(&r.run, &format!("likelihood-{}", slug(name)), &key, || {
+                likelihood::negative_log_likelihood(&m, test, n, k, ctx.eval_opts.seed, prior)
+            })?;
             let bits = nll.bits_per_dim.map_or("-".to_string(), |b| format!("{b:.3}"));
             let half = 1.96 * nll.standard_error;
             let _ = writeln!(
@@ -140,7 +144,10 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
         let (data, judge) = (ctx.task(r.experiment), judges.of(r.experiment));
         for source in [LatentSource::StandardNormal, LatentSource::FittedPrior] {
             let sampler = m.sampler(source)?;
-            let swap = eval::swap::swap_test(&sampler, data, judge, n, ctx.eval_opts.seed)?;
+            let key = (measure_key(r), judge.meta.test_accuracy, n, ctx.eval_opts.seed, sampler.caption());
+            let swap = measures::cached(&r.run, &format!("swap-test-{source:?}").to_lowercase(), &key, || {
+                eval::swap::swap_test(&sampler, data, judge, n, ctx.eval_opts.seed)
+            })?;
             let _ = writeln!(
                 md,
                 "| {} {} | {} | {:.1} % | {:.1} % |",
@@ -176,14 +183,18 @@ fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) ->
     let mut baselines: HashMap<Experiment, RealBaseline> = HashMap::new();
     for (r, samples) in drawn {
         let data = ctx.task(r.experiment);
-        let baseline = match baselines.entry(r.experiment) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let counts = cas::samples_split(samples, data.spec.classes())?.class_counts(data.spec.classes());
-                e.insert(cas::real_baseline(data, &counts, &cfg, ctx.opts.device)?)
-            }
-        };
-        let score = cas::score_against(samples, data, baseline, ctx.opts.device)?;
+        let key = (measure_key(r), &cfg, samples.len(), ctx.eval_opts.seed);
+        // The real baseline is trained only when a run's score is not stored.
+        let score = measures::cached(&r.run, "cas", &key, || {
+            let baseline = match baselines.entry(r.experiment) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let counts = cas::samples_split(samples, data.spec.classes())?.class_counts(data.spec.classes());
+                    e.insert(cas::real_baseline(data, &counts, &cfg, ctx.opts.device)?)
+                }
+            };
+            cas::score_against(samples, data, baseline, ctx.opts.device)
+        })?;
         let _ = writeln!(
             md,
             "| {} {} | {} | {:.3} | {} | {:.2} |",
@@ -267,6 +278,12 @@ fn write_nearest_train(
         fig.add(&format!("{}-{}-nearest-train", r.experiment, slug(&r.label())), &caption, &gallery)?;
     }
     Ok(())
+}
+
+/// What every stored measure of a run depends on besides its own settings: the
+/// model's epoch and the data it is measured on ([`measures::cached`]).
+fn measure_key(r: &RunResult) -> (usize, &str) {
+    (r.metrics.epoch, r.metrics.data_source.as_str())
 }
 
 /// A value with `decimals` places and its 95 % interval when there is one.
