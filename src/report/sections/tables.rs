@@ -106,9 +106,12 @@ fn write_stability(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
         let names: Vec<&str> = opts.stability_experiments.iter().map(|e| e.name()).collect();
         let _ = writeln!(
             md,
-            "Trained with every seed: {}; the other experiments with seed {} only (its value with the bootstrap 95 % \
-             interval over samples, no spread over seeds), to keep the profile's training time in budget. Every run \
-             as its model draws (a CVAE's z from N(0, I), so no fitted prior's time belongs in its train seconds).\n",
+            "Trained with every seed: the study's two models and the improved CGAN of {}; every other run (the \
+             other experiments' runs, and {}'s improved CVAE and WGAN-GP CGAN) with seed {} only (its value with the \
+             bootstrap 95 % interval over samples, no spread over seeds), to keep the profile's training time in \
+             budget. Every run as its model draws (a CVAE's z from N(0, I), so no fitted prior's time belongs in its \
+             train seconds).\n",
+            names.join(", "),
             names.join(", "),
             opts.seeds[0]
         );

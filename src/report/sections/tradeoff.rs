@@ -49,7 +49,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
     let _ = writeln!(
         fig.md,
         "The paper profile (the study's widths, {} epochs) costs {:.2e} FLOP of training on {} images; \
-         this run costs {:.2e} FLOP per epoch ({:.2} % of the paper's compute per epoch; counted layer by layer: \
+         this run costs {:.2e} FLOP per epoch (each epoch {:.2} % of the paper's whole training; counted layer by layer: \
          2 FLOP per multiply-accumulate, forward and both backward passes, as PyTorch's FlopCounterMode counts).\n",
         paper.epochs,
         paper_flops,
@@ -58,7 +58,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         100.0 * per_epoch / paper_flops
     );
     fig.md
-        .push_str("| epoch | training minutes | share of paper compute | snapshot accuracy |\n|---:|---:|---:|---:|\n");
+        .push_str("| epoch | training minutes | share of the paper's training compute | snapshot accuracy |\n|---:|---:|---:|---:|\n");
     for &(e, acc) in &points {
         let e = e as usize;
         let _ = writeln!(
