@@ -548,7 +548,7 @@ pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Re
 }
 
 /// CVAE with a latent of at least 2 dimensions: the posterior means (first two
-/// dimensions) of up to `per_class` test images of each listed class, against
+/// dimensions) of up to `per_class` validation images of each listed class, against
 /// the circles of radius 1 and 2 that hold 39 % and 86 % of N(0, I)'s mass in
 /// the plane. Codes far from the circles, or clumped inside them, leave regions
 /// where z ~ N(0, I) lands with no training code nearby: the "holes" that a
@@ -556,9 +556,16 @@ pub fn condition_share_chart(data: &TaskData, shares: &[f64], title: &str) -> Re
 pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8], per_class: usize) -> Result<Figure> {
     let mut series = Vec::new();
     for &class in classes {
-        let idx: Vec<usize> =
-            data.test.labels.iter().enumerate().filter(|(_, &l)| l == class).map(|(i, _)| i).take(per_class).collect();
-        let points = sample::posterior_means_2d(model, &data.test.select(&idx))?;
+        let idx: Vec<usize> = data
+            .validation
+            .labels
+            .iter()
+            .enumerate()
+            .filter(|(_, &l)| l == class)
+            .map(|(i, _)| i)
+            .take(per_class)
+            .collect();
+        let points = sample::posterior_means_2d(model, &data.validation.select(&idx))?;
         series.push(Series::markers(condition_label(data, class as usize), points));
     }
     for radius in [1.0, 2.0] {
@@ -568,7 +575,7 @@ pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8],
         });
         series.push(Series::new(format!("N(0, I): radius {radius}"), circle.collect()));
     }
-    plot::line_chart_equal_axes("Posterior means of test images (z1, z2) against N(0, I)", "z1", "z2", &series)
+    plot::line_chart_equal_axes("Posterior means of validation images (z1, z2) against N(0, I)", "z1", "z2", &series)
 }
 
 /// A CVAE's KL per latent dimension (nats, on the validation split), one bar each,

@@ -21,12 +21,12 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         let mut panels = Vec::new();
         for model in [ModelKind::Cvae, ModelKind::Cgan] {
             let r = runs.first(exp, model);
-            let title = format!("{exp} {}: per-class judge accuracy", model.name());
+            let title = format!("{exp} {}: per-class judge accuracy, as drawn", model.name());
             panels.push((
                 model.name(),
                 figures::per_class_accuracy_chart(
                     data,
-                    &r.metrics.metrics.accuracy.per_class,
+                    &r.metrics.as_trained().accuracy.per_class,
                     &title,
                     Some(targets::quality_bar(exp)),
                 )?,
@@ -35,7 +35,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         let refs: Vec<(&str, &Figure)> = panels.iter().map(|(n, f)| (*n, f)).collect();
         fig.add(
             &format!("{exp}-per-class-accuracy"),
-            &format!("{exp}: per-class accuracy, CVAE | CGAN"),
+            &format!("{exp}: per-class accuracy, CVAE | CGAN, as each model draws (the CVAE's z from N(0, I))"),
             &plot::side_by_side(&refs)?,
         )?;
         // CVAE vs CGAN on the same conditions and noise seed.
@@ -46,7 +46,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
             grids.push((
                 model.name(),
                 figures::samples_grid(
-                    &m.sampler(LatentSource::FittedPrior)?,
+                    &m.sampler(LatentSource::StandardNormal)?,
                     data,
                     &conds,
                     6,
@@ -59,7 +59,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         let refs: Vec<(&str, &Figure)> = grids.iter().map(|(n, f)| (*n, f)).collect();
         fig.add(
             &format!("{exp}-cvae-vs-cgan"),
-            &format!("{exp}: CVAE | CGAN on the same conditions"),
+            &format!("{exp}: CVAE | CGAN on the same conditions, as each model draws (the CVAE's z from N(0, I))"),
             &plot::side_by_side(&refs)?,
         )?;
         // Judge accuracy of the fixed-noise snapshots over epochs.

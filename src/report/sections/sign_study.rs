@@ -22,12 +22,13 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         let tag = model.name();
         for exp in [Experiment::SignVowel, Experiment::SignLetter, Experiment::SignRotation] {
             let m = ctx.model(&runs.first(exp, model).run)?;
-            let sampler = m.sampler(LatentSource::FittedPrior)?;
+            // As the model draws: a CVAE's z from the prior it was trained with.
+            let sampler = m.sampler(LatentSource::StandardNormal)?;
             let data = ctx.task(exp);
             for spec in figures::SIGN_SAMPLE_FIGURES.iter().filter(|f| f.experiment == exp) {
                 fig.add(
                     &format!("{exp}-{tag}-{}", spec.name),
-                    &format!("{tag}: {} ({exp})", spec.title),
+                    &format!("{tag}: {} ({exp}; {})", spec.title, sampler.caption()),
                     &spec.draw(&sampler, data, Some(judges.of(exp)))?,
                 )?;
             }

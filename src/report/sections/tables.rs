@@ -93,7 +93,18 @@ fn write_metrics(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
          model built on the decoder, with parameters of its own, reported as its own row; the CVAE figures of this \
          report are drawn from it where their caption says so. The fixed-noise snapshots over epochs use N(0, I)."
     );
-    md.push_str("\nFréchet distance, precision/recall (k = 3), KID and density/coverage (k = 5) use the judges' 128-unit feature layer, against real test images drawn per condition with the samples' counts (like with like). KID: the unbiased MMD² with the kernel (xᵀy/d + 1)³, mean ± standard deviation over 100 subsets of up to 1,000 a side; per condition: the mean over conditions of each condition's KID against its own real images, which a generator collapsing inside a class cannot hide. Density and coverage (Naeem et al. 2020): how many real k-NN balls hold a sample (per sample, over k; ≈ 1 for real data) and the share of real balls holding one. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n");
+    md.push_str("\nFréchet distance, precision/recall (k = 3), KID and density/coverage (k = 5) use the judges' 128-unit feature layer, against real test images drawn per condition with the samples' counts (like with like). KID: the unbiased MMD² with the kernel (xᵀy/d + 1)³, mean ± standard deviation over 100 subsets of up to 1,000 a side; per condition: the mean over conditions of each condition's KID against its own real images, which a generator collapsing inside a class cannot hide. Density and coverage (Naeem et al. 2020): how many real k-NN balls hold a sample (per sample, over k; ≈ 1 for real data) and the share of real balls holding one. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n\n\
+        The columns: *accuracy* is the judge's top-1 agreement with the condition asked for; *worst condition* the \
+        lowest per-condition accuracy; *confidence* the judge's mean probability of its top class; *diversity / \
+        real* the mean pairwise feature distance within a condition's samples over the same within real images of \
+        that condition (1: as varied as the data, 0: one image per condition); *style accuracy* (K49) the share of \
+        samples whose ink count falls on the side of the class's train median that the style bit asks for. KID is \
+        the unbiased MMD² as it is, not scaled by 10³ as some papers print it. *Copying C_T* (Meehan et al. 2020) is a z-score: each \
+        sample's and each validation image's distance to the nearest train image, compared by a Mann–Whitney test \
+        within the cells of a k-means partition of the train features and averaged over cells. Below about −3, the \
+        samples sit closer to the train images than new real images do (copying); near 0, as close as new real \
+        images; above 0, farther (what an imperfect generator shows). The reference rows' real train images are \
+        other train images than the ones searched, so they read as new real images.\n");
 
     Ok(())
 }

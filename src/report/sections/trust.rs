@@ -139,6 +139,7 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
          a prior that differs per class (the fitted one, or a learned p(z | c)).\n\n\
          | run | z from | judged as decoded | judged as z's class |\n|---|---|---:|---:|"
     );
+    let mut led_by_z = Vec::new();
     for r in cvaes(runs) {
         let m = ctx.model_with_prior(&r.run, r.experiment)?;
         let (data, judge) = (ctx.task(r.experiment), judges.of(r.experiment));
@@ -157,7 +158,19 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
                 100.0 * swap.judged_as_decoded,
                 100.0 * swap.judged_as_latent
             );
+            if source == LatentSource::FittedPrior && swap.judged_as_latent > swap.judged_as_decoded {
+                led_by_z.push(format!("{} {}", r.experiment, r.label()));
+            }
         }
+    }
+    if !led_by_z.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nUnder the fitted prior, z's class wins over the condition decoded for: {}. These decoders follow \
+             their codes more than their condition, so their fitted-prior accuracy comes from where z is drawn, \
+             not from the condition.",
+            led_by_z.join(", ")
+        );
     }
     Ok(())
 }

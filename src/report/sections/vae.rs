@@ -29,10 +29,10 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         "\n## CVAE vs VAE (the sign study's section 3)\n\nThe same network trained twice on sign-letter: as the CVAE, \
          told the letter, and as an unconditional VAE, whose condition input is held at zero. Asked for a letter, the CVAE \
          draws it; the VAE can only draw whatever its latent code lands on, so the letter judge's histogram of its samples \
-         shows which letters it covers. Both sample z from a fitted prior (the VAE's: one mixture for all images).\n\n",
+         shows which letters it covers. Both as they draw: z from N(0, I), the prior they were trained with.\n\n",
     );
     let vae_model = ctx.model_with_prior(&vae.run, Experiment::SignLetter)?;
-    let vae_sampler = vae_model.sampler(LatentSource::FittedPrior)?;
+    let vae_sampler = vae_model.sampler(LatentSource::StandardNormal)?;
     let samples = vae_sampler.sample_all_conditions(eval_opts.samples.div_ceil(24), eval_opts.seed)?;
     fig.add(
         "sign-letter-vae-samples",
@@ -48,7 +48,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
     let covered = shares.iter().filter(|&&s| s >= 0.01).count();
     let largest = shares.iter().copied().fold(0.0, f64::max);
     fig.md.push_str("| model | letter drawn as asked | letters with ≥ 1 % of samples | largest letter share | Fréchet distance | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|\n");
-    let c = &cvae.metrics.metrics;
+    let c = cvae.metrics.as_trained();
     let _ = writeln!(
         fig.md,
         "| CVAE | {:.1} % | 24 asked | {:.1} % (even) | {:.1} | {:.3} | {:.3} |",
@@ -58,7 +58,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         c.precision,
         c.recall
     );
-    let v = &vae.metrics.metrics;
+    let v = vae.metrics.as_trained();
     let _ = writeln!(
         fig.md,
         "| VAE | - (no condition) | {covered} of 24 | {:.1} % | {:.1} | {:.3} | {:.3} |\n",
