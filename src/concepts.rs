@@ -1,6 +1,10 @@
 //! Small computations the notebooks teach with: each turns a claim of the
 //! theory into a number a learner can check (the notebooks call these; the
 //! report does not need them).
+//!
+//! - [`gan`]: a GAN on the ring of 8 Gaussians: mode collapse and its cure, a generator's moving average.
+//! - [`lipschitz`]: a WGAN critic's gradient norm under each constraint; spectral norm's power iteration.
+//! - [`conditional`]: concatenation, projection and AC-GAN discriminators on two overlapping classes.
 
 use tch::{Kind, Tensor};
 
@@ -8,6 +12,12 @@ use crate::data::Split;
 use crate::plot::{self, Figure, Series};
 use crate::table;
 use crate::Result;
+
+pub mod conditional;
+pub mod gan;
+pub mod lipschitz;
+#[cfg(test)]
+mod notebook_02c;
 
 /// One estimator of d/dμ E_{z ~ N(μ, σ²)}[z²] (exactly 2μ), measured over repeats.
 #[derive(Clone, Debug)]

@@ -240,20 +240,30 @@ pub fn wgan_generator_loss(fake_scores: &Tensor) -> Tensor {
     -fake_scores.mean(tch::Kind::Float)
 }
 
-/// Gradient penalty of WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ − 1)²] at
-/// random interpolates x̂ between real and fake images.
-/// `critic` maps images [b, 1, 28, 28] to scores [b].
-pub fn gradient_penalty(real: &Tensor, fake: &Tensor, critic: impl Fn(&Tensor) -> Tensor) -> Tensor {
+/// The norm of the critic's gradient ‖∇D(x̂)‖₂ at random interpolates
+/// x̂ = α·real + (1 − α)·fake, α ~ U(0, 1) per row: the quantity WGAN-GP holds
+/// near 1 (a 1-Lipschitz critic has it at most 1). The graph is kept, so the
+/// norms can be trained on.
+/// real, fake: [b, ...] (images [b, 1, 28, 28], points [b, 2], ...); `critic` maps them to scores [b] → [b]
+pub fn interpolate_gradient_norms(real: &Tensor, fake: &Tensor, critic: impl Fn(&Tensor) -> Tensor) -> Tensor {
     let b = real.size()[0];
-    let alpha = Tensor::rand([b, 1, 1, 1], (real.kind(), real.device()));
+    let mut shape = vec![1i64; real.dim()];
+    shape[0] = b;
+    let alpha = Tensor::rand(shape.as_slice(), (real.kind(), real.device()));
     // x̂ = α·real + (1 − α)·fake
     let diff: Tensor = real - fake;
     let mixed: Tensor = fake + diff * &alpha;
     let interpolates = mixed.detach().set_requires_grad(true);
     let scores = critic(&interpolates);
     let grads = Tensor::run_backward(&[scores.sum(tch::Kind::Float)], &[&interpolates], true, true);
-    let norms = grads[0].view([b, -1]).norm_scalaropt_dim(2.0, [1], false);
-    (norms - 1.0).square().mean(tch::Kind::Float)
+    grads[0].view([b, -1]).norm_scalaropt_dim(2.0, [1], false)
+}
+
+/// Gradient penalty of WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ − 1)²] at
+/// random interpolates x̂ between real and fake samples ([`interpolate_gradient_norms`]).
+/// `critic` maps samples [b, ...] (images [b, 1, 28, 28]) to scores [b].
+pub fn gradient_penalty(real: &Tensor, fake: &Tensor, critic: impl Fn(&Tensor) -> Tensor) -> Tensor {
+    (interpolate_gradient_norms(real, fake, critic) - 1.0).square().mean(tch::Kind::Float)
 }
 
 /// Hinge discriminator loss (Lim & Ye 2017; Miyato et al. 2018):

@@ -164,13 +164,17 @@ impl ConditionalBatchNorm {
         }
     }
 
+    /// The scale γ(c) and shift β(c) a condition gets. cond: [b, c] → ([b, channels], [b, channels])
+    pub fn scale_and_shift(&self, cond: &Tensor) -> (Tensor, Tensor) {
+        (cond.apply(&self.gamma) + 1.0, cond.apply(&self.beta))
+    }
+
     /// xs: [b, channels, h, w], cond: [b, c] → [b, channels, h, w]
     pub fn forward_t(&self, xs: &Tensor, cond: &Tensor, train: bool) -> Tensor {
         let s = xs.size();
         let shape = [s[0], s[1], 1, 1];
-        let gamma = cond.apply(&self.gamma).view(shape) + 1.0;
-        let beta = cond.apply(&self.beta).view(shape);
-        xs.apply_t(&self.bn, train) * gamma + beta
+        let (gamma, beta) = self.scale_and_shift(cond);
+        xs.apply_t(&self.bn, train) * gamma.view(shape) + beta.view(shape)
     }
 }
 
