@@ -82,6 +82,7 @@ test: build
 	cargo clippy --all-targets --quiet -- -D warnings
 	cargo test --no-fail-fast
 	$(MAKE) --no-print-directory notebooks NOTEBOOK_PROFILE=quick INPLACE=
+	$(MAKE) --no-print-directory check-docs
 
 data-summary: build
 	$(CONDGEN) data summary
