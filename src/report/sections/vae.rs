@@ -9,6 +9,7 @@ use crate::figures;
 use crate::model::ModelKind;
 use crate::sample::{LatentSource, TrainedModel};
 use crate::stats;
+use crate::table;
 use crate::task::Experiment;
 use crate::train::recipes::{Recipe, HELD_OUT_LETTERS};
 use crate::Result;
@@ -48,24 +49,26 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
     let covered = shares.iter().filter(|&&s| s >= 0.01).count();
     let largest = shares.iter().copied().fold(0.0, f64::max);
     fig.md.push_str("| model | letter drawn as asked | letters with ≥ 1 % of samples | largest letter share | Fréchet distance | precision | recall |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    // With their bootstrap intervals, as every metrics table shows them.
+    let shown = |measure: &table::Measure, m: &eval::SampleMetrics| measure.shown(m).unwrap_or_else(|| "-".into());
     let c = cvae.metrics.as_trained();
     let _ = writeln!(
         fig.md,
-        "| CVAE | {:.1} % | 24 asked | {:.1} % (even) | {:.1} | {:.3} | {:.3} |",
-        100.0 * c.accuracy.overall,
+        "| CVAE | {} % | 24 asked | {:.1} % (even) | {} | {} | {} |",
+        shown(&table::ACCURACY, c),
         100.0 / 24.0,
-        c.frechet_distance,
-        c.precision,
-        c.recall
+        shown(&table::FRECHET, c),
+        shown(&table::PRECISION, c),
+        shown(&table::RECALL, c)
     );
     let v = vae.metrics.as_trained();
     let _ = writeln!(
         fig.md,
-        "| VAE | - (no condition) | {covered} of 24 | {:.1} % | {:.1} | {:.3} | {:.3} |\n",
+        "| VAE | - (no condition) | {covered} of 24 | {:.1} % | {} | {} | {} |\n",
         100.0 * largest,
-        v.frechet_distance,
-        v.precision,
-        v.recall
+        shown(&table::FRECHET, v),
+        shown(&table::PRECISION, v),
+        shown(&table::RECALL, v)
     );
 
     write_anomaly_detection(fig, ctx, runs, &vae_model)
