@@ -64,6 +64,20 @@ pub fn roc_auc(normal: &[f64], anomalous: &[f64]) -> f64 {
     (rank_sum - m * (m + 1.0) / 2.0) / (n * m)
 }
 
+/// The 95 % interval of a ROC AUC from its standard error under Hanley & McNeil (1982):
+/// SE² = (A(1 − A) + (n₁ − 1)(Q₁ − A²) + (n₂ − 1)(Q₂ − A²)) / (n₁ n₂), Q₁ = A / (2 − A),
+/// Q₂ = 2A² / (1 + A); A ± 1.96 SE, within [0, 1].
+pub fn auc_interval(auc: f64, normal: usize, anomalous: usize) -> (f64, f64) {
+    if normal == 0 || anomalous == 0 {
+        return (0.0, 1.0);
+    }
+    let (a, n1, n2) = (auc, anomalous as f64, normal as f64);
+    let (q1, q2) = (a / (2.0 - a), 2.0 * a * a / (1.0 + a));
+    let variance = (a * (1.0 - a) + (n1 - 1.0) * (q1 - a * a) + (n2 - 1.0) * (q2 - a * a)) / (n1 * n2);
+    let half = 1.96 * variance.max(0.0).sqrt();
+    ((a - half).max(0.0), (a + half).min(1.0))
+}
+
 /// The ROC curve of scores where higher means anomalous: (false positive
 /// rate, true positive rate) at every threshold, from (0, 0) to (1, 1).
 pub fn roc_curve(normal: &[f64], anomalous: &[f64]) -> Vec<(f64, f64)> {
@@ -92,5 +106,19 @@ impl Detection {
 
     pub fn curve(&self) -> Vec<(f64, f64)> {
         roc_curve(&self.normal, &self.anomalous)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_auc_interval_follows_hanley_and_mcneil() {
+        // A = 0.5 with 100 images a side: SE = √(0.001675) ≈ 0.0409.
+        let (low, high) = auc_interval(0.5, 100, 100);
+        assert!((low - 0.4198).abs() < 1e-3 && (high - 0.5802).abs() < 1e-3, "{low} {high}");
+        assert_eq!(auc_interval(1.0, 50, 50).1, 1.0, "within [0, 1]");
+        assert_eq!(auc_interval(0.7, 0, 10), (0.0, 1.0));
     }
 }

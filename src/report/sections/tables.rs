@@ -29,9 +29,10 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()
     let _ = writeln!(md, "{})\n", opts.seeds[0]);
     md.push_str(
         "A CVAE's fitted prior is a second model on its decoder: its parameters and fitting time (the choice among \
-         every candidate shape on validation codes) are the last two columns, on top of the network's.\n\n\
-         | experiment | model | parameters | epochs | train time (s) | images/s | loss at the model's epoch | fitted prior: parameters | fitted prior: seconds |\n\
-         |---|---|---|---:|---:|---:|---|---:|---:|\n",
+         every candidate shape on validation codes) are the last columns, on top of the network's; the fitted-prior \
+         rows' wall-clock is the training time and the fitting time together.\n\n\
+         | experiment | model | parameters | epochs | train time (s) | images/s | loss at the model's epoch | fitted prior: parameters | fitted prior: seconds | train and prior fit (s) |\n\
+         |---|---|---|---:|---:|---:|---|---:|---:|---:|\n",
     );
     for r in runs.main_first_seed() {
         let secs: f64 = r.history.iter().map(|h| h.seconds).sum();
@@ -39,9 +40,10 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()
             ModelKind::Cvae => ctx.model_with_prior(&r.run, r.experiment)?.prior_selection()?,
             ModelKind::Cgan => None,
         };
-        let (prior_parameters, prior_seconds) = prior.map_or(("-".to_string(), "-".to_string()), |s| {
-            (s.chosen().parameters.to_string(), format!("{:.1}", s.seconds))
-        });
+        let (prior_parameters, prior_seconds, with_prior) = prior
+            .map_or(("-".to_string(), "-".to_string(), "-".to_string()), |s| {
+                (s.chosen().parameters.to_string(), format!("{:.1}", s.seconds), format!("{:.0}", secs + s.seconds))
+            });
         let rate = r.history.iter().map(|h| h.images_per_second).sum::<f64>() / r.history.len().max(1) as f64;
         // The model's epoch: the last, or the best validation epoch of an early-stopped CVAE.
         let model_epoch = r.metrics.epoch;
@@ -60,7 +62,7 @@ fn write_architectures(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()
         };
         let _ = writeln!(
             md,
-            "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} | {prior_parameters} | {prior_seconds} |",
+            "| {} | {} ({}) | {} | {} | {:.0} | {:.0} | {} | {prior_parameters} | {prior_seconds} | {with_prior} |",
             r.experiment,
             r.label(),
             r.metrics.architecture,

@@ -57,15 +57,23 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         per_epoch,
         100.0 * per_epoch / paper_flops
     );
-    fig.md
-        .push_str("| epoch | training minutes | share of the paper's training compute | snapshot accuracy |\n|---:|---:|---:|---:|\n");
+    // The snapshots' images: a fixed number per condition (Wilson intervals over them).
+    let snapshot_images = model.config.snapshot_per_condition * model.spec.all_conditions().0.len();
+    let _ = writeln!(
+        fig.md,
+        "Snapshot accuracy over {snapshot_images} images, with its Wilson 95 % interval.\n\n\
+         | epoch | training minutes | share of the paper's training compute | snapshot accuracy |\n|---:|---:|---:|---:|"
+    );
     for &(e, acc) in &points {
         let e = e as usize;
+        let (low, high) = crate::stats::wilson_interval(acc / 100.0, snapshot_images);
         let _ = writeln!(
             fig.md,
-            "| {e} | {:.1} | {:.1} % | {acc:.1} % |",
+            "| {e} | {:.1} | {:.1} % | {acc:.1} [{:.1}, {:.1}] % |",
             minutes_at(e),
-            100.0 * per_epoch * e as f64 / paper_flops
+            100.0 * per_epoch * e as f64 / paper_flops,
+            100.0 * low,
+            100.0 * high
         );
     }
     fig.md.push('\n');

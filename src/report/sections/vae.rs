@@ -114,17 +114,20 @@ fn write_anomaly_detection(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, v
         "VAE anomaly detection by reconstruction error: ROC curves",
         &figures::roc_chart(&detections, "VAE anomaly detection: ROC")?,
     )?;
-    fig.md.push_str("| anomalies | normal images | anomalous images | mean score, normal | mean score, anomalous | ROC AUC |\n|---|---:|---:|---:|---:|---:|\n");
+    fig.md.push_str("| anomalies | normal images | anomalous images | mean score, normal | mean score, anomalous | ROC AUC [95 %, Hanley & McNeil] |\n|---|---:|---:|---:|---:|---:|\n");
     for d in &detections {
+        let (low, high) = anomaly::auc_interval(d.auc(), d.normal.len(), d.anomalous.len());
         let _ = writeln!(
             fig.md,
-            "| {} | {} | {} | {:.1} | {:.1} | {:.3} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.3} [{:.3}, {:.3}] |",
             d.name,
             d.normal.len(),
             d.anomalous.len(),
             stats::mean(&d.normal),
             stats::mean(&d.anomalous),
-            d.auc()
+            d.auc(),
+            low,
+            high
         );
     }
     fig.md.push('\n');
