@@ -24,7 +24,7 @@ pub const STYLE_BAR: f64 = 0.90;
 
 /// The Classification Accuracy Score's bar, the same for every generator held to bars: a
 /// classifier trained on the samples reaches at least this share of the accuracy of the same
-/// classifier trained on as many real images (its ratio).
+/// classifier trained on as many real images, both in balanced accuracy (its balanced ratio).
 pub const CAS_RATIO_BAR: f64 = 0.90;
 
 /// The bars a default-profile generator is held to: one set for a CVAE and a

@@ -240,7 +240,7 @@ fn config_overrides_are_checked() {
         ("epochz=3", "unknown key `epochz`; valid keys here: adam_betas, architecture,"),
         (
             "architecture.latnt=3",
-            "unknown key `architecture.latnt`; valid keys here: hidden, latent, learned_prior, type",
+            "unknown key `architecture.latnt`; valid keys here: hidden, latent, learned_prior, prior_components, type",
         ),
     ] {
         let err = cfg.set(&[bad.to_string()]).unwrap_err().to_string();

@@ -194,8 +194,9 @@ fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) ->
          classifier trained on as many real train images per class (Ravuri & Vinyals 2019). Intervals: bootstrap \
          95 % over the test images, both classifiers scored on each resample. Balanced: the mean of the \
          per-class accuracies (the vowel test split is 77 % consonants). The bar is the same for every \
-         generator held to bars (the study models are not): a ratio of at least {CAS_RATIO_BAR:.2}.\n\n\
-         | run | CAS, samples-trained | real-trained | ratio | balanced ratio | ratio ≥ {CAS_RATIO_BAR:.2} |\n\
+         generator held to bars (the study models are not): a balanced ratio of at least {CAS_RATIO_BAR:.2} (balanced, so that a task whose test split is \
+         mostly one class cannot pass on that class alone).\n\n\
+         | run | CAS, samples-trained | real-trained | ratio | balanced ratio | balanced ratio ≥ {CAS_RATIO_BAR:.2} |\n\
          |---|---:|---:|---:|---:|---|",
         cfg.epochs,
         cfg.batch_size,
@@ -216,7 +217,7 @@ fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) ->
             };
             cas::score_against(samples, data, baseline, ctx.opts.device)
         })?;
-        let met = match (r.is_study_model(), score.ratio >= CAS_RATIO_BAR) {
+        let met = match (r.is_study_model(), score.balanced_ratio() >= CAS_RATIO_BAR) {
             (true, _) => "-",
             (false, true) => "yes",
             (false, false) => "**no**",
