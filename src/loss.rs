@@ -63,8 +63,21 @@ pub fn kl_per_dimension(mean: &Tensor, logvar: &Tensor) -> Tensor {
 /// With μ_p = 0, σ_p = 1 it is [`kl_per_dimension`].
 /// mean, logvar, prior_mean, prior_logvar: [b, latent] → [latent]
 pub fn kl_per_dimension_to(mean: &Tensor, logvar: &Tensor, prior_mean: &Tensor, prior_logvar: &Tensor) -> Tensor {
+    gaussian_kl(mean, logvar, prior_mean, prior_logvar).mean_dim(0, false, tch::Kind::Float)
+}
+
+/// The KL between diagonal Gaussians, element by element (no reduction):
+/// ½ (log σ_p² − log σ² + (σ² + (μ − μ_p)²) / σ_p² − 1). Shapes broadcast.
+pub fn gaussian_kl(mean: &Tensor, logvar: &Tensor, prior_mean: &Tensor, prior_logvar: &Tensor) -> Tensor {
     let ratio = (logvar.exp() + (mean - prior_mean).square()) * (-prior_logvar).exp();
-    ((prior_logvar - logvar + ratio - 1.0) * 0.5).mean_dim(0, false, tch::Kind::Float)
+    (prior_logvar - logvar + ratio - 1.0) * 0.5
+}
+
+/// log N(z; μ, diag exp(logvar)), summed over the last dimension. Shapes broadcast:
+/// z: [..., d], mean, logvar: [..., d] → [...]
+pub fn gaussian_log_density(z: &Tensor, mean: &Tensor, logvar: &Tensor) -> Tensor {
+    let ln_2pi = (2.0 * std::f64::consts::PI).ln();
+    (((z - mean).square() * (-logvar).exp() + logvar + ln_2pi) * -0.5).sum_dim_intlist(-1, false, tch::Kind::Float)
 }
 
 /// The KL term with free bits (Kingma et al. 2016): Σ_j max(λ, KL_j), KL_j the

@@ -19,13 +19,6 @@ use crate::sample::{LatentSource, TrainedModel};
 use crate::task::TaskData;
 use crate::{Error, Result};
 
-/// log N(z; mean, exp(logvar)) summed over the last dimension.
-/// z, mean, logvar: [..., latent] → [...]
-fn gaussian_log_density(z: &Tensor, mean: &Tensor, logvar: &Tensor) -> Tensor {
-    let ln_2pi = (2.0 * std::f64::consts::PI).ln();
-    (((z - mean).square() * (-logvar).exp() + logvar + ln_2pi) * -0.5).sum_dim_intlist(-1, false, Kind::Float)
-}
-
 /// The importance-weighted bound of each of the first `n` images of `split`,
 /// averaged, for every K in `ks` (nats per image; K = 1 is the ELBO). The same
 /// seed draws the same codes for every K's first draws.
@@ -142,14 +135,14 @@ fn bounds_per_image(
                 let log_pz = match fitted {
                     None => match cvae.prior(&c) {
                         Some(prior) => prior.log_density(&z),
-                        None => gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like()),
+                        None => crate::loss::gaussian_log_density(&z, &z.zeros_like(), &z.zeros_like()),
                     },
                     Some(p) => {
                         let (class, style) = (vec![split.labels[i as usize]; k], vec![styles[i as usize]; k]);
                         p.log_density(&z, &model.spec, &class, &style)?.to_kind(Kind::Float)
                     }
                 };
-                let log_q = gaussian_log_density(&z, &m, &lv);
+                let log_q = crate::loss::gaussian_log_density(&z, &m, &lv);
                 let weights = log_px + log_pz - log_q;
                 Ok(weights.logsumexp([0], false).double_value(&[]) - (k as f64).ln())
             })

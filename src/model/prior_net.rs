@@ -90,10 +90,8 @@ impl ConditionalPrior {
         if self.components() == 1 {
             return loss::kl_per_dimension_to(mean, logvar, &self.means.select(1, 0), &self.logvars.select(1, 0));
         }
-        let (mean, logvar) = (mean.unsqueeze(1), logvar.unsqueeze(1));
-        let ratio = (logvar.exp() + (&mean - &self.means).square()) * (-&self.logvars).exp();
         // [b, K, latent]: the KL of each dimension to each component.
-        let kl = (&self.logvars - &logvar + ratio - 1.0) * 0.5;
+        let kl = loss::gaussian_kl(&mean.unsqueeze(1), &logvar.unsqueeze(1), &self.means, &self.logvars);
         let scores = &self.log_weights - kl.sum_dim_intlist(2, false, Kind::Float);
         let bound = -scores.logsumexp([1], false);
         let responsibilities = scores.softmax(1, Kind::Float);
@@ -105,10 +103,7 @@ impl ConditionalPrior {
 
     /// log p(z | c) of each row. z: [b, latent] → [b]
     pub fn log_density(&self, z: &Tensor) -> Tensor {
-        let ln_2pi = (2.0 * std::f64::consts::PI).ln();
-        let z = z.unsqueeze(1);
-        let per_component = (((&z - &self.means).square() * (-&self.logvars).exp() + &self.logvars + ln_2pi) * -0.5)
-            .sum_dim_intlist(2, false, Kind::Float);
+        let per_component = loss::gaussian_log_density(&z.unsqueeze(1), &self.means, &self.logvars);
         (per_component + &self.log_weights).logsumexp([1], false)
     }
 
@@ -135,11 +130,6 @@ mod tests {
     use super::*;
     use tch::{nn::VarStore, Device};
 
-    fn gaussian_log_density(z: &Tensor, mean: &Tensor, logvar: &Tensor) -> Tensor {
-        let ln_2pi = (2.0 * std::f64::consts::PI).ln();
-        (((z - mean).square() * (-logvar).exp() + logvar + ln_2pi) * -0.5).sum_dim_intlist(1, false, Kind::Float)
-    }
-
     #[test]
     fn a_mixture_priors_kl_bound_lies_above_the_monte_carlo_kl() {
         tch::manual_seed(0);
@@ -159,7 +149,7 @@ mod tests {
         let z = mean.expand([n, 3], false)
             + (logvar.expand([n, 3], false) * 0.5).exp() * Tensor::randn([n, 3], (Kind::Float, Device::Cpu));
         // The batch of one broadcasts over the draws.
-        let log_q = gaussian_log_density(&z, &mean, &logvar);
+        let log_q = crate::loss::gaussian_log_density(&z, &mean, &logvar);
         let log_p = prior.log_density(&z);
         let monte_carlo = (log_q - log_p).mean(Kind::Float).double_value(&[]);
         assert!(bound >= monte_carlo - 0.02, "bound {bound} below the KL {monte_carlo}");
