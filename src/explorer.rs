@@ -132,8 +132,7 @@ impl LatentExplorer {
     /// its fitted prior when one is loaded, else from the prior it was trained with;
     /// a CGAN's noise. Conditions are labelled by the experiment's class names.
     pub fn for_model(model: &TrainedModel, config: &ExplorerConfig) -> Result<LatentExplorer> {
-        let source =
-            if model.latent_prior.is_some() { LatentSource::FittedPrior } else { LatentSource::StandardNormal };
+        let source = if model.latent_prior.is_some() { LatentSource::FittedPrior } else { LatentSource::TrainedPrior };
         LatentExplorer::for_sampler(&model.sampler(source)?, &default_labels(model), config)
     }
 

@@ -231,7 +231,7 @@ pub fn reconstruction_grid(model: &TrainedModel, data: &TaskData, n: usize) -> R
 }
 
 /// CVAE: the decoder with z fixed while the condition moves linearly from
-/// class `a` to class `b` in `steps` steps; one row per z.
+/// class `a` to class `b` in `steps` steps; one row per z, drawn from `a`'s prior of training.
 pub fn interpolation_grid(
     model: &TrainedModel,
     data: &TaskData,
@@ -250,10 +250,10 @@ pub fn interpolation_grid(
         })
         .collect();
     let title = format!(
-        "CVAE: condition interpolated from {} to {} (one {} per row)",
-        condition_label(data, a as usize),
-        condition_label(data, b as usize),
-        sample::LATENT_STANDARD
+        "CVAE: condition interpolated from {a} to {b} (one {} per row, for {a})",
+        model.snapshot_latent_source(),
+        a = condition_label(data, a as usize),
+        b = condition_label(data, b as usize),
     );
     let spec = GridSpec { col_labels: &cols, ..GridSpec::new(&title, rows, steps) };
     plot::image_grid(images.view(), &spec)

@@ -64,3 +64,18 @@ pub fn default_device() -> tch::Device {
     memory::keep_freed_memory();
     tch::Device::cuda_if_available()
 }
+
+/// What the crate's unit tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::{Mutex, MutexGuard};
+
+    static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+    /// Held by every test that seeds torch's global generator: tests run on
+    /// threads of one process, and one test's `manual_seed` or draws in the
+    /// middle of another's would change that test's random stream.
+    pub fn torch_rng() -> MutexGuard<'static, ()> {
+        TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -357,7 +357,7 @@ fn sample_command(
         condgen::plot::GridLayout::new(&grid_spec, condgen::data::SIDE, condgen::data::SIDE)?;
     }
     let source = if standard_normal {
-        sample::LatentSource::StandardNormal
+        sample::LatentSource::TrainedPrior
     } else {
         model.ensure_latent_prior(&data)?;
         sample::LatentSource::FittedPrior

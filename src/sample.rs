@@ -236,7 +236,7 @@ impl TrainedModel {
         {
             return Err(Error::Unsupported(format!(
                 "run {} has no fitted latent prior for epoch {}: load it with TrainedModel::load_with_prior \
-                 (or sample from LatentSource::StandardNormal)",
+                 (or sample from LatentSource::TrainedPrior)",
                 crate::data::display_path(&self.run.path),
                 self.epoch
             )));
@@ -245,9 +245,10 @@ impl TrainedModel {
     }
 
     /// How the fixed-noise snapshots saved during training were drawn (before
-    /// any prior was fitted, so a CVAE's from N(0, I)), for captions.
+    /// any prior was fitted, so a CVAE's from the prior it is trained with), for captions.
     pub fn snapshot_latent_source(&self) -> &'static str {
         match &self.built.net {
+            Net::Cvae(_) if self.has_learned_prior() => LATENT_LEARNED,
             Net::Cvae(_) => LATENT_STANDARD,
             Net::Gan { .. } => GAN_NOISE,
         }
@@ -262,13 +263,14 @@ impl TrainedModel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum LatentSource {
     /// The per-condition Gaussians fitted to the training images' codes after
-    /// training ([`LatentPrior`]); condgen's figures and metrics use it unless
-    /// they name N(0, I).
-    #[default]
+    /// training ([`LatentPrior`]): a second model, labelled wherever it is used.
     FittedPrior,
-    /// The prior the CVAE was trained with: N(0, I), what the studies sample from,
-    /// or the learned p(z | c) of a CVAE trained with one ([`crate::model::prior_net`]).
-    StandardNormal,
+    /// The prior the CVAE was trained with, how a model is judged: N(0, I), what
+    /// the studies sample from, or the learned p(z | c) of a CVAE trained with one
+    /// ([`crate::model::prior_net`]).
+    #[default]
+    #[serde(alias = "StandardNormal")]
+    TrainedPrior,
 }
 
 /// A trained model with the latent source its samples come from
@@ -284,7 +286,7 @@ impl Sampler<'_> {
     pub(crate) fn prior(&self) -> Option<&LatentPrior> {
         match self.source {
             LatentSource::FittedPrior => self.model.latent_prior.as_ref(),
-            LatentSource::StandardNormal => None,
+            LatentSource::TrainedPrior => None,
         }
     }
 
@@ -337,13 +339,13 @@ impl Sampler<'_> {
         };
         match (&self.model.built.net, self.source) {
             (Net::Gan { .. }, _) => GAN_NOISE.to_string(),
-            (Net::Cvae(_), LatentSource::StandardNormal) if self.model.has_learned_prior() => {
+            (Net::Cvae(_), LatentSource::TrainedPrior) if self.model.has_learned_prior() => {
                 match self.model.config.architecture.learned_prior_components() {
                     Some(k) if k > 1 => format!("{LATENT_LEARNED} (a mixture of {k} diagonal Gaussians per condition)"),
                     _ => LATENT_LEARNED.to_string(),
                 }
             }
-            (Net::Cvae(_), LatentSource::StandardNormal) => LATENT_STANDARD.to_string(),
+            (Net::Cvae(_), LatentSource::TrainedPrior) => LATENT_STANDARD.to_string(),
             (Net::Cvae(_), LatentSource::FittedPrior) if !self.model.spec.is_conditional() => {
                 fitted(LATENT_FITTED_POOLED)
             }
@@ -537,7 +539,7 @@ pub fn draw_all_conditions(
     draw(built, spec, prior, 1.0, &classes, &styles, seed)
 }
 
-/// CVAE: decodes `rows` latent codes z ~ N(0, I) (seeded by `seed`), each under a
+/// CVAE: decodes `rows` latent codes z from class `a`'s prior of training (seeded by `seed`), each under a
 /// condition that moves linearly from class `a` to class `b` in `steps` steps:
 /// [rows·steps, 28, 28] uint8, row by row.
 pub fn interpolate_condition(
@@ -561,7 +563,9 @@ pub fn interpolate_condition(
     let device = model.built.vs.device();
     tch::manual_seed(seed as i64);
     let images = tch::no_grad(|| {
-        let z = Tensor::randn([rows as i64, cvae.latent()], (Kind::Float, device));
+        // z from the prior of training for a (one N(0, I) for every condition, or a's learned p(z | c)).
+        let noise = Tensor::randn([rows as i64, cvae.latent()], (Kind::Float, device));
+        let z = cvae.prior_sample(&noise, &model.spec.encode(&vec![a; rows], None, device));
         let ca = model.spec.encode(&[a], None, device);
         let cb = model.spec.encode(&[b], None, device);
         let mut all = Vec::new();

@@ -258,7 +258,7 @@ pub fn sample_metrics_table(rows: &[(&str, &SampleMetrics)]) -> Result<Table> {
 }
 
 /// Runs side by side, one row per run and latent source (a CVAE gets a second
-/// row for its samples with z ~ N(0, I)), with the epoch and a CVAE's validation loss.
+/// row for its samples with z from the prior it was trained with), with the epoch and a CVAE's validation loss.
 pub fn metrics_table(rows: &[(&str, &RunMetrics)]) -> Result<Table> {
     let mut named = Vec::new();
     let mut sources = Vec::new();
@@ -290,7 +290,7 @@ pub fn stability_table(groups: &[(&str, Vec<(RunMetrics, f64)>)]) -> Result<Tabl
     let spread = |runs: &[(RunMetrics, f64)], f: &dyn Fn(&(RunMetrics, f64)) -> f64, decimals: i32| {
         mean_spread(&runs.iter().map(f).collect::<Vec<f64>>(), decimals)
     };
-    // Each run as the model draws (a CVAE's z from N(0, I)); one seed shows its bootstrap interval.
+    // Each run as the model draws (a CVAE's z from the prior it was trained with); one seed shows its bootstrap interval.
     let measure = |m: &Measure| {
         let values = groups
             .iter()

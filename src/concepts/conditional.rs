@@ -350,6 +350,7 @@ mod claims {
     /// What notebook 02c shows with the default profile: AC-GAN's generator thins out the overlap.
     #[test]
     fn acgan_avoids_the_overlap() {
+        let _rng = crate::test_support::torch_rng();
         tch::set_num_threads(1);
         let cfg = ConditionalToyConfig::new(ToyConditioning::AuxiliaryClassifier, conditional_steps(Profile::Default));
         let run = train_conditional_toy(&cfg).unwrap();

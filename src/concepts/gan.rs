@@ -427,6 +427,7 @@ mod tests {
 
     #[test]
     fn a_perfect_sampler_covers_every_mode_and_one_point_one() {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(0);
         let ring = Ring::default();
         let perfect = mode_coverage(&points(&ring.sample(2500)).unwrap(), &ring).unwrap();
@@ -448,6 +449,7 @@ mod claims {
     /// What notebook 02c shows with the default profile: the BCE GAN collapses, PacGAN covers the ring.
     #[test]
     fn the_plain_gan_collapses_and_packing_cures_it() {
+        let _rng = crate::test_support::torch_rng();
         tch::set_num_threads(1);
         let steps = ring_steps(Profile::Default);
         let plain = train_toy_gan(&ToyGanConfig::plain(steps)).unwrap();

@@ -97,6 +97,7 @@ mod tests {
 
     #[test]
     fn the_power_iteration_reaches_the_largest_singular_value() {
+        let _rng = crate::test_support::torch_rng();
         let run = power_iteration(64, 32, 60, 0).unwrap();
         let last = run.estimates.last().unwrap().1;
         assert!((last - run.exact).abs() < 1e-3 * run.exact, "{last} vs {}", run.exact);

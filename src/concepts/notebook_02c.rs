@@ -175,6 +175,7 @@ fn cells(profile: Profile) -> Result<()> {
 
 #[test]
 fn the_notebook_runs_with_the_quick_profile() {
+    let _rng = crate::test_support::torch_rng();
     tch::set_num_threads(1);
     cells(Profile::Quick).unwrap();
 }
@@ -182,6 +183,7 @@ fn the_notebook_runs_with_the_quick_profile() {
 #[test]
 #[ignore]
 fn the_notebook_with_the_default_profile() {
+    let _rng = crate::test_support::torch_rng();
     tch::set_num_threads(1);
     cells(Profile::Default).unwrap();
 }

@@ -324,6 +324,7 @@ mod tests {
 
     #[test]
     fn kmeans_finds_separated_clusters_and_fills_every_cell() {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(3);
         let offsets = Tensor::from_slice(&[0.0f64, 0.0, 20.0, 0.0, 0.0, 20.0]).view([3, 2]);
         let labels = Tensor::arange(300, (Kind::Int64, Device::Cpu)).remainder(3);
@@ -349,6 +350,7 @@ mod tests {
 
     #[test]
     fn copies_of_training_points_are_flagged_and_fresh_draws_are_not() {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(11);
         let opts = (Kind::Float, Device::Cpu);
         let (l, n, m, d) = (2000usize, 1000usize, 1000usize, 16i64);
@@ -387,6 +389,7 @@ mod tests {
 
     #[test]
     fn cells_with_too_few_samples_are_left_out() {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(12);
         let opts = (Kind::Float, Device::Cpu);
         let train = Tensor::randn([1000, 4], opts);

@@ -33,7 +33,7 @@ pub fn importance_weighted_bounds(
     let xs = TaskData::images_tensor(&head, model.built.vs.device());
     ks.iter()
         .map(|&k| {
-            let per_image = bounds_per_image(model, &head, &xs, k, seed, LatentSource::StandardNormal)?;
+            let per_image = bounds_per_image(model, &head, &xs, k, seed, LatentSource::TrainedPrior)?;
             Ok((k, per_image.iter().sum::<f64>() / per_image.len().max(1) as f64))
         })
         .collect()
@@ -111,7 +111,7 @@ fn bounds_per_image(
         return Err(Error::Unsupported("a likelihood bound needs a CVAE; a CGAN has no likelihood".into()));
     };
     let fitted = match prior {
-        LatentSource::StandardNormal => None,
+        LatentSource::TrainedPrior => None,
         LatentSource::FittedPrior => Some(model.latent_prior.as_ref().ok_or_else(|| {
             Error::InvalidInput("the likelihood under the fitted prior needs the prior fitted first".into())
         })?),

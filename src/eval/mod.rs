@@ -182,14 +182,14 @@ pub struct RunMetrics {
 }
 
 impl RunMetrics {
-    /// The samples as the model draws them: a CVAE's z from N(0, I), the prior it was
-    /// trained with; a CGAN's noise. What a run is judged by.
+    /// The samples as the model draws them: a CVAE's z from the prior it was trained
+    /// with (N(0, I) or a learned p(z | c)); a CGAN's noise. What a run is judged by.
     pub fn as_trained(&self) -> &SampleMetrics {
         self.standard_prior_metrics.as_ref().unwrap_or(&self.metrics)
     }
 
     /// The measured sets of samples with how each was drawn: the run's own,
-    /// then (CVAE) the same decoder with z ~ N(0, I).
+    /// then (CVAE) the same decoder with z from the prior it was trained with.
     pub fn by_latent_source(&self) -> Vec<(&SampleMetrics, &str)> {
         let own = self.latent_source.as_deref().unwrap_or(crate::sample::GAN_NOISE);
         let mut sets = vec![(&self.metrics, own)];
@@ -273,7 +273,7 @@ pub fn evaluate_run(run: &Path, dataset: &Dataset, opts: &EvalOptions, device: D
     let per_condition = opts.per_condition(&data.spec);
     let samples = sampler.sample_all_conditions(per_condition, opts.seed)?;
     let metrics = evaluate_samples(&samples, &data, &judge, opts)?;
-    let trained_prior = model.sampler(LatentSource::StandardNormal)?;
+    let trained_prior = model.sampler(LatentSource::TrainedPrior)?;
     let standard_prior_metrics = if is_cvae {
         let samples = trained_prior.sample_all_conditions(per_condition, opts.seed)?;
         Some(evaluate_samples(&samples, &data, &judge, opts)?)

@@ -8,8 +8,8 @@
 //! diagonal Gaussians per condition, Σ_k π_k(c) N(μ_k(c), diag σ_k²(c)): the
 //! shape a prior fitted to a trained CVAE's codes takes when it is chosen on
 //! held-out codes, here trained with the model. Its means start as N(0, I)
-//! draws (identical components would stay identical), its variances at 1 and
-//! its weights equal.
+//! draws shared by every condition (identical components would stay identical),
+//! its variances at 1 and its weights equal.
 //!
 //! A mixture has no closed-form KL. The ELBO then uses the variational upper
 //! bound of Hershey & Olsen (2007), KL(q ‖ Σ_k π_k p_k) ≤ −log Σ_k π_k exp(−KL(q ‖ p_k)),
@@ -41,9 +41,13 @@ impl PriorNet {
         let width = 2 * components * latent + if components > 1 { components } else { 0 };
         let out = nn::linear(vs / "out", cond_dim, width, zero);
         if components > 1 {
-            tch::no_grad(|| {
-                let _ = out.ws.narrow(0, 0, components * latent).normal_(0.0, 1.0);
-            });
+            // The means' bias, so every condition starts from the same K distinct means
+            // — an unconditional VAE too, whose condition is held at zero.
+            if let Some(bias) = &out.bs {
+                tch::no_grad(|| {
+                    let _ = bias.narrow(0, 0, components * latent).normal_(0.0, 1.0);
+                });
+            }
         }
         PriorNet { out, components, latent }
     }
@@ -132,6 +136,7 @@ mod tests {
 
     #[test]
     fn a_mixture_priors_kl_bound_lies_above_the_monte_carlo_kl() {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
         let net = PriorNet::new(&vs.root(), 2, 3, 4);
@@ -157,6 +162,19 @@ mod tests {
         // The draws follow the mixture: every component is drawn from equal weights.
         let draws = prior.sample(&Tensor::zeros([1, 3], (Kind::Float, Device::Cpu)));
         assert_eq!(draws.size(), [1, 3]);
+    }
+
+    #[test]
+    fn a_mixture_starts_with_distinct_components_under_a_zero_condition() {
+        let _rng = crate::test_support::torch_rng();
+        tch::manual_seed(0);
+        let vs = VarStore::new(Device::Cpu);
+        // An unconditional VAE holds its condition at zero.
+        let prior = PriorNet::new(&vs.root(), 3, 2, 4).forward(&Tensor::zeros([1, 3], (Kind::Float, Device::Cpu)));
+        let means = prior.means.select(0, 0); // [K, latent]
+        let gaps = (means.unsqueeze(0) - means.unsqueeze(1)).square().sum_dim_intlist(2, false, Kind::Float);
+        let closest = (gaps + Tensor::eye(4, (Kind::Float, Device::Cpu)) * 1e9).min().double_value(&[]);
+        assert!(closest > 1e-3, "two components start at the same mean ({closest})");
     }
 
     #[test]

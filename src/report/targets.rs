@@ -66,7 +66,7 @@ pub fn write(md: &mut String, ctx: &Context, runs: &Runs, references: &Reference
     let opts = ctx.opts;
     md.push_str(
         "\n## Targets\n\nEach measured figure against its target (seed 0). One set of bars for a CVAE and a CGAN, \
-         measured on the samples as each model draws them: a CVAE's z from N(0, I), the prior it was trained with. \
+         measured on the samples as each model draws them: a CVAE's z from the prior it was trained with (N(0, I), or a learned p(z | c)). \
          A CVAE's fitted prior (a mixture fitted to its training codes after training) is a separate model and a \
          separate, labelled row. FD and KID targets are those of the real test set blurred with the σ named, \
          from the reference rows. The studies' own models are reported without bars: K49's MLP CVAE and MLP CGAN, and \

@@ -28,6 +28,7 @@ use tch::Device;
 pub use config::{GanLoss, LrSchedule, Profile, StopReason, TrainConfig};
 pub use epochs::{cvae_test_loss, CvaeTestStats};
 pub use history::EpochRecord;
+pub use profiles::{EARLY_STOPPING_PATIENCE, LEARNED_PRIOR_COMPONENTS};
 pub use recipes::Recipe;
 pub use run::{RunDir, RunMeta};
 pub use steps::{cvae_step, gan_step, CvaeObjective, GanObjective, GanStepStats};

@@ -55,12 +55,15 @@ impl TrainConfig {
         };
         match (k49, model, profile) {
             (false, ModelKind::Cgan, Profile::Quick | Profile::Default) => cfg.into_improved_cgan(),
-            (false, ModelKind::Cvae, Profile::Quick) => cfg.with_cvae_remedies(),
+            (false, ModelKind::Cvae, Profile::Quick) => {
+                cfg.with_cvae_remedies().with_learned_prior(LEARNED_PRIOR_COMPONENTS)
+            }
             // The sign CVAEs overfit within the budget (their validation loss turns up while
             // the train loss falls): the model is the best validation epoch.
-            (false, ModelKind::Cvae, Profile::Default) => {
-                TrainConfig { early_stopping: Some(EARLY_STOPPING_PATIENCE), ..cfg.with_cvae_remedies() }
-            }
+            (false, ModelKind::Cvae, Profile::Default) => TrainConfig {
+                early_stopping: Some(EARLY_STOPPING_PATIENCE),
+                ..cfg.with_cvae_remedies().with_learned_prior(LEARNED_PRIOR_COMPONENTS)
+            },
             _ => cfg,
         }
     }
@@ -68,6 +71,10 @@ impl TrainConfig {
 
 /// Epochs without a better validation loss after which the default profile's sign CVAEs stop.
 pub const EARLY_STOPPING_PATIENCE: usize = 3;
+
+/// Gaussians per condition of the sign CVAEs' learned prior p(z | c) in the quick and
+/// default profiles: chosen on the validation split, report/DECISIONS.md, "Learned mixture prior per condition".
+pub const LEARNED_PRIOR_COMPONENTS: i64 = 4;
 
 /// Snapshot epochs 1, the middle one and the last, each once: [1, 25, 50]; [1, 2] for 2 epochs.
 pub(super) fn first_middle_last(epochs: usize) -> Vec<usize> {

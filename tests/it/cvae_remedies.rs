@@ -428,6 +428,20 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
     assert_eq!((paper.kl_warmup_epochs, paper.free_bits, paper.likelihood), (0, 0.0, Likelihood::Bernoulli));
     let k49 = TrainConfig::new(Experiment::K49, ModelKind::Cvae, Profile::Default);
     assert_eq!(k49.likelihood, Likelihood::Bernoulli, "K49 keeps the study's likelihood");
+    // The sign CVAEs of the quick and default profiles train their learned mixture prior;
+    // the studies' settings, K49's CVAEs and the remedies table's first rows keep N(0, I).
+    let learned = |cfg: &TrainConfig| cfg.architecture.learned_prior_components();
+    let default = TrainConfig::new(Experiment::SignLetter, ModelKind::Cvae, Profile::Default);
+    assert_eq!(learned(&base), Some(train::LEARNED_PRIOR_COMPONENTS));
+    assert_eq!(learned(&default), Some(train::LEARNED_PRIOR_COMPONENTS));
+    let vae = train::Recipe::Vae.config(Experiment::SignLetter, ModelKind::Cvae, Profile::Default);
+    assert_eq!(learned(&vae), learned(&default), "the CVAE and the VAE compared share their prior's form");
+    for study in [paper.clone(), k49.clone(), TrainConfig::improved_cvae(Experiment::K49, Profile::Default)] {
+        assert_eq!(learned(&study), None, "{:?} {:?}", study.experiment, study.profile);
+    }
+    let rows = TrainConfig::cvae_ablation(Experiment::SignLetter, Profile::Default);
+    assert_eq!(learned(&rows[0].1), None, "the study's settings");
+    assert_eq!(learned(&rows.last().unwrap().1), learned(&default), "the last row is the default's prior");
     let set = |pairs: &[&str]| base.set(&pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let cfg = set(&[
         "likelihood=continuous-bernoulli",
@@ -567,10 +581,10 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     assert_eq!(model.built.likelihood.kind, Likelihood::Gaussian);
     let scale = model.built.likelihood.scale().unwrap();
     assert!(scale != 1.0 && scale.is_finite(), "the trained scale came back from the checkpoint: {scale}");
-    let samples = model.sampler(LatentSource::StandardNormal).unwrap().sample_all_conditions(3, 5).unwrap();
+    let samples = model.sampler(LatentSource::TrainedPrior).unwrap().sample_all_conditions(3, 5).unwrap();
     assert_eq!(samples.images.shape(), &[6, 28, 28]);
     // Under N(0, I), z does not depend on the condition it is drawn for: a swap changes nothing.
-    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    let sampler = model.sampler(LatentSource::TrainedPrior).unwrap();
     let (zeros, ones) = ([0u8, 0, 0], [1u8, 1, 1]);
     let plain = sampler.generate(&ones, &zeros, 9).unwrap();
     let swapped = sampler.generate_swapped((&zeros, &zeros), (&ones, &zeros), 9).unwrap();
@@ -584,7 +598,7 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     assert_eq!(recon.shape(), &[4, 28, 28]);
     // The held-out NLL under a density: dequantised, in bits per pixel of the 8-bit images.
     let nll =
-        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::StandardNormal)
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::TrainedPrior)
             .unwrap();
     let bits = nll.bits_per_dim.expect("a Gaussian likelihood gives bits per dimension");
     let pixels = 784.0;
@@ -592,7 +606,7 @@ fn a_run_with_every_remedy_trains_records_and_reloads() {
     assert!(bits.is_finite() && bits > 0.0 && nll.standard_error.is_finite(), "{nll:?}");
     assert_eq!(
         nll,
-        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::StandardNormal)
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 8, 32, 1, LatentSource::TrainedPrior)
             .unwrap()
     );
     // Under the fitted prior: the same codes weighed by another density, so another (finite) bound.
@@ -649,7 +663,7 @@ fn kl_to_a_gaussian_prior_matches_the_closed_form_and_is_the_standard_kl_at_n01(
 #[test]
 fn a_learned_conditional_prior_trains_samples_and_reloads() {
     let _serial = common::serial();
-    let default = TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Quick);
+    let default = TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Quick).with_standard_normal_prior();
     let saved = serde_json::to_string(&default).unwrap();
     assert!(!saved.contains("learned_prior") && !saved.contains("prior_components"), "old run ids stay");
     let dataset = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
@@ -680,7 +694,7 @@ fn a_learned_conditional_prior_trains_samples_and_reloads() {
     assert!(moved > 0.0, "the variances start at 1, the weights equal, and training moves them");
     let means = &prior.means;
     assert!(scalar(&(means.get(0) - means.get(1)).abs().sum(Kind::Float)) > 0.0, "a mixture per condition");
-    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    let sampler = model.sampler(LatentSource::TrainedPrior).unwrap();
     assert!(sampler.caption().starts_with(condgen::sample::LATENT_LEARNED), "{}", sampler.caption());
     assert!(sampler.caption().contains("mixture of 2"), "{}", sampler.caption());
     let samples = sampler.sample_all_conditions(2, 0).unwrap();
@@ -692,7 +706,7 @@ fn a_learned_conditional_prior_trains_samples_and_reloads() {
     assert_ne!(sampler.generate_swapped((&zeros, &zeros), (&ones, &zeros), 9).unwrap().images, plain.images);
     assert!(sampler.generate_swapped((&zeros[..3], &zeros[..3]), (&ones, &zeros), 9).is_err());
     let nll =
-        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 4, 8, 1, LatentSource::StandardNormal)
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 4, 8, 1, LatentSource::TrainedPrior)
             .unwrap();
     assert!(nll.nats.is_finite(), "{nll:?}");
 }

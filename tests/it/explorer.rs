@@ -118,7 +118,7 @@ fn a_cvae_explorer_follows_its_prior() {
     assert!(html.contains("principal directions") && html.contains("fitted per-condition prior"));
     // The sampler's source decides: N(0, I) while a fitted prior is loaded.
     let labels = condgen::Experiment::SignLetter.class_names();
-    let standard = model.sampler(LatentSource::StandardNormal).unwrap();
+    let standard = model.sampler(LatentSource::TrainedPrior).unwrap();
     let html = LatentExplorer::for_sampler(&standard, &labels, &config).unwrap().to_html();
     assert!(html.contains("z from N(0, I)") && html.contains("directions of z along which"));
 }
@@ -140,7 +140,7 @@ fn bad_settings_are_refused() {
     assert!(refused(ExplorerConfig { grey_levels: 1, ..default() }).contains("grey_levels"));
     assert!(refused(ExplorerConfig { classes: Some(vec![]), ..default() }).contains("no classes"));
     assert!(refused(ExplorerConfig { classes: Some(vec![24]), ..default() }).contains("class 24"));
-    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    let sampler = model.sampler(LatentSource::TrainedPrior).unwrap();
     let wrong = LatentExplorer::for_sampler(&sampler, &["A".to_string()], &default());
     assert!(matches!(wrong, Err(Error::InvalidInput(m)) if m.contains("1 labels for 24 conditions")));
 }

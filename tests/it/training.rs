@@ -134,7 +134,7 @@ fn samples_follow_the_contract() {
     let model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
     // No prior is fitted yet: asking for one is an error, not a silent N(0, I).
     assert!(model.sampler(LatentSource::FittedPrior).is_err());
-    let sampler = model.sampler(LatentSource::StandardNormal).unwrap();
+    let sampler = model.sampler(LatentSource::TrainedPrior).unwrap();
     assert_eq!(sampler.caption(), sample::LATENT_STANDARD);
     let samples = sampler.sample_all_conditions(3, 0).unwrap();
     let path = root.path().join("s.npz");
@@ -158,7 +158,7 @@ fn samples_follow_the_contract() {
     assert!(iwae > elbo - 0.5, "IWAE_16 {iwae} vs ELBO {elbo}");
     // The Bernoulli likelihood is no density for grey pixels: nats only, the same bound as IWAE_16.
     let nll =
-        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 20, 16, 3, LatentSource::StandardNormal)
+        condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 20, 16, 3, LatentSource::TrainedPrior)
             .unwrap();
     assert_eq!((nll.bits_per_dim, nll.k, nll.images), (None, 16, 20));
     assert!((nll.nats + iwae).abs() < 1e-6, "{nll:?} vs IWAE_16 {iwae}");

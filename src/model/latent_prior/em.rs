@@ -357,6 +357,7 @@ mod tests {
     /// and all of them at once give the same mixture, to the bit, for every shape.
     #[test]
     pub(super) fn chunked_em_equals_unchunked() {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(0);
         let z = (Tensor::randn([300, 6], (Kind::Double, Device::Cpu))
             + Tensor::randint(3, [300, 1], (Kind::Double, Device::Cpu)) * 4.0)
@@ -378,6 +379,7 @@ mod tests {
 
     /// Codes far from the origin in 5 dimensions, and soft responsibilities over 4 components.
     pub(super) fn codes_and_responsibilities() -> (Tensor, Tensor) {
+        let _rng = crate::test_support::torch_rng();
         tch::manual_seed(1);
         let z = Tensor::randn([200, 5], (Kind::Double, Device::Cpu)) * 3.0 + 10.0;
         let resp = Tensor::randn([200, 4], (Kind::Double, Device::Cpu)).softmax(1, Kind::Double);

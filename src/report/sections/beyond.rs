@@ -35,7 +35,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         let refs: Vec<(&str, &Figure)> = panels.iter().map(|(n, f)| (*n, f)).collect();
         fig.add(
             &format!("{exp}-per-class-accuracy"),
-            &format!("{exp}: per-class accuracy, CVAE | CGAN, as each model draws (the CVAE's z from N(0, I))"),
+            &format!("{exp}: per-class accuracy, CVAE | CGAN, as each model draws (the CVAE's z from the prior it was trained with)"),
             &plot::side_by_side(&refs)?,
         )?;
         // CVAE vs CGAN on the same conditions and noise seed.
@@ -46,7 +46,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
             grids.push((
                 model.name(),
                 figures::samples_grid(
-                    &m.sampler(LatentSource::StandardNormal)?,
+                    &m.sampler(LatentSource::TrainedPrior)?,
                     data,
                     &conds,
                     6,
@@ -59,7 +59,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         let refs: Vec<(&str, &Figure)> = grids.iter().map(|(n, f)| (*n, f)).collect();
         fig.add(
             &format!("{exp}-cvae-vs-cgan"),
-            &format!("{exp}: CVAE | CGAN on the same conditions, as each model draws (the CVAE's z from N(0, I))"),
+            &format!("{exp}: CVAE | CGAN on the same conditions, as each model draws (the CVAE's z from the prior it was trained with)"),
             &plot::side_by_side(&refs)?,
         )?;
         // Judge accuracy of the fixed-noise snapshots over epochs.
@@ -70,7 +70,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         }
         fig.add(
             &format!("{exp}-accuracy-over-epochs"),
-            &format!("{exp}: judge accuracy of the fixed-noise snapshots over epochs (the CVAE's z from N(0, I))"),
+            &format!("{exp}: judge accuracy of the fixed-noise snapshots over epochs (the CVAE's z from the prior it was trained with)"),
             &plot::line_chart(&format!("{exp}: snapshot accuracy"), "epoch", "judge accuracy (%)", &series)?,
         )?;
     }

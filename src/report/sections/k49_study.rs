@@ -44,7 +44,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs) -> Result<()> {
         fig.add(
             &format!("k49-{tag}-styles"),
             &format!("{tag}: samples per class and style, as the study drew them (z from N(0, I))"),
-            &figures::style_grid(&m.sampler(LatentSource::StandardNormal)?, k49_data, 12, 4, 19)?,
+            &figures::style_grid(&m.sampler(LatentSource::TrainedPrior)?, k49_data, 12, 4, 19)?,
         )?;
     }
     fig.add(
@@ -59,7 +59,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs) -> Result<()> {
          study's MLP CGAN trained with WGAN-GP.\n\n",
     );
     let improved_cvae = ctx.model(&runs.first_of(Experiment::K49, ModelKind::Cvae, Recipe::Improved).run)?;
-    let sampler = improved_cvae.sampler(LatentSource::StandardNormal)?;
+    let sampler = improved_cvae.sampler(LatentSource::TrainedPrior)?;
     fig.add(
         "k49-cvae-improved-styles",
         &format!("improved conv CVAE: samples per class and style ({})", sampler.caption()),
@@ -79,7 +79,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs) -> Result<()> {
         fig.add(
             &format!("k49-{tag}-styles"),
             &format!("{what}: samples per class and style"),
-            &figures::style_grid(&m.sampler(LatentSource::StandardNormal)?, k49_data, 12, 4, 19)?,
+            &figures::style_grid(&m.sampler(LatentSource::TrainedPrior)?, k49_data, 12, 4, 19)?,
         )?;
     }
     Ok(())

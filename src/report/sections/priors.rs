@@ -17,8 +17,8 @@ use super::super::runs::Runs;
 pub fn write_latent_sources(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges) -> Result<()> {
     let eval_opts = &ctx.eval_opts;
     md.push_str(&format!(
-        "\n## Where a CVAE draws z: N(0, I), one Gaussian per condition, or the fitted prior\n\nThe same decoders, three \
-         sources of z. N(0, I) is the prior of training, how the studies sample and how each CVAE is judged. The fitted \
+        "\n## Where a CVAE draws z: the prior of training, one Gaussian per condition, or the fitted prior\n\nThe same decoders, three \
+         sources of z. The prior of training (N(0, I), how the studies sample, or a learned p(z | c)) is how each CVAE is judged. The fitted \
          priors are fitted after training to the posterior means of each condition's training images (ex-post density \
          estimation, Ghosh et al. 2020): one full-covariance Gaussian, or the shape chosen on the validation images' \
          codes (up to {} components per condition, full, diagonal or tied covariances; its choice and size are tabled \
@@ -40,7 +40,7 @@ pub fn write_latent_sources(md: &mut String, ctx: &Context, runs: &Runs, judges:
         let mut single = TrainedModel::load(run, ctx.opts.device)?;
         single.latent_prior = single.fitted_prior(data, 1);
         for sampler in [
-            mixture.sampler(LatentSource::StandardNormal)?,
+            mixture.sampler(LatentSource::TrainedPrior)?,
             single.sampler(LatentSource::FittedPrior)?,
             mixture.sampler(LatentSource::FittedPrior)?,
         ] {

@@ -23,7 +23,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         for exp in [Experiment::SignVowel, Experiment::SignLetter, Experiment::SignRotation] {
             let m = ctx.model(&runs.first(exp, model).run)?;
             // As the model draws: a CVAE's z from the prior it was trained with.
-            let sampler = m.sampler(LatentSource::StandardNormal)?;
+            let sampler = m.sampler(LatentSource::TrainedPrior)?;
             let data = ctx.task(exp);
             for spec in figures::SIGN_SAMPLE_FIGURES.iter().filter(|f| f.experiment == exp) {
                 fig.add(

@@ -88,12 +88,14 @@ fn write_metrics(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     md.push_str(&table::metrics_table(&rows)?.to_markdown());
     let _ = writeln!(
         md,
-        "\nCVAE samples are drawn two ways from the same decoder. *z ~ N(0, I)*: the prior the CVAE was trained with, \
-         as the studies sampled; the CVAE is judged by these samples (the targets below). *Fitted prior*: z from a \
+        "\nCVAE samples are drawn two ways from the same decoder. *As trained*: z from the prior the CVAE was trained \
+         with — N(0, I) as the studies sampled, or the learned p(z | c) trained inside the ELBO (the sign tasks' \
+         default CVAEs: a mixture of diagonal Gaussians per condition; the caption names it); the CVAE is judged by \
+         these samples (the targets below). *Fitted prior*: z from a \
          Gaussian mixture per condition whose size and covariance were chosen on the validation images' codes, fitted \
          by EM after training to the posterior means of that condition's training images (ex-post density estimation, Ghosh et al. 2020): a second \
          model built on the decoder, with parameters of its own, reported as its own row; the CVAE figures of this \
-         report are drawn from it where their caption says so. The fixed-noise snapshots over epochs use N(0, I)."
+         report are drawn from it where their caption says so. The fixed-noise snapshots over epochs use the prior of training."
     );
     md.push_str("\nFréchet distance, precision/recall (k = 3), KID and density/coverage (k = 5) use the judges' 128-unit feature layer, against real test images drawn per condition with the samples' counts (like with like). KID: the unbiased MMD² with the kernel (xᵀy/d + 1)³, mean ± standard deviation over 100 subsets of up to 1,000 a side; per condition: the mean over conditions of each condition's KID against its own real images, which a generator collapsing inside a class cannot hide. Density and coverage (Naeem et al. 2020): how many real k-NN balls hold a sample (per sample, over k; ≈ 1 for real data) and the share of real balls holding one. Memorized: share of samples closer to one of 5,000 real train images than those images' own 1st-percentile nearest-neighbour distance.\n\n\
         The columns: *accuracy* is the judge's top-1 agreement with the condition asked for; *worst condition* the \
@@ -122,7 +124,7 @@ fn write_stability(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
             "Trained with every seed: the study's two models and the improved CGAN of {}; every other run (the \
              other experiments' runs, and {}'s improved CVAE and WGAN-GP CGAN) with seed {} only (its value with the \
              bootstrap 95 % interval over samples, no spread over seeds), to keep the profile's training time in \
-             budget. Every run as its model draws (a CVAE's z from N(0, I), so no fitted prior's time belongs in its \
+             budget. Every run as its model draws (a CVAE's z from the prior it was trained with, so no fitted prior's time belongs in its \
              train seconds).\n",
             names.join(", "),
             names.join(", "),

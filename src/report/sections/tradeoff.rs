@@ -38,7 +38,7 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
     fig.md.push_str("\n## Quality vs training time: the sign-letter conv CVAE\n\n");
     fig.add(
         "sign-letter-cvae-quality-vs-minutes",
-        "Judge accuracy of the fixed-noise snapshots (8 per letter; the CVAE's z from N(0, I)) against training minutes",
+        "Judge accuracy of the fixed-noise snapshots (8 per letter; the CVAE's z from the prior it was trained with) against training minutes",
         &plot::line_chart(
             "sign-letter CVAE: accuracy vs training minutes",
             "training minutes",

@@ -11,7 +11,7 @@ use crate::eval::recognisability::{self, Recognisability};
 use crate::eval::{self, likelihood};
 use crate::figures;
 use crate::model::ModelKind;
-use crate::sample::{LatentSource, Samples};
+use crate::sample::{LatentSource, Samples, TrainedModel};
 use crate::task::Experiment;
 use crate::train::Profile;
 use crate::Result;
@@ -41,15 +41,24 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
 }
 
 /// The first seed's main CVAE runs.
+/// A CVAE's prior as the likelihood and swap-test rows name it.
+fn prior_name(m: &TrainedModel, prior: LatentSource) -> &'static str {
+    match prior {
+        LatentSource::FittedPrior => "fitted",
+        LatentSource::TrainedPrior if m.has_learned_prior() => "learned p(z | c)",
+        LatentSource::TrainedPrior => "N(0, I)",
+    }
+}
+
 fn cvaes(runs: &Runs) -> impl Iterator<Item = &RunResult> {
     runs.main_first_seed().filter(|r| r.model == ModelKind::Cvae)
 }
 
-/// A run's samples as the model draws them (a CVAE's z from N(0, I)), as the evaluation draws them.
+/// A run's samples as the model draws them (a CVAE's z from the prior it was trained with), as the evaluation draws them.
 fn as_trained_samples(ctx: &Context, r: &RunResult) -> Result<Samples> {
     let m = ctx.model(&r.run)?;
     let per_condition = ctx.eval_opts.per_condition(&ctx.task(r.experiment).spec);
-    m.sampler(LatentSource::StandardNormal)?.sample_all_conditions(per_condition, ctx.eval_opts.seed)
+    m.sampler(LatentSource::TrainedPrior)?.sample_all_conditions(per_condition, ctx.eval_opts.seed)
 }
 
 /// Each CVAE's fitted prior: the shape chosen on the validation images' codes, its size, and its overfit.
@@ -86,7 +95,7 @@ fn write_prior_choice(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()>
 }
 
 /// Each CVAE's held-out negative log-likelihood by the importance-weighted bound,
-/// under N(0, I) and under its fitted prior.
+/// under the prior it was trained with and under its fitted prior.
 fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     let quick = usize::from(ctx.opts.profile == Profile::Quick);
     let (k, n) = (NLL_SAMPLES[quick], NLL_IMAGES[quick]);
@@ -95,8 +104,8 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
         "\n### Held-out likelihood of the CVAEs\n\nThe importance-weighted bound (Burda et al. 2016) with K = {k} codes \
          per image on the first {n} test images: an upper bound on −log p(x | c) in nats per image and, under a \
          density likelihood (Gaussian), in bits per pixel of the 8-bit images, the pixels dequantised uniformly; the \
-         interval is ± 1.96 standard errors over the images. Each CVAE twice: under N(0, I), the prior it was trained \
-         with, and under its fitted prior, the density its post-hoc samples come from (the same codes from the \
+         interval is ± 1.96 standard errors over the images. Each CVAE twice: under the prior it was trained \
+         with (N(0, I), or a learned p(z | c)), and under its fitted prior, the density its post-hoc samples come from (the same codes from the \
          encoder, weighed by that prior). Bits per pixel are the unit of published image likelihoods, but no \
          published figure exists for these data (Sign Language MNIST, and the K49 data named above); \
          binarised-MNIST nats are another data model. The Bernoulli likelihood is no density for grey pixels: its \
@@ -106,7 +115,7 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
     for r in cvaes(runs) {
         let m = ctx.model_with_prior(&r.run, r.experiment)?;
         let kind = m.built.likelihood.kind.name();
-        for (prior, name) in [(LatentSource::StandardNormal, "N(0, I)"), (LatentSource::FittedPrior, "fitted")] {
+        for (prior, name) in [(LatentSource::TrainedPrior, "N(0, I)"), (LatentSource::FittedPrior, "fitted")] {
             let test = &ctx.task(r.experiment).test;
             let key = (measure_key(r), n, k, ctx.eval_opts.seed, prior);
             let nll = measures::cached(&r.run, &format!("likelihood-{}", slug(name)), &key, || {
@@ -116,9 +125,10 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
             let half = 1.96 * nll.standard_error;
             let _ = writeln!(
                 md,
-                "| {} {} | {kind} | {name} | {:.1} | [{:.1}, {:.1}] | {bits} |",
+                "| {} {} | {kind} | {} | {:.1} | [{:.1}, {:.1}] | {bits} |",
                 r.experiment,
                 r.label(),
+                prior_name(&m, prior),
                 nll.nats,
                 nll.nats - half,
                 nll.nats + half
@@ -145,7 +155,7 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
     for r in cvaes(runs) {
         let m = ctx.model_with_prior(&r.run, r.experiment)?;
         let (data, judge) = (ctx.task(r.experiment), judges.of(r.experiment));
-        for source in [LatentSource::StandardNormal, LatentSource::FittedPrior] {
+        for source in [LatentSource::TrainedPrior, LatentSource::FittedPrior] {
             let sampler = m.sampler(source)?;
             let key = (measure_key(r), judge.meta.test_accuracy, n, ctx.eval_opts.seed, sampler.caption());
             let swap = measures::cached(&r.run, &format!("swap-test-{source:?}").to_lowercase(), &key, || {
@@ -164,17 +174,18 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
                 share(swap.judged_as_decoded),
                 share(swap.judged_as_latent)
             );
-            if source == LatentSource::FittedPrior && swap.judged_as_latent > swap.judged_as_decoded {
-                led_by_z.push(format!("{} {}", r.experiment, r.label()));
+            let prior_per_class = source == LatentSource::FittedPrior || m.has_learned_prior();
+            if prior_per_class && swap.judged_as_latent > swap.judged_as_decoded {
+                led_by_z.push(format!("{} {} ({})", r.experiment, r.label(), prior_name(&m, source)));
             }
         }
     }
     if !led_by_z.is_empty() {
         let _ = writeln!(
             md,
-            "\nUnder the fitted prior, z's class wins over the condition decoded for: {}. These decoders follow \
-             their codes more than their condition, so their fitted-prior accuracy comes from where z is drawn, \
-             not from the condition.",
+            "\nWhere z's prior differs per class, z's class wins over the condition decoded for: {}. These decoders \
+             follow their codes more than their condition, so their accuracy under that prior comes from where z is \
+             drawn, not from the condition.",
             led_by_z.join(", ")
         );
     }
@@ -190,7 +201,7 @@ fn write_cas(md: &mut String, ctx: &Context, drawn: &[(&RunResult, Samples)]) ->
     let _ = writeln!(
         md,
         "\n### Classification Accuracy Score\n\nA classifier (the judges' network, {} epochs of {}-image batches) trained \
-         only on a run's samples as drawn (a CVAE's z from N(0, I)), tested on {} real test images; beside it the same \
+         only on a run's samples as drawn (a CVAE's z from the prior it was trained with), tested on {} real test images; beside it the same \
          classifier trained on as many real train images per class (Ravuri & Vinyals 2019). Intervals: bootstrap \
          95 % over the test images, both classifiers scored on each resample. Balanced: the mean of the \
          per-class accuracies (the vowel test split is 77 % consonants). The bar is the same for every \
@@ -290,7 +301,7 @@ fn write_nearest_train(
 ) -> Result<()> {
     let _ = writeln!(
         fig.md,
-        "\n### Nearest train images\n\n{GALLERY_SAMPLES} samples of each run as drawn (a CVAE's z from N(0, I)), spread \
+        "\n### Nearest train images\n\n{GALLERY_SAMPLES} samples of each run as drawn (a CVAE's z from the prior it was trained with), spread \
          over its conditions, each beside its nearest image among {GALLERY_TRAIN_IMAGES} train images in the judge's \
          feature space, with that distance; a yellow frame marks a pixel-identical pair. The copying test C_T in the \
          metrics tables asks the same question of every sample against validation images.\n"

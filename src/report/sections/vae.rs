@@ -30,10 +30,10 @@ pub fn write(fig: &mut FigureWriter, ctx: &Context, runs: &Runs, judges: &Judges
         "\n## CVAE vs VAE (the sign study's section 3)\n\nThe same network trained twice on sign-letter: as the CVAE, \
          told the letter, and as an unconditional VAE, whose condition input is held at zero. Asked for a letter, the CVAE \
          draws it; the VAE can only draw whatever its latent code lands on, so the letter judge's histogram of its samples \
-         shows which letters it covers. Both as they draw: z from N(0, I), the prior they were trained with.\n\n",
+         shows which letters it covers. Both as they draw: z from the prior each was trained with.\n\n",
     );
     let vae_model = ctx.model_with_prior(&vae.run, Experiment::SignLetter)?;
-    let vae_sampler = vae_model.sampler(LatentSource::StandardNormal)?;
+    let vae_sampler = vae_model.sampler(LatentSource::TrainedPrior)?;
     let samples = vae_sampler.sample_all_conditions(eval_opts.samples.div_ceil(24), eval_opts.seed)?;
     fig.add(
         "sign-letter-vae-samples",
