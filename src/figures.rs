@@ -582,7 +582,8 @@ pub fn latent_codes_chart(model: &TrainedModel, data: &TaskData, classes: &[u8],
 /// with the 0.1-nat line below which a dimension carries almost nothing.
 pub fn kl_per_dimension_chart(kl_per_dim: &[f64], title: &str) -> Result<Figure> {
     let labels: Vec<String> = (1..=kl_per_dim.len()).map(|d| format!("z{d}")).collect();
-    plot::bar_chart(title, "KL (nats)", &labels, kl_per_dim, Some((0.1, "0.1 nats")))
+    let line = crate::notebook::CARRYING_NATS;
+    plot::bar_chart(title, "KL (nats)", &labels, kl_per_dim, Some((line, &format!("{line} nats"))))
 }
 
 /// Pairs of a sample and its nearest train image on each row of [`nearest_train_gallery`].

@@ -374,18 +374,28 @@ impl Walkthrough {
                 lines.push(compare(what, better, ("as trained", a), ("the fitted prior", b), decimals));
             }
         }
-        if let (Some(active), Some(dims)) = (metrics.cvae_active_units, &metrics.cvae_kl_per_dim) {
-            let total: f64 = dims.iter().sum();
-            let above = dims.iter().filter(|&&kl| kl > 0.1).count();
-            lines.push(format!(
-                "The codes carry {total:.1} nats per validation image: {active} of {} latent dimensions are active \
-                 (posterior mean varies, Cov > 0.01), {above} carry more than 0.1 nats each.",
-                dims.len()
-            ));
-        }
+        lines.extend(codes_carried(metrics));
         lines.join("\n")
     }
 }
+
+/// How much a CVAE's codes carry, in a sentence: the KL in nats per validation image,
+/// the latent dimensions the Cov > 0.01 rule counts active, and those carrying more
+/// than [`CARRYING_NATS`] each (a collapsed dimension's posterior is its prior, whatever its mean does).
+/// None for a CGAN.
+pub fn codes_carried(metrics: &RunMetrics) -> Option<String> {
+    let (active, dims) = (metrics.cvae_active_units?, metrics.cvae_kl_per_dim.as_ref()?);
+    let total: f64 = dims.iter().sum();
+    let above = dims.iter().filter(|&&kl| kl > CARRYING_NATS).count();
+    Some(format!(
+        "The codes carry {total:.1} nats per validation image: {active} of {} latent dimensions are active \
+         (posterior mean varies, Cov > 0.01), {above} carry more than {CARRYING_NATS} nats each.",
+        dims.len()
+    ))
+}
+
+/// The KL per latent dimension (nats per image) above which a dimension counts as carrying information.
+pub const CARRYING_NATS: f64 = 0.1;
 
 /// A GAN run's last epoch read against the health criterion notebook 07
 /// states: D(x) and D(G(z)) apart but neither pinned at 1 or 0, and the
