@@ -442,7 +442,9 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
     }
     let rows = TrainConfig::cvae_ablation(Experiment::SignLetter, Profile::Default);
     assert_eq!(learned(&rows[0].1), None, "the study's settings");
-    assert_eq!(learned(&rows.last().unwrap().1), learned(&default), "the last row is the default's prior");
+    let (mixture, vamp) = (&rows[rows.len() - 2].1, &rows[rows.len() - 1].1);
+    assert_eq!(learned(mixture), learned(&default), "the next-to-last row is the default's prior");
+    assert!(!mixture.architecture.vamp_prior() && vamp.architecture.vamp_prior(), "the last row is the VampPrior");
     let set = |pairs: &[&str]| base.set(&pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let cfg = set(&[
         "likelihood=continuous-bernoulli",
