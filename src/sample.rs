@@ -340,7 +340,13 @@ impl Sampler<'_> {
         match (&self.model.built.net, self.source) {
             (Net::Gan { .. }, _) => GAN_NOISE.to_string(),
             (Net::Cvae(_), LatentSource::TrainedPrior) if self.model.has_learned_prior() => {
-                match self.model.config.architecture.learned_prior_components() {
+                let arch = &self.model.config.architecture;
+                match arch.learned_prior_components() {
+                    Some(k) if arch.vamp_prior() => {
+                        format!(
+                            "{LATENT_LEARNED} (a VampPrior: the posteriors of {k} learned pseudo-inputs per condition)"
+                        )
+                    }
                     Some(k) if k > 1 => format!("{LATENT_LEARNED} (a mixture of {k} diagonal Gaussians per condition)"),
                     _ => LATENT_LEARNED.to_string(),
                 }

@@ -20,6 +20,7 @@ use tch::Tensor;
 use super::layers::Upsample;
 pub use super::layers::Upsampling as DecoderUpsampling;
 use super::prior_net::{ConditionalPrior, PriorNet};
+use super::vamp_prior::VampPrior;
 use super::Cvae;
 use crate::data::{PIXELS_I64, SIDE_I64};
 
@@ -55,6 +56,11 @@ pub struct ConvCvaeConfig {
     /// mixture of K diagonal Gaussians, [`super::prior_net`]). Only with `learned_prior`.
     #[serde(default = "crate::serde_helpers::one", skip_serializing_if = "crate::serde_helpers::omitted_at_one")]
     pub prior_components: i64,
+    /// The learned prior is a conditional VampPrior: the encoder's posteriors of
+    /// `prior_components` learned pseudo-inputs per condition ([`super::vamp_prior`]),
+    /// not free Gaussians. Only with `learned_prior`.
+    #[serde(default, skip_serializing_if = "crate::serde_helpers::omitted_at_default")]
+    pub vamp_prior: bool,
 }
 
 impl Default for ConvCvaeConfig {
@@ -69,6 +75,7 @@ impl Default for ConvCvaeConfig {
             condition_every_stage: false,
             learned_prior: false,
             prior_components: 1,
+            vamp_prior: false,
         }
     }
 }
@@ -153,7 +160,14 @@ pub struct ConvCvae {
     latent: i64,
     dense_channels: i64,
     condition_every_stage: bool,
-    prior: Option<PriorNet>,
+    prior: Option<LearnedPrior>,
+}
+
+/// The form of a conv CVAE's learned prior.
+#[derive(Debug)]
+enum LearnedPrior {
+    Gaussians(PriorNet),
+    Vamp(VampPrior),
 }
 
 impl ConvCvae {
@@ -195,9 +209,12 @@ impl ConvCvae {
             latent: cfg.latent,
             dense_channels: cfg.dense_channels,
             condition_every_stage: cfg.condition_every_stage,
-            prior: cfg
-                .learned_prior
-                .then(|| PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent, cfg.prior_components)),
+            prior: cfg.learned_prior.then(|| match cfg.vamp_prior {
+                true => LearnedPrior::Vamp(VampPrior::new(&(vs / "prior"), cond_dim, cfg.prior_components)),
+                false => {
+                    LearnedPrior::Gaussians(PriorNet::new(&(vs / "prior"), cond_dim, cfg.latent, cfg.prior_components))
+                }
+            }),
         }
     }
 }
@@ -251,6 +268,10 @@ impl Cvae for ConvCvae {
     }
 
     fn prior(&self, cond: &Tensor) -> Option<ConditionalPrior> {
-        self.prior.as_ref().map(|p| p.forward(cond))
+        self.prior.as_ref().map(|p| match p {
+            LearnedPrior::Gaussians(net) => net.forward(cond),
+            // Eval mode: batch norm's running statistics, the ones sampling uses.
+            LearnedPrior::Vamp(vamp) => vamp.forward(cond, |x, c| self.encode(x, c, false)),
+        })
     }
 }

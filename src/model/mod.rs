@@ -20,6 +20,7 @@ pub mod likelihood;
 pub mod mlp_cgan;
 pub mod mlp_cvae;
 pub mod prior_net;
+pub mod vamp_prior;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
@@ -136,6 +137,11 @@ impl Architecture {
     /// A CVAE trained with a learned prior p(z | c) ([`prior_net`]).
     pub fn learned_prior(&self) -> bool {
         self.learned_prior_components().is_some()
+    }
+
+    /// A CVAE whose learned prior is a conditional VampPrior ([`vamp_prior`]).
+    pub fn vamp_prior(&self) -> bool {
+        matches!(self, Architecture::ConvCvae(c) if c.learned_prior && c.vamp_prior)
     }
 
     /// Gaussians per condition of a CVAE's learned prior; None without one.

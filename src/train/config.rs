@@ -405,6 +405,11 @@ impl TrainConfig {
             Architecture::MlpCvae(c) => Some((c.learned_prior, c.prior_components)),
             Architecture::MlpCgan(_) | Architecture::ConvCgan(_) => None,
         };
+        if let Architecture::ConvCvae(c) = &self.architecture {
+            if c.vamp_prior && !c.learned_prior {
+                return bad("architecture.vamp_prior needs architecture.learned_prior = true".into());
+            }
+        }
         match prior {
             Some((_, k)) if k < 1 => return bad(format!("architecture.prior_components must be at least 1, got {k}")),
             Some((false, k)) if k > 1 => {

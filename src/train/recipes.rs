@@ -202,6 +202,11 @@ impl TrainConfig {
                  (the default profile's choice)",
                 base.clone().with_cvae_remedies().with_learned_prior(LEARNED_PRIOR_COMPONENTS),
             ),
+            (
+                "the default profile's remedies with a conditional VampPrior, 4 pseudo-inputs per condition \
+                 (Tomczak & Welling 2018)",
+                base.clone().with_cvae_remedies().with_vamp_prior(LEARNED_PRIOR_COMPONENTS),
+            ),
         ]
     }
 
@@ -271,11 +276,21 @@ impl TrainConfig {
         cfg
     }
 
+    /// This conv CVAE config with a conditional VampPrior of `components` learned
+    /// pseudo-inputs per condition ([`crate::model::vamp_prior`]).
+    pub fn with_vamp_prior(self, components: i64) -> Self {
+        let mut cfg = self.with_learned_prior(components);
+        if let Architecture::ConvCvae(c) = &mut cfg.architecture {
+            c.vamp_prior = true;
+        }
+        cfg
+    }
+
     /// This CVAE config with the studies' fixed prior N(0, I).
     pub fn with_standard_normal_prior(self) -> Self {
         let mut cfg = self;
         match &mut cfg.architecture {
-            Architecture::ConvCvae(c) => (c.learned_prior, c.prior_components) = (false, 1),
+            Architecture::ConvCvae(c) => (c.learned_prior, c.prior_components, c.vamp_prior) = (false, 1, false),
             Architecture::MlpCvae(c) => (c.learned_prior, c.prior_components) = (false, 1),
             _ => {}
         }

@@ -295,6 +295,7 @@ fn conv_config(upsampling: DecoderUpsampling, embedding: i64, every_stage: bool)
         condition_every_stage: every_stage,
         learned_prior: false,
         prior_components: 1,
+        vamp_prior: false,
     }
 }
 
@@ -441,7 +442,9 @@ fn the_options_are_set_validated_and_old_configs_still_parse() {
     }
     let rows = TrainConfig::cvae_ablation(Experiment::SignLetter, Profile::Default);
     assert_eq!(learned(&rows[0].1), None, "the study's settings");
-    assert_eq!(learned(&rows.last().unwrap().1), learned(&default), "the last row is the default's prior");
+    let (mixture, vamp) = (&rows[rows.len() - 2].1, &rows[rows.len() - 1].1);
+    assert_eq!(learned(mixture), learned(&default), "the next-to-last row is the default's prior");
+    assert!(!mixture.architecture.vamp_prior() && vamp.architecture.vamp_prior(), "the last row is the VampPrior");
     let set = |pairs: &[&str]| base.set(&pairs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let cfg = set(&[
         "likelihood=continuous-bernoulli",
@@ -709,4 +712,34 @@ fn a_learned_conditional_prior_trains_samples_and_reloads() {
         condgen::eval::likelihood::negative_log_likelihood(&model, &data.test, 4, 8, 1, LatentSource::TrainedPrior)
             .unwrap();
     assert!(nll.nats.is_finite(), "{nll:?}");
+}
+
+/// A conv CVAE with a conditional VampPrior trains, reloads with its pseudo-inputs,
+/// and samples from it as trained; the option needs a learned prior.
+#[test]
+fn a_vamp_prior_trains_reloads_and_samples_as_trained() {
+    let _serial = common::serial();
+    let base = TrainConfig::new(Experiment::SignVowel, ModelKind::Cvae, Profile::Quick);
+    let small = ["epochs=1", "kl_warmup_epochs=1", "max_train_images=256", "max_test_images=64"].map(String::from);
+    let without =
+        [&small[..], &["architecture.learned_prior=false".into(), "architecture.vamp_prior=true".into()]].concat();
+    assert!(base.set(&without).is_err(), "a VampPrior is a learned prior");
+    let cfg = base.with_vamp_prior(2).set(&small).unwrap();
+    assert!(cfg.architecture.vamp_prior());
+    let dataset = DataOptions::from_env().load(DatasetKind::SignMnist).unwrap();
+    let data = Experiment::SignVowel.prepare(&dataset);
+    let root = tempfile::tempdir().unwrap();
+    let outcome = train::train(&cfg, &data, &common::cpu_train_options(root.path())).unwrap();
+    let model = TrainedModel::load(&outcome.run.path, Device::Cpu).unwrap();
+    let sampler = model.sampler(LatentSource::TrainedPrior).unwrap();
+    assert!(sampler.caption().contains("VampPrior"), "{}", sampler.caption());
+    let Net::Cvae(cvae) = &model.built.net else { unreachable!() };
+    let cond = model.spec.encode(&[0, 1], None, Device::Cpu);
+    let prior = cvae.prior(&cond).expect("a learned prior");
+    assert_eq!(prior.means.size()[..2], [2, 2], "two rows, two pseudo-inputs each");
+    // Seeded draws repeat; z drawn for another condition changes the image.
+    let (zeros, ones) = ([0u8; 4], [1u8; 4]);
+    let plain = sampler.generate(&ones, &zeros, 9).unwrap();
+    assert_eq!(sampler.generate(&ones, &zeros, 9).unwrap().images, plain.images, "seeded");
+    assert_ne!(sampler.generate_swapped((&zeros, &zeros), (&ones, &zeros), 9).unwrap().images, plain.images);
 }

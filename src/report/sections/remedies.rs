@@ -20,7 +20,7 @@ pub fn write(md: &mut String, runs: &Runs, profile: Profile) -> Result<()> {
         "\n## Ending the posterior collapse: the CVAE's remedies one at a time (sign-letter)\n\nEach row is the \
          sign-letter conv CVAE of this profile trained for {} epochs (the same budget for every row) with the option \
          named, its samples drawn as the model draws them: z from the prior it was trained with (N(0, I), or the \
-         learned p(z | c) of the last two rows); the post-hoc fitted prior's accuracy stands beside them as its own column \
+         learned p(z | c) of the last three rows); the post-hoc fitted prior's accuracy stands beside them as its own column \
          (a second model, fitted after training). Active units: latent \
          dimensions whose posterior mean varies across the validation images (Cov > 0.01; Burda et al. 2016). The \
          validation loss is the negative ELBO in nats per image under the row's own likelihood: comparable between rows of the \
