@@ -230,6 +230,25 @@ pub fn reconstruction_grid(model: &TrainedModel, data: &TaskData, n: usize) -> R
     plot::image_grid(both.view(), &spec)
 }
 
+/// A VampPrior CVAE's learned pseudo-inputs: one row per condition (style 0), its K
+/// pseudo-images across; the prior of a condition is the encoder's posteriors of its row.
+pub fn pseudo_inputs_grid(model: &TrainedModel, data: &TaskData) -> Result<Figure> {
+    let crate::model::Net::Cvae(cvae) = &model.built.net else {
+        return Err(crate::Error::Unsupported("pseudo-inputs belong to a CVAE's VampPrior".into()));
+    };
+    let classes: Vec<u8> = (0..model.spec.classes() as u8).collect();
+    let cond = model.spec.encode(&classes, None, model.built.vs.device());
+    let Some(pseudo) = tch::no_grad(|| cvae.pseudo_inputs(&cond)) else {
+        return Err(crate::Error::Unsupported("this CVAE's prior has no pseudo-inputs (not a VampPrior)".into()));
+    };
+    let images = sample::to_u8_images(&pseudo);
+    let per_condition = images.dim().0 / classes.len().max(1);
+    let rows: Vec<String> = classes.iter().map(|&c| condition_label(data, c as usize)).collect();
+    let title = format!("VampPrior: the {per_condition} learned pseudo-inputs of each condition");
+    let spec = GridSpec { row_labels: &rows, ..GridSpec::new(&title, classes.len(), per_condition) };
+    plot::image_grid(images.view(), &spec)
+}
+
 /// CVAE: the decoder with z fixed while the condition moves linearly from
 /// class `a` to class `b` in `steps` steps; one row per z, drawn from `a`'s prior of training.
 pub fn interpolation_grid(

@@ -274,4 +274,11 @@ impl Cvae for ConvCvae {
             LearnedPrior::Vamp(vamp) => vamp.forward(cond, |x, c| self.encode(x, c, false)),
         })
     }
+
+    fn pseudo_inputs(&self, cond: &Tensor) -> Option<Tensor> {
+        match &self.prior {
+            Some(LearnedPrior::Vamp(vamp)) => Some(vamp.pseudo_inputs(cond)),
+            _ => None,
+        }
+    }
 }

@@ -52,6 +52,12 @@ pub trait Cvae: std::fmt::Debug {
         None
     }
 
+    /// A VampPrior's pseudo-inputs ([`vamp_prior`]), K per condition; None for other priors.
+    /// cond: [u, c] → [u·K, 1, 28, 28] in [0, 1]
+    fn pseudo_inputs(&self, _cond: &Tensor) -> Option<Tensor> {
+        None
+    }
+
     /// z from the prior the model was trained with, from standard normal noise:
     /// ε itself under N(0, I), μ_k(c) + σ_k(c) ⊙ ε under a learned prior (k drawn
     /// from a mixture's weights). eps: [b, latent], cond: [b, c] → [b, latent]

@@ -56,13 +56,13 @@ impl TrainConfig {
         match (k49, model, profile) {
             (false, ModelKind::Cgan, Profile::Quick | Profile::Default) => cfg.into_improved_cgan(),
             (false, ModelKind::Cvae, Profile::Quick) => {
-                cfg.with_cvae_remedies().with_learned_prior(LEARNED_PRIOR_COMPONENTS)
+                cfg.with_cvae_remedies().with_vamp_prior(LEARNED_PRIOR_COMPONENTS)
             }
             // The sign CVAEs overfit within the budget (their validation loss turns up while
             // the train loss falls): the model is the best validation epoch.
             (false, ModelKind::Cvae, Profile::Default) => TrainConfig {
                 early_stopping: Some(EARLY_STOPPING_PATIENCE),
-                ..cfg.with_cvae_remedies().with_learned_prior(LEARNED_PRIOR_COMPONENTS)
+                ..cfg.with_cvae_remedies().with_vamp_prior(LEARNED_PRIOR_COMPONENTS)
             },
             _ => cfg,
         }
@@ -72,8 +72,10 @@ impl TrainConfig {
 /// Epochs without a better validation loss after which the default profile's sign CVAEs stop.
 pub const EARLY_STOPPING_PATIENCE: usize = 3;
 
-/// Gaussians per condition of the sign CVAEs' learned prior p(z | c) in the quick and
-/// default profiles: chosen on the validation split, report/DECISIONS.md, "Learned mixture prior per condition".
+/// Components per condition of the sign CVAEs' learned prior p(z | c) in the quick and
+/// default profiles, a conditional VampPrior of this many pseudo-inputs per condition:
+/// chosen on the validation split, report/DECISIONS.md, "Learned mixture prior per condition"
+/// and "Conditional VampPrior".
 pub const LEARNED_PRIOR_COMPONENTS: i64 = 4;
 
 /// Snapshot epochs 1, the middle one and the last, each once: [1, 25, 50]; [1, 2] for 2 epochs.

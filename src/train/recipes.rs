@@ -198,13 +198,12 @@ impl TrainConfig {
                 base.clone().with_cvae_remedies().with_learned_prior(1),
             ),
             (
-                "the default profile's remedies with a learned mixture of 4 Gaussians per condition p(z | c) \
-                 (the default profile's choice)",
+                "the default profile's remedies with a learned mixture of 4 Gaussians per condition p(z | c)",
                 base.clone().with_cvae_remedies().with_learned_prior(LEARNED_PRIOR_COMPONENTS),
             ),
             (
                 "the default profile's remedies with a conditional VampPrior, 4 pseudo-inputs per condition \
-                 (Tomczak & Welling 2018)",
+                 (Tomczak & Welling 2018; the default profile's choice)",
                 base.clone().with_cvae_remedies().with_vamp_prior(LEARNED_PRIOR_COMPONENTS),
             ),
         ]

@@ -90,7 +90,8 @@ fn write_metrics(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
         md,
         "\nCVAE samples are drawn two ways from the same decoder. *As trained*: z from the prior the CVAE was trained \
          with — N(0, I) as the studies sampled, or the learned p(z | c) trained inside the ELBO (the sign tasks' \
-         default CVAEs: a mixture of diagonal Gaussians per condition; the caption names it); the CVAE is judged by \
+         default CVAEs: a conditional VampPrior, the encoder's posteriors of learned pseudo-inputs per condition; \
+         the caption names it); the CVAE is judged by \
          these samples (the targets below). *Fitted prior*: z from a \
          Gaussian mixture per condition whose size and covariance were chosen on the validation images' codes, fitted \
          by EM after training to the posterior means of that condition's training images (ex-post density estimation, Ghosh et al. 2020): a second \
