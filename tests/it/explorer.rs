@@ -19,7 +19,8 @@ const URI: &str = "data:image/png;base64,";
 
 /// A quick-profile model with its initial (seeded) weights, as a loaded run would be.
 fn untrained(experiment: Experiment, kind: ModelKind) -> TrainedModel {
-    let config = TrainConfig::new(experiment, kind, Profile::Quick);
+    // A CVAE under N(0, I): the explorer's isotropic case (the quick profile's learned prior is per condition).
+    let config = TrainConfig::new(experiment, kind, Profile::Quick).with_standard_normal_prior();
     let spec = config.condition_spec();
     tch::manual_seed(7);
     let built = config.build(spec.dim(), Device::Cpu);
