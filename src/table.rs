@@ -368,15 +368,14 @@ impl Table {
 
     /// The table as a GitHub Markdown table, numbers right-aligned.
     pub fn to_markdown(&self) -> String {
-        let escape = |s: &str| s.replace('|', "\\|");
-        let names: Vec<String> = self.names().iter().map(|n| escape(n)).collect();
+        let names: Vec<String> = self.names().iter().map(|n| escape_cell(n)).collect();
         let mut md = format!("| {} |\n|", names.join(" | "));
         for col in 0..self.0.width() {
             md.push_str(if self.is_numeric(col) { "---:|" } else { "---|" });
         }
         md.push('\n');
         for row in 0..self.0.height() {
-            let cells: Vec<String> = (0..self.0.width()).map(|col| escape(&self.cell(col, row))).collect();
+            let cells: Vec<String> = (0..self.0.width()).map(|col| escape_cell(&self.cell(col, row))).collect();
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
         md
@@ -433,6 +432,11 @@ fn float_decimals(col: &Column) -> usize {
 }
 
 /// Text made safe as the content of an HTML element (not of an attribute: quotes stay).
+/// Text made safe for one markdown table cell: a `|` would end the cell.
+pub fn escape_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
 pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

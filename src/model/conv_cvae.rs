@@ -143,6 +143,20 @@ impl ConvCvaeConfig {
     pub fn training_flops_per_image(&self, cond_dim: i64) -> f64 {
         super::flops::conv_cvae_train_flops_per_image(self, cond_dim)
     }
+
+    /// Floating-point operations a VampPrior adds to one training step whose batch holds
+    /// `conditions` distinct conditions: the pseudo-input layer and the encoder on K
+    /// pseudo-inputs per condition, forward and both backward passes (the pseudo-inputs
+    /// are trained, so their input gradient counts); 0 without a VampPrior.
+    pub fn prior_training_flops_per_step(&self, cond_dim: i64, conditions: usize) -> f64 {
+        if !(self.learned_prior && self.vamp_prior) {
+            return 0.0;
+        }
+        let encoder: i64 =
+            self.layer_macs(cond_dim).iter().filter(|(n, _)| n.starts_with("enc.")).map(|(_, m)| m).sum();
+        let pseudo = cond_dim * PIXELS_I64; // per pseudo-input
+        2.0 * 3.0 * ((encoder + pseudo) * self.prior_components) as f64 * conditions as f64
+    }
 }
 
 #[derive(Debug)]

@@ -73,3 +73,14 @@ fn flop_counter_agrees_with_the_models_weights() {
     assert_eq!(expected, 65_591_424);
     assert_eq!(cfg.training_flops_per_image(24), 383_814_144.0);
 }
+
+#[test]
+fn a_vamp_priors_pseudo_inputs_cost_the_encoder_per_pseudo_input_and_condition() {
+    let cfg = ConvCvaeConfig { encoder_filters: [2, 3, 4], latent: 5, ..Default::default() };
+    assert_eq!(cfg.prior_training_flops_per_step(1, 2), 0.0, "N(0, I) costs nothing");
+    let vamp = ConvCvaeConfig { learned_prior: true, prior_components: 3, vamp_prior: true, ..cfg };
+    // The encoder of the tiny config above (cond 1): 6,084 + 1,944 + 432 + 160 MACs, and 784 for the pseudo-input layer.
+    let per_pseudo_input = 6_084 + 1_944 + 432 + 160 + 784;
+    let expected = 2.0 * 3.0 * (per_pseudo_input * 3 * 2) as f64;
+    assert_eq!(vamp.prior_training_flops_per_step(1, 2), expected);
+}

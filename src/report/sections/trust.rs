@@ -128,7 +128,7 @@ fn write_likelihood(md: &mut String, ctx: &Context, runs: &Runs) -> Result<()> {
                 "| {} {} | {kind} | {} | {:.1} | [{:.1}, {:.1}] | {bits} |",
                 r.experiment,
                 r.label(),
-                prior_name(&m, prior),
+                crate::table::escape_cell(prior_name(&m, prior)),
                 nll.nats,
                 nll.nats - half,
                 nll.nats + half
@@ -170,7 +170,7 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
                 "| {} {} | {} | {} | {} |",
                 r.experiment,
                 r.label(),
-                sampler.caption(),
+                crate::table::escape_cell(&sampler.caption()),
                 share(swap.judged_as_decoded),
                 share(swap.judged_as_latent)
             );
