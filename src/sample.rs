@@ -341,14 +341,17 @@ impl Sampler<'_> {
             (Net::Gan { .. }, _) => GAN_NOISE.to_string(),
             (Net::Cvae(_), LatentSource::TrainedPrior) if self.model.has_learned_prior() => {
                 let arch = &self.model.config.architecture;
+                // An unconditional VAE's prior is one p(z) for all images.
+                let (prior, per) = match self.model.spec.is_conditional() {
+                    true => (LATENT_LEARNED, " per condition"),
+                    false => (LATENT_LEARNED_POOLED, ""),
+                };
                 match arch.learned_prior_components() {
                     Some(k) if arch.vamp_prior() => {
-                        format!(
-                            "{LATENT_LEARNED} (a VampPrior: the posteriors of {k} learned pseudo-inputs per condition)"
-                        )
+                        format!("{prior} (a VampPrior: the posteriors of {k} learned pseudo-inputs{per})")
                     }
-                    Some(k) if k > 1 => format!("{LATENT_LEARNED} (a mixture of {k} diagonal Gaussians per condition)"),
-                    _ => LATENT_LEARNED.to_string(),
+                    Some(k) if k > 1 => format!("{prior} (a mixture of {k} diagonal Gaussians{per})"),
+                    _ => prior.to_string(),
                 }
             }
             (Net::Cvae(_), LatentSource::TrainedPrior) => LATENT_STANDARD.to_string(),
@@ -403,6 +406,8 @@ pub const LATENT_FITTED_POOLED: &str = "z from the fitted prior";
 pub const LATENT_STANDARD: &str = "z from N(0, I)";
 /// Caption of a CVAE's samples with z from the learned prior p(z | c) it was trained with.
 pub const LATENT_LEARNED: &str = "z from the learned prior p(z | c)";
+/// Caption of an unconditional VAE's samples drawn from its learned prior (one for all images).
+pub const LATENT_LEARNED_POOLED: &str = "z from the learned prior p(z)";
 /// Caption of a CGAN's samples.
 pub const GAN_NOISE: &str = "noise N(0, I)";
 

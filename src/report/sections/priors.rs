@@ -24,7 +24,7 @@ pub fn write_latent_sources(md: &mut String, ctx: &Context, runs: &Runs, judges:
          codes (up to {} components per condition, full, diagonal or tied covariances; its choice and size are tabled \
          under \"Beyond accuracy\"). A condition whose images come in several looks (\"consonant\" holds 19 letters; a \
          letter is signed by different hands) can get a cluster per look instead of one Gaussian whose mass falls \
-         between them. Every row is judged as drawn ({} samples per row).\n\n",
+         between them. Every row is judged as drawn (about {} samples per row, the same number per condition).\n\n",
         SELECTION_COMPONENTS.iter().max().copied().unwrap_or(1),
         ctx.opts.eval_samples
     ));

@@ -143,10 +143,10 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
     let n = ctx.opts.eval_samples;
     let _ = writeln!(
         md,
-        "\n### Does the condition steer? The swap test\n\nAbout {n} images per row over every ordered pair of \
-         different classes: z drawn from the prior of class a, decoded under class b, judged. A decoder that follows \
+        "\n### Does the condition steer? The swap test\n\nAt least {n} images per row, every ordered pair of \
+         different classes equally often: z drawn from the prior of class a, decoded under class b, judged. A decoder that follows \
          its condition draws b (\"judged as decoded\"); one whose z carries the class draws a (\"judged as z's \
-         class\"). Under N(0, I) every class has the same prior, so the test is plain accuracy there; it speaks for \
+         class\"). Under N(0, I) every class has the same prior, so the test is plain accuracy there (of style 0, for K49); it speaks for \
          a prior that differs per class (the fitted one, or a learned p(z | c)).\n\n\
          Intervals: Wilson 95 % over the images judged.\n\n\
          | run | z from | judged as decoded | judged as z's class |\n|---|---|---:|---:|"
@@ -174,8 +174,11 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
                 share(swap.judged_as_decoded),
                 share(swap.judged_as_latent)
             );
+            // z's class wins when the two Wilson intervals do not overlap.
             let prior_per_class = source == LatentSource::FittedPrior || m.has_learned_prior();
-            if prior_per_class && swap.judged_as_latent > swap.judged_as_decoded {
+            let (latent_low, _) = crate::stats::wilson_interval(swap.judged_as_latent, swap.images);
+            let (_, decoded_high) = crate::stats::wilson_interval(swap.judged_as_decoded, swap.images);
+            if prior_per_class && latent_low > decoded_high {
                 led_by_z.push(format!("{} {} ({})", r.experiment, r.label(), prior_name(&m, source)));
             }
         }
@@ -183,7 +186,7 @@ fn write_swap_test(md: &mut String, ctx: &Context, runs: &Runs, judges: &Judges)
     if !led_by_z.is_empty() {
         let _ = writeln!(
             md,
-            "\nWhere z's prior differs per class, z's class wins over the condition decoded for: {}. These decoders \
+            "\nWhere z's prior differs per class, z's class wins over the condition decoded (their intervals apart) for: {}. These decoders \
              follow their codes more than their condition, so their accuracy under that prior comes from where z is \
              drawn, not from the condition.",
             led_by_z.join(", ")
