@@ -266,31 +266,28 @@ impl TrainConfig {
     /// This CVAE config with a learned prior p(z | c) of `components` diagonal
     /// Gaussians per condition, trained inside the ELBO ([`crate::model::prior_net`]).
     pub fn with_learned_prior(self, components: i64) -> Self {
-        let mut cfg = self;
-        match &mut cfg.architecture {
-            Architecture::ConvCvae(c) => (c.learned_prior, c.prior_components) = (true, components),
-            Architecture::MlpCvae(c) => (c.learned_prior, c.prior_components) = (true, components),
-            _ => {}
-        }
-        cfg
+        self.with_prior(true, components, false)
     }
 
     /// This conv CVAE config with a conditional VampPrior of `components` learned
     /// pseudo-inputs per condition ([`crate::model::vamp_prior`]).
     pub fn with_vamp_prior(self, components: i64) -> Self {
-        let mut cfg = self.with_learned_prior(components);
-        if let Architecture::ConvCvae(c) = &mut cfg.architecture {
-            c.vamp_prior = true;
-        }
-        cfg
+        self.with_prior(true, components, true)
     }
 
     /// This CVAE config with the studies' fixed prior N(0, I).
     pub fn with_standard_normal_prior(self) -> Self {
+        self.with_prior(false, 1, false)
+    }
+
+    /// The prior fields of a CVAE's architecture, all three at once (the MLP CVAE has no VampPrior).
+    fn with_prior(self, learned: bool, components: i64, vamp: bool) -> Self {
         let mut cfg = self;
         match &mut cfg.architecture {
-            Architecture::ConvCvae(c) => (c.learned_prior, c.prior_components, c.vamp_prior) = (false, 1, false),
-            Architecture::MlpCvae(c) => (c.learned_prior, c.prior_components) = (false, 1),
+            Architecture::ConvCvae(c) => {
+                (c.learned_prior, c.prior_components, c.vamp_prior) = (learned, components, vamp)
+            }
+            Architecture::MlpCvae(c) => (c.learned_prior, c.prior_components) = (learned, components),
             _ => {}
         }
         cfg
